@@ -1,0 +1,110 @@
+"""The Python game client: serve any ``gymnasium.Env`` (or env factory) to vecbridge.
+
+A game process started by vecbridge calls::
+
+    from vecbridge.game import serve
+    serve(MyGameEnv)          # a class or factory: called with the game options
+    serve(gymnasium.make("CartPole-v1"))   # or an env instance
+
+It reads ``VECBRIDGE_HOST/PORT/INSTANCE/TOKEN/CONFIG`` (docs/protocol.md, section 1),
+connects, says hello with the env's spaces, and answers reset/step/render/call
+until vecbridge sends ``close`` or the connection ends. Exceptions raised by the
+env are sent back as ``error`` replies with their traceback; the game keeps serving.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import socket
+import sys
+import traceback
+from typing import Any, Callable
+
+from vecbridge.errors import ConnectionClosed
+from vecbridge.protocol.connection import (
+    CallRequest,
+    CloseRequest,
+    GameConnection,
+    RenderRequest,
+    ResetRequest,
+    StepRequest,
+    encode_value,
+)
+from vecbridge.transport import read_event, send_all
+
+EnvOrFactory = Any  # a gymnasium.Env, or a callable(**config) -> gymnasium.Env
+
+
+def game_config() -> dict[str, Any]:
+    """The game options vecbridge passed at launch (``VECBRIDGE_CONFIG``)."""
+    return json.loads(os.environ.get("VECBRIDGE_CONFIG") or "{}")
+
+
+def _required(name: str) -> str:
+    value = os.environ.get(name)
+    if value is None:
+        raise SystemExit(f"{name} is not set: this program is meant to be launched by vecbridge")
+    return value
+
+
+def serve(game: EnvOrFactory, *, framing: str = "binary") -> None:
+    """Connect to vecbridge and serve ``game`` until closed."""
+    config = game_config()
+    is_instance = hasattr(game, "step") and not isinstance(game, type)
+    env = game if is_instance else game(**config)
+    host, port = os.environ.get("VECBRIDGE_HOST", "127.0.0.1"), int(_required("VECBRIDGE_PORT"))
+    instance, token = int(_required("VECBRIDGE_INSTANCE")), _required("VECBRIDGE_TOKEN")
+    sock = socket.create_connection((host, port))
+    sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+    conn = GameConnection(framing)
+    metadata = {k: v for k, v in getattr(env, "metadata", {}).items() if k in ("render_modes", "render_fps")}
+    name = getattr(getattr(env, "spec", None), "id", None) or type(env).__name__
+    send_all(sock, conn.send_hello(instance, token, env.observation_space, env.action_space, name, metadata))
+    try:
+        read_event(sock, conn, None, "the welcome")
+        _serve_requests(sock, conn, env)
+    except ConnectionClosed:
+        pass  # vecbridge went away: exit quietly
+    finally:
+        try:
+            env.close()
+        finally:
+            sock.close()
+
+
+def _serve_requests(sock: socket.socket, conn: GameConnection, env: Any) -> None:
+    obs_space = env.observation_space
+    while True:
+        request = read_event(sock, conn, None, "a request")
+        if isinstance(request, CloseRequest):
+            return
+        try:
+            reply = _answer(conn, env, obs_space, request)
+        except Exception as exc:  # the env failed: report it, keep serving
+            reply = conn.send_error(f"{type(exc).__name__}: {exc}", traceback.format_exc())
+        send_all(sock, reply)
+
+
+def _answer(conn: GameConnection, env: Any, obs_space: Any, request: Any) -> bytes:
+    if isinstance(request, StepRequest):
+        obs, reward, terminated, truncated, info = env.step(request.action)
+        return conn.send_step_result(encode_value(obs_space, obs), reward, terminated, truncated, info)
+    if isinstance(request, ResetRequest):
+        obs, info = env.reset(seed=request.seed, options=request.options)
+        return conn.send_reset_result(encode_value(obs_space, obs), info)
+    if isinstance(request, RenderRequest):
+        return conn.send_render_result(env.render())
+    assert isinstance(request, CallRequest)
+    return conn.send_call_result(_call(env, request.name, request.args, request.kwargs))
+
+
+def _call(env: Any, name: str, args: list[Any], kwargs: dict[str, Any]) -> Any:
+    if name == "__getattr__":
+        return getattr(env, args[0])
+    if name == "__setattr__":
+        setattr(env, args[0], args[1])
+        return None
+    attr: Callable[..., Any] | Any = getattr(env, name)
+    return attr(*args, **kwargs) if callable(attr) else attr
+

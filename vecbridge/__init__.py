@@ -1,0 +1,53 @@
+"""vecbridge: many instances of an external game, stepped together as one Gymnasium vector env.
+
+    import vecbridge
+    envs = vecbridge.make("vecbridge/Echo-v0", num_envs=8)
+    obs, info = envs.reset(seed=0)
+    obs, reward, terminated, truncated, info = envs.step(envs.action_space.sample())
+    envs.close()
+"""
+
+from vecbridge import errors
+from vecbridge.env import GameEnv
+from vecbridge.factory import make
+from vecbridge.errors import (
+    GameError,
+    InstanceTimeout,
+    LaunchError,
+    ProtocolError,
+    RestartBudgetExceeded,
+    VecBridgeError,
+)
+from vecbridge.launch.spec import LaunchSpec, launchers_dir, python_game
+from vecbridge.registry import register, registered
+
+__version__ = "0.1.0"
+
+
+def __getattr__(name: str):
+    # The vector env pulls in multiprocessing machinery; game processes never need it.
+    if name in ("BridgeVectorEnv", "RestartBudget"):
+        from vecbridge import vector
+
+        return getattr(vector, name)
+    raise AttributeError(f"module 'vecbridge' has no attribute {name!r}")
+
+
+__all__ = [
+    "BridgeVectorEnv",
+    "GameEnv",
+    "GameError",
+    "InstanceTimeout",
+    "LaunchError",
+    "LaunchSpec",
+    "ProtocolError",
+    "RestartBudget",
+    "RestartBudgetExceeded",
+    "VecBridgeError",
+    "errors",
+    "launchers_dir",
+    "make",
+    "python_game",
+    "register",
+    "registered",
+]

@@ -1,0 +1,139 @@
+"""The exceptions vecbridge raises.
+
+Everything derives from :class:`VecBridgeError`, so ``except VecBridgeError``
+catches any failure of the bridge while leaving bugs in user code alone::
+
+    VecBridgeError
+    ├── ProtocolError            the peer broke the wire protocol (docs/protocol.md)
+    │   ├── FramingError         the byte stream cannot be cut into frames
+    │   │   ├── TruncatedFrame   the stream ended inside a frame
+    │   │   ├── FrameTooLarge    a length prefix above the configured maximum
+    │   │   └── MalformedFrame   bytes that are not a frame of this framing
+    │   ├── MalformedMessage     a frame whose payload is not a valid message
+    │   ├── UnknownMessageType   a message ``type`` the protocol does not define
+    │   ├── UnexpectedMessage    a valid message at the wrong moment
+    │   ├── ArrayMismatch        an array with the wrong dtype, shape or byte size
+    │   ├── VersionMismatch      the game speaks another protocol version
+    │   └── BadToken             the hello carried the wrong per-run secret
+    ├── SpaceError               a space description or type string is invalid
+    ├── InvalidAction            an action that does not fit the action space
+    ├── GameError                the game answered a request with an error
+    ├── LaunchError              an instance failed to start; ``stage`` says where
+    ├── ConnectionClosed         the game closed its connection (also ConnectionError)
+    ├── InstanceTimeout          an instance did not answer in time (also TimeoutError)
+    ├── RestartBudgetExceeded    an instance kept failing and its restart budget is spent
+    ├── WorkerError              a vecbridge worker process died or failed
+    └── StateError               a call out of order (step_wait before step_async, use after close)
+
+Errors raised inside worker processes travel to the parent intact: every
+exception here pickles with its attributes.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+
+class VecBridgeError(Exception):
+    """Base class of every error vecbridge raises."""
+
+    def __init__(self, message: str = "", **attrs: Any) -> None:
+        super().__init__(message)
+        self.__dict__.update(attrs)
+
+    def __reduce__(self):  # keep attributes across process boundaries
+        return (_rebuild, (type(self), str(self), dict(self.__dict__)))
+
+
+def _rebuild(cls: type, message: str, attrs: dict[str, Any]) -> VecBridgeError:
+    return cls(message, **attrs)
+
+
+class ProtocolError(VecBridgeError):
+    """The peer sent bytes that break the wire protocol."""
+
+
+class FramingError(ProtocolError):
+    """The byte stream cannot be cut into frames."""
+
+
+class TruncatedFrame(FramingError):
+    """The stream ended (or the payload ran out) in the middle of a frame."""
+
+
+class FrameTooLarge(FramingError):
+    """A frame announced a length above the configured maximum."""
+
+
+class MalformedFrame(FramingError):
+    """Bytes that are not a frame of the expected framing."""
+
+
+class MalformedMessage(ProtocolError):
+    """A frame whose payload is not a valid message (bad header, bad JSON, missing field)."""
+
+
+class UnknownMessageType(ProtocolError):
+    """A message whose ``type`` the protocol does not define."""
+
+
+class UnexpectedMessage(ProtocolError):
+    """A valid message that is not allowed in the connection's current state."""
+
+
+class ArrayMismatch(ProtocolError):
+    """An array whose dtype, shape or byte size differs from what was declared."""
+
+
+class VersionMismatch(ProtocolError):
+    """The game speaks a protocol version this vecbridge does not."""
+
+
+class BadToken(ProtocolError):
+    """The hello carried a token other than this run's secret."""
+
+
+class SpaceError(VecBridgeError):
+    """A space description or gym-bizhawk type string is invalid."""
+
+
+class InvalidAction(VecBridgeError, ValueError):
+    """An action that does not fit the action space."""
+
+
+class GameError(VecBridgeError):
+    """The game replied to a request with an error message.
+
+    Attributes: ``instance`` (int), ``request`` (str), ``remote_traceback`` (str).
+    """
+
+
+class LaunchError(VecBridgeError):
+    """An instance failed to start.
+
+    Attributes: ``instance`` (int), ``stage`` (one of ``spawned``, ``connected``,
+    ``handshake``, ``first observation``), ``log_path`` (str) and ``log_tail`` (str).
+    """
+
+
+class ConnectionClosed(VecBridgeError, ConnectionError):
+    """The game closed its connection (it exited or crashed)."""
+
+
+class InstanceTimeout(VecBridgeError, TimeoutError):
+    """An instance (or a worker) did not answer within the timeout."""
+
+
+class RestartBudgetExceeded(VecBridgeError):
+    """An instance kept failing and its restart budget is spent.
+
+    Attributes: ``instance``, ``log_path``, ``last_error``.
+    """
+
+
+class WorkerError(VecBridgeError):
+    """A vecbridge worker process died or raised."""
+
+
+class StateError(VecBridgeError):
+    """A call made in the wrong state, e.g. ``step_wait`` without ``step_async``."""

@@ -1,0 +1,1 @@
+"""Built-in games, each served in its own process over the real protocol."""

@@ -1,0 +1,142 @@
+"""One game process: spawned in its own process group, logged to a file, killed as a tree."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import time
+from pathlib import Path
+from typing import Mapping, Sequence
+
+import psutil
+
+from vecbridge.errors import LaunchError
+from vecbridge.launch.reaper import Reaper
+
+LOG_TAIL_LINES = 25
+
+
+class GameProcess:
+    """A launched game; ``pid`` is also its process-group id."""
+
+    def __init__(
+        self,
+        instance: int,
+        argv: Sequence[str],
+        env: Mapping[str, str],
+        workdir: Path,
+        cwd: str | None = None,
+        reaper: Reaper | None = None,
+        log_name: str = "game.log",
+    ) -> None:
+        self.instance = instance
+        self.argv = list(argv)
+        self.workdir = workdir
+        self.log_path = workdir / log_name
+        self.reaper = reaper
+        for sub in ("home", "tmp"):
+            (workdir / sub).mkdir(parents=True, exist_ok=True)
+        with open(self.log_path, "ab") as log:
+            try:
+                self.popen = subprocess.Popen(
+                    self.argv,
+                    stdin=subprocess.DEVNULL,
+                    stdout=log,
+                    stderr=subprocess.STDOUT,
+                    env=dict(env),
+                    cwd=cwd or str(workdir),
+                    start_new_session=True,  # own process group: killed as one, spared the terminal's Ctrl-C
+                    close_fds=True,
+                )
+            except OSError as exc:
+                raise LaunchError(
+                    f"instance {instance}: could not start {self.argv[0]!r}: {exc} (stage: spawned)",
+                    instance=instance,
+                    stage="spawned",
+                    log_path=str(self.log_path),
+                    log_tail="",
+                ) from None
+        self.pid = self.popen.pid
+        if reaper is not None:
+            reaper.watch_group(self.pid)
+
+    def poll(self) -> int | None:
+        return self.popen.poll()
+
+    def log_tail(self, lines: int = LOG_TAIL_LINES) -> str:
+        try:
+            with open(self.log_path, "rb") as f:
+                f.seek(0, os.SEEK_END)
+                f.seek(max(0, f.tell() - 8192))
+                text = f.read().decode("utf-8", "replace")
+        except OSError:
+            return ""
+        return "\n".join(text.splitlines()[-lines:])
+
+    def has_connection_to(self, port: int) -> bool:
+        """Whether this process (or a descendant) holds a TCP connection to ``port``."""
+        try:
+            procs = [psutil.Process(self.pid)]
+            procs += procs[0].children(recursive=True)
+        except psutil.Error:
+            return False
+        for proc in procs:
+            try:
+                for conn in proc.net_connections(kind="tcp"):
+                    if conn.raddr and conn.raddr.port == port:
+                        return True
+            except psutil.Error:
+                continue
+        return False
+
+    def describe_exit(self) -> str:
+        code = self.popen.returncode
+        if code is None:
+            return "is still running"
+        if code < 0:
+            try:
+                return f"was killed by {signal.Signals(-code).name}"
+            except ValueError:
+                return f"was killed by signal {-code}"
+        return f"exited with status {code}"
+
+    def kill_tree(self, grace: float = 2.0) -> None:
+        """SIGTERM the whole tree (group and descendants), SIGKILL what is left after ``grace`` s."""
+        try:
+            root = psutil.Process(self.pid)
+            procs = [root, *root.children(recursive=True)]
+        except psutil.Error:
+            procs = []
+        if self.popen.poll() is None or procs:
+            self._signal_all(procs, signal.SIGTERM)
+            _, alive = psutil.wait_procs(procs, timeout=grace) if procs else ([], [])
+            if alive or self.popen.poll() is None:
+                self._signal_all(alive, signal.SIGKILL)
+                psutil.wait_procs(alive, timeout=2.0)
+        try:
+            self.popen.wait(timeout=2.0)
+        except subprocess.TimeoutExpired:
+            pass
+        if self.reaper is not None:
+            self.reaper.forget_group(self.pid)
+
+    def wait_exit(self, timeout: float) -> bool:
+        """Wait up to ``timeout`` s for the process to exit by itself."""
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if self.popen.poll() is not None:
+                return True
+            time.sleep(0.01)
+        return self.popen.poll() is not None
+
+    def _signal_all(self, procs: list[psutil.Process], sig: int) -> None:
+        try:
+            os.killpg(self.pid, sig)
+        except (ProcessLookupError, PermissionError):
+            pass
+        for proc in procs:
+            try:
+                proc.send_signal(sig)
+            except psutil.Error:
+                pass

@@ -1,0 +1,35 @@
+"""Per-run resources shared by every launch in a process: the run folder, the token, the reaper."""
+
+from __future__ import annotations
+
+import secrets
+import shutil
+import tempfile
+from pathlib import Path
+
+from vecbridge.launch.reaper import Reaper
+
+
+class RunContext:
+    """A private run folder (removed on close), the per-run secret token and a reaper.
+
+    Pass ``run_dir`` to keep logs after the run (it is then not deleted).
+    """
+
+    def __init__(self, run_dir: str | Path | None = None, token: str | None = None, reaper: bool = True) -> None:
+        self.keep = run_dir is not None
+        self.run_dir = Path(run_dir) if run_dir is not None else Path(tempfile.mkdtemp(prefix="vecbridge-"))
+        self.run_dir.mkdir(parents=True, exist_ok=True)
+        self.token = token or secrets.token_hex(16)
+        self.reaper = Reaper() if reaper else None
+        if self.reaper is not None and not self.keep:
+            self.reaper.watch_dir(self.run_dir)
+
+    def close(self) -> None:
+        if self.reaper is not None:
+            if not self.keep:
+                self.reaper.forget_dir(self.run_dir)
+            self.reaper.close()
+            self.reaper = None
+        if not self.keep:
+            shutil.rmtree(self.run_dir, ignore_errors=True)

@@ -1,0 +1,92 @@
+"""How to start one game instance: a command template and its settings."""
+
+from __future__ import annotations
+
+import json
+import os
+import shlex
+import sys
+from dataclasses import dataclass, field, replace
+from importlib import resources
+from pathlib import Path
+from typing import Any, Mapping, Sequence
+
+Command = Sequence[str] | str
+
+
+def launchers_dir() -> Path:
+    """The installed ``launchers/`` folder (Lua and JavaScript clients), found with importlib.resources."""
+    return Path(str(resources.files("vecbridge.launchers")))
+
+
+@dataclass(frozen=True)
+class LaunchSpec:
+    """A game instance's command line and settings.
+
+    ``command`` is a list of arguments (or one shell-like string) in which these
+    placeholders are replaced per instance: ``{python}`` (this interpreter),
+    ``{launchers}`` (the installed launchers folder), ``{host}``, ``{port}``,
+    ``{instance}``, ``{token}``, ``{workdir}`` (the instance's private folder) and
+    ``{config_json}``. The same values reach the game as ``VECBRIDGE_*``
+    environment variables (docs/protocol.md, section 1).
+    """
+
+    command: Command
+    env: Mapping[str, str] = field(default_factory=dict)
+    framing: str = "auto"  # what the host accepts: auto-detect, or one of binary / comm / websocket
+    config: Mapping[str, Any] = field(default_factory=dict)  # game options: VECBRIDGE_CONFIG and the welcome
+    cwd: str | None = None
+    name: str = ""
+    startup_timeout: float = 60.0  # launch to hello
+    step_timeout: float = 60.0  # one request to its reply; past it the instance counts as hung
+    close_grace: float = 2.0  # after 'close', how long before the process tree is killed
+    max_frame_size: int = 64 * 1024 * 1024
+
+    def with_config(self, **config: Any) -> "LaunchSpec":
+        return replace(self, config={**self.config, **config})
+
+    def argv(self, values: Mapping[str, Any]) -> list[str]:
+        parts = shlex.split(self.command) if isinstance(self.command, str) else list(self.command)
+        return [part.format(**values) for part in parts]
+
+    def template_values(self, *, host: str, port: int, instance: int, token: str, workdir: Path) -> dict[str, Any]:
+        return {
+            "python": sys.executable,
+            "launchers": str(launchers_dir()),
+            "host": host,
+            "port": port,
+            "instance": instance,
+            "token": token,
+            "workdir": str(workdir),
+            "config_json": json.dumps(dict(self.config)),
+        }
+
+    def environment(self, values: Mapping[str, Any], workdir: Path) -> dict[str, str]:
+        """The environment of one instance: ours, VECBRIDGE_*, a private HOME/TMPDIR/XDG_*, then ``env``."""
+        home, tmp = workdir / "home", workdir / "tmp"
+        env = dict(os.environ)
+        env.update(
+            VECBRIDGE_HOST=str(values["host"]),
+            VECBRIDGE_PORT=str(values["port"]),
+            VECBRIDGE_INSTANCE=str(values["instance"]),
+            VECBRIDGE_TOKEN=str(values["token"]),
+            VECBRIDGE_CONFIG=values["config_json"],
+            VECBRIDGE_FRAMING=self.framing if self.framing != "auto" else "binary",
+            VECBRIDGE_LAUNCHERS=values["launchers"],
+            VECBRIDGE_WORKDIR=str(workdir),
+            HOME=str(home),
+            TMPDIR=str(tmp),
+            XDG_RUNTIME_DIR=str(tmp),
+            XDG_CONFIG_HOME=str(home / ".config"),
+            XDG_CACHE_HOME=str(home / ".cache"),
+            XDG_DATA_HOME=str(home / ".local" / "share"),
+            PYTHONUNBUFFERED="1",
+        )
+        for key, value in self.env.items():
+            env[key] = str(value).format(**values)
+        return env
+
+
+def python_game(target: str, **settings: Any) -> LaunchSpec:
+    """A spec that serves ``package.module:EnvClass`` (a gymnasium.Env) with the Python client."""
+    return LaunchSpec(command=["{python}", "-m", "vecbridge.game", target], **settings)

@@ -1,0 +1,469 @@
+"""The two ends of one connection as state machines (sans-I/O).
+
+:class:`HostConnection` is vecbridge's end; :class:`GameConnection` is the game's
+(the Python game client uses it). Both take received bytes with ``receive_data``,
+give decoded events from ``next_event``, and return the bytes to write from each
+``send_*`` method. Requests and replies alternate strictly: one request in flight.
+"""
+
+from __future__ import annotations
+
+import enum
+from collections.abc import Container
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+from gymnasium import spaces
+
+from vecbridge.errors import (
+    ArrayMismatch,
+    BadToken,
+    MalformedMessage,
+    SpaceError,
+    StateError,
+    UnexpectedMessage,
+    VecBridgeError,
+    VersionMismatch,
+)
+from vecbridge.protocol.framing import DEFAULT_MAX_FRAME, Framing, detect_framing, make_framing
+from vecbridge.protocol.messages import GAME_MESSAGES, HOST_MESSAGES, PROTOCOL_VERSION, decode_message, encode_message
+from vecbridge.protocol.spaces import space_from_json, space_to_json
+
+# ---------------------------------------------------------------- typed values
+
+
+def encode_value(space: spaces.Space, value: Any) -> Any:
+    """A value of ``space`` in its wire form (Discrete: an int; arrays: numpy arrays)."""
+    if isinstance(space, spaces.Discrete):
+        return int(value)
+    if isinstance(space, spaces.Dict):
+        return {k: encode_value(sub, value[k]) for k, sub in space.spaces.items()}
+    if isinstance(space, spaces.Tuple):
+        return [encode_value(sub, v) for sub, v in zip(space.spaces, value)]
+    arr = np.asarray(value, dtype=space.dtype)
+    if arr.shape != space.shape:
+        raise ArrayMismatch(f"expected shape {list(space.shape)}, got {list(arr.shape)}")
+    return arr
+
+
+def describe_value(value: Any) -> str:
+    if isinstance(value, np.ndarray):
+        return f"a {value.dtype.name} array of shape {list(value.shape)}"
+    if isinstance(value, (list, dict)):
+        return f"a JSON {'list' if isinstance(value, list) else 'object'} {str(value)[:60]}"
+    return f"{type(value).__name__} {value!r}"[:80]
+
+
+def describe_space(space: spaces.Space) -> str:
+    if isinstance(space, spaces.Discrete):
+        return f"an integer in [{space.start}, {space.start + space.n - 1}] (Discrete({space.n}))"
+    if isinstance(space, (spaces.Box, spaces.MultiDiscrete, spaces.MultiBinary)):
+        return f"a {space.dtype.name} array of shape {list(space.shape)} ({type(space).__name__})"
+    return repr(space)
+
+
+def decode_value(space: spaces.Space, value: Any, what: str = "value") -> Any:
+    """Check a received value against ``space``; returns it in its Python/numpy form."""
+    if isinstance(space, spaces.Discrete):
+        if isinstance(value, np.ndarray) and value.shape == () and np.issubdtype(value.dtype, np.integer):
+            value = int(value)
+        if not isinstance(value, int) or isinstance(value, bool):
+            raise ArrayMismatch(f"{what}: expected {describe_space(space)}, got {describe_value(value)}")
+        if not space.start <= value < space.start + space.n:
+            raise ArrayMismatch(f"{what}: expected {describe_space(space)}, got {value}")
+        return value
+    if isinstance(space, spaces.Dict):
+        if not isinstance(value, dict) or set(value) != set(space.spaces):
+            got = sorted(value) if isinstance(value, dict) else describe_value(value)
+            raise ArrayMismatch(f"{what}: expected an object with keys {sorted(space.spaces)}, got {got}")
+        return {k: decode_value(sub, value[k], f"{what}[{k!r}]") for k, sub in space.spaces.items()}
+    if isinstance(space, spaces.Tuple):
+        if not isinstance(value, list) or len(value) != len(space.spaces):
+            raise ArrayMismatch(f"{what}: expected a list of {len(space.spaces)} values, got {describe_value(value)}")
+        return tuple(decode_value(sub, v, f"{what}[{i}]") for i, (sub, v) in enumerate(zip(space.spaces, value)))
+    if not isinstance(value, np.ndarray):
+        raise ArrayMismatch(
+            f"{what}: expected {describe_space(space)} sent as raw bytes, got {describe_value(value)}"
+        )
+    if value.dtype != space.dtype or value.shape != space.shape:
+        raise ArrayMismatch(f"{what}: expected {describe_space(space)}, got {describe_value(value)}")
+    return value
+
+
+# ---------------------------------------------------------------- events
+
+
+@dataclass
+class Hello:
+    instance: int
+    name: str
+    observation_space: spaces.Space
+    action_space: spaces.Space
+    metadata: dict[str, Any]
+    raw: dict[str, Any]
+
+
+@dataclass
+class ResetResult:
+    observation: Any
+    info: dict[str, Any]
+
+
+@dataclass
+class StepResult:
+    observation: Any
+    reward: float
+    terminated: bool
+    truncated: bool
+    info: dict[str, Any]
+
+
+@dataclass
+class RenderResult:
+    frame: np.ndarray | None
+
+
+@dataclass
+class CallResult:
+    value: Any
+
+
+@dataclass
+class GameErrorReply:
+    request: str
+    message: str
+    traceback: str
+
+
+@dataclass
+class Welcome:
+    instance: int
+    config: dict[str, Any]
+
+
+@dataclass
+class ResetRequest:
+    seed: int | None
+    options: dict[str, Any] | None
+
+
+@dataclass
+class StepRequest:
+    action: Any
+
+
+@dataclass
+class RenderRequest:
+    pass
+
+
+@dataclass
+class CallRequest:
+    name: str
+    args: list[Any] = field(default_factory=list)
+    kwargs: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass
+class CloseRequest:
+    pass
+
+
+class State(enum.Enum):
+    AWAIT_HELLO = "awaiting hello"
+    IDLE = "idle"
+    AWAIT_REPLY = "awaiting reply"
+    AWAIT_WELCOME = "awaiting welcome"
+    AWAIT_REQUEST = "awaiting request"
+    REPLYING = "replying"
+    CLOSED = "closed"
+
+
+def _info(value: Any, request: str) -> dict[str, Any]:
+    if value is None:
+        return {}
+    if not isinstance(value, dict):
+        raise MalformedMessage(f"a {request} 'info' must be a JSON object, got {describe_value(value)}")
+    return value
+
+
+class _Endpoint:
+    incoming: dict[str, tuple[str, ...]] = {}
+
+    def __init__(self, framing: str = "auto", max_frame_size: int = DEFAULT_MAX_FRAME) -> None:
+        self.max_frame_size = max_frame_size
+        self.framing: Framing | None = None if framing == "auto" else make_framing(framing, max_frame_size)
+        self._prefix = b""
+
+    @property
+    def framing_name(self) -> str | None:
+        return self.framing.name if self.framing else None
+
+    def receive_data(self, data: bytes) -> None:
+        if self.framing is None:
+            self._prefix += data
+            name = detect_framing(self._prefix)
+            if name is None:
+                return
+            self.framing = make_framing(name, self.max_frame_size)
+            data, self._prefix = self._prefix, b""
+        self.framing.receive_data(data)
+
+    def receive_eof(self) -> None:
+        if self.framing is not None:
+            self.framing.receive_eof()
+
+    def data_to_send(self) -> bytes:
+        return self.framing.data_to_send() if self.framing else b""
+
+    def _next_message(self):
+        if self.framing is None:
+            return None
+        payload = self.framing.next_payload()
+        if payload is None:
+            return None
+        return decode_message(payload, self.incoming)
+
+    def _frame(self, type_: str, fields: dict[str, Any] | None = None) -> bytes:
+        if self.framing is None:
+            raise StateError("cannot send before the peer's first bytes chose the framing")
+        return self.framing.data_to_send() + self.framing.encode(encode_message(type_, fields))
+
+
+class HostConnection(_Endpoint):
+    """vecbridge's end of a connection to one game instance."""
+
+    incoming = GAME_MESSAGES
+
+    def __init__(
+        self,
+        token: str,
+        instances: Container[int] | None = None,
+        framing: str = "auto",
+        max_frame_size: int = DEFAULT_MAX_FRAME,
+    ) -> None:
+        super().__init__(framing, max_frame_size)
+        self.token = token
+        self.instances = instances
+        self.state = State.AWAIT_HELLO
+        self.hello: Hello | None = None
+        self.pending: str | None = None  # the request awaiting its reply
+
+    @property
+    def instance(self) -> int | None:
+        return self.hello.instance if self.hello else None
+
+    # -- sending
+    def send_welcome(self, config: dict[str, Any] | None = None) -> bytes:
+        self._expect_state(State.IDLE, "welcome")
+        return self._frame("welcome", {"version": PROTOCOL_VERSION, "instance": self.instance, "config": config or {}})
+
+    def send_reset(self, seed: int | None = None, options: dict[str, Any] | None = None) -> bytes:
+        return self._request("reset", {"seed": seed, "options": options})
+
+    def send_step(self, action: Any) -> bytes:
+        assert self.hello is not None
+        self._expect_state(State.IDLE, "step")
+        return self._request("step", {"action": encode_value(self.hello.action_space, action)})
+
+    def send_render(self) -> bytes:
+        return self._request("render", {})
+
+    def send_call(self, name: str, args: list[Any] | tuple = (), kwargs: dict[str, Any] | None = None) -> bytes:
+        return self._request("call", {"name": name, "args": list(args), "kwargs": kwargs or {}})
+
+    def send_close(self) -> bytes:
+        data = self._frame("close") if self.framing is not None and self.state != State.CLOSED else b""
+        self.state = State.CLOSED
+        return data
+
+    def _request(self, type_: str, fields: dict[str, Any]) -> bytes:
+        self._expect_state(State.IDLE, type_)
+        data = self._frame(type_, fields)
+        self.state, self.pending = State.AWAIT_REPLY, type_
+        return data
+
+    def _expect_state(self, state: State, what: str) -> None:
+        if self.state is not state:
+            raise StateError(f"cannot send {what!r} while the connection is {self.state.value}")
+
+    # -- receiving
+    def next_event(self):
+        """The next event from the game (Hello, a *Result, GameErrorReply), or None."""
+        msg = self._next_message()
+        if msg is None:
+            return None
+        if self.state is State.AWAIT_HELLO:
+            if msg.type != "hello":
+                raise UnexpectedMessage(f"expected 'hello' as the first message, got {msg.type!r}")
+            return self._accept_hello(msg.fields)
+        if self.state is not State.AWAIT_REPLY:
+            raise UnexpectedMessage(f"got {msg.type!r} while no request was pending ({self.state.value})")
+        request = self.pending
+        if msg.type == "error":
+            event = GameErrorReply(request, str(msg["message"]), str(msg.get("traceback") or ""))
+        elif msg.type != f"{request}_result":
+            raise UnexpectedMessage(f"expected '{request}_result' (or 'error') in reply to {request!r}, got {msg.type!r}")
+        else:
+            event = self._result(request, msg.fields)
+        self.state, self.pending = State.IDLE, None
+        return event
+
+    def _accept_hello(self, f: dict[str, Any]) -> Hello:
+        try:
+            return self._check_hello(f)
+        except (VecBridgeError,) as exc:
+            exc.instance = f.get("instance")  # lets the launcher say whose hello failed
+            raise
+
+    def _check_hello(self, f: dict[str, Any]) -> Hello:
+        version = f["version"]
+        if version != PROTOCOL_VERSION:
+            raise VersionMismatch(
+                f"the game speaks protocol version {version!r}; this vecbridge speaks {PROTOCOL_VERSION} "
+                f"(update the game's client library or vecbridge)",
+                version=version,
+            )
+        if f["token"] != self.token:
+            raise BadToken("the hello's token does not match this run's secret (is the game reading VECBRIDGE_TOKEN?)")
+        instance = f["instance"]
+        if not isinstance(instance, int) or (self.instances is not None and instance not in self.instances):
+            raise UnexpectedMessage(f"the hello names instance {instance!r}, which this listener is not waiting for")
+        try:
+            obs_space = space_from_json(f["observation_space"])
+            act_space = space_from_json(f["action_space"])
+        except SpaceError as exc:
+            raise SpaceError(f"instance {instance}: the hello declares an invalid space: {exc}") from None
+        metadata = f.get("metadata") or {}
+        if not isinstance(metadata, dict):
+            raise MalformedMessage(f"the hello's 'metadata' must be an object, got {describe_value(metadata)}")
+        self.hello = Hello(instance, str(f.get("name") or ""), obs_space, act_space, metadata, f)
+        self.state = State.IDLE
+        return self.hello
+
+    def _result(self, request: str, f: dict[str, Any]):
+        assert self.hello is not None
+        obs_space = self.hello.observation_space
+        if request == "reset":
+            return ResetResult(decode_value(obs_space, f["observation"], "reset observation"), _info(f.get("info"), request))
+        if request == "step":
+            reward, term, trunc = f["reward"], f["terminated"], f["truncated"]
+            if isinstance(reward, bool) or not isinstance(reward, (int, float)):
+                raise MalformedMessage(f"step_result 'reward' must be a number, got {describe_value(reward)}")
+            if not isinstance(term, bool) or not isinstance(trunc, bool):
+                raise MalformedMessage(
+                    f"step_result 'terminated' and 'truncated' must be true/false, got {term!r} and {trunc!r}"
+                )
+            obs = decode_value(obs_space, f["observation"], "step observation")
+            return StepResult(obs, float(reward), term, trunc, _info(f.get("info"), request))
+        if request == "render":
+            frame = f["frame"]
+            if frame is not None and not (isinstance(frame, np.ndarray) and frame.dtype == np.uint8 and frame.ndim == 3):
+                raise ArrayMismatch(f"render frame: expected a uint8 array of shape [H, W, 3] or null, got {describe_value(frame)}")
+            return RenderResult(frame)
+        return CallResult(f["value"])
+
+
+class GameConnection(_Endpoint):
+    """The game's end: says hello, then answers vecbridge's requests."""
+
+    incoming = HOST_MESSAGES
+
+    def __init__(self, framing: str = "binary", max_frame_size: int = DEFAULT_MAX_FRAME) -> None:
+        if framing == "auto":
+            raise ValueError("the game side must pick its framing; 'auto' is for the host")
+        super().__init__(framing, max_frame_size)
+        self.state = State.AWAIT_HELLO
+        self.action_space: spaces.Space | None = None
+        self.pending: str | None = None
+
+    def send_hello(
+        self,
+        instance: int,
+        token: str,
+        observation_space: Any,
+        action_space: Any,
+        name: str = "",
+        metadata: dict[str, Any] | None = None,
+    ) -> bytes:
+        if isinstance(action_space, spaces.Space):
+            self.action_space, action_space = action_space, space_to_json(action_space)
+        else:
+            self.action_space = space_from_json(action_space)
+        if isinstance(observation_space, spaces.Space):
+            observation_space = space_to_json(observation_space)
+        data = self._frame(
+            "hello",
+            {
+                "version": PROTOCOL_VERSION,
+                "instance": instance,
+                "token": token,
+                "name": name,
+                "observation_space": observation_space,
+                "action_space": action_space,
+                "metadata": metadata or {},
+            },
+        )
+        self.state = State.AWAIT_WELCOME
+        return data
+
+    def next_event(self):
+        msg = self._next_message()
+        if msg is None:
+            return None
+        if self.state is State.AWAIT_WELCOME:
+            if msg.type != "welcome":
+                raise UnexpectedMessage(f"expected 'welcome' after hello, got {msg.type!r}")
+            if msg["version"] != PROTOCOL_VERSION:
+                raise VersionMismatch(f"vecbridge speaks protocol version {msg['version']!r}, this client {PROTOCOL_VERSION}")
+            self.state = State.AWAIT_REQUEST
+            return Welcome(int(msg["instance"]), dict(msg.get("config") or {}))
+        if self.state is not State.AWAIT_REQUEST:
+            raise UnexpectedMessage(f"got {msg.type!r} while {self.state.value}")
+        if msg.type == "welcome":
+            raise UnexpectedMessage("got a second 'welcome'")
+        if msg.type == "close":
+            self.state = State.CLOSED
+            return CloseRequest()
+        self.state, self.pending = State.REPLYING, msg.type
+        if msg.type == "reset":
+            return ResetRequest(msg.get("seed"), msg.get("options"))
+        if msg.type == "step":
+            assert self.action_space is not None
+            return StepRequest(decode_value(self.action_space, msg["action"], "action"))
+        if msg.type == "render":
+            return RenderRequest()
+        return CallRequest(str(msg["name"]), list(msg.get("args") or []), dict(msg.get("kwargs") or {}))
+
+    def _reply(self, request: str, type_: str, fields: dict[str, Any]) -> bytes:
+        if self.state is not State.REPLYING or (request and self.pending != request):
+            raise StateError(f"cannot send {type_!r}: the pending request is {self.pending!r} ({self.state.value})")
+        data = self._frame(type_, fields)
+        self.state, self.pending = State.AWAIT_REQUEST, None
+        return data
+
+    def send_reset_result(self, observation: Any, info: dict[str, Any] | None = None) -> bytes:
+        return self._reply("reset", "reset_result", {"observation": observation, "info": info or {}})
+
+    def send_step_result(self, observation: Any, reward: float, terminated: bool, truncated: bool, info=None) -> bytes:
+        return self._reply(
+            "step",
+            "step_result",
+            {
+                "observation": observation,
+                "reward": float(reward),
+                "terminated": bool(terminated),
+                "truncated": bool(truncated),
+                "info": info or {},
+            },
+        )
+
+    def send_render_result(self, frame: np.ndarray | None) -> bytes:
+        return self._reply("render", "render_result", {"frame": frame})
+
+    def send_call_result(self, value: Any) -> bytes:
+        return self._reply("call", "call_result", {"value": value})
+
+    def send_error(self, message: str, traceback: str = "") -> bytes:
+        return self._reply("", "error", {"message": message, "traceback": traceback})

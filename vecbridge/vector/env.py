@@ -1,0 +1,500 @@
+"""BridgeVectorEnv: N external game instances as one Gymnasium vector env.
+
+A few worker processes each multiplex many instances' sockets (vecbridge.vector.group);
+observations, actions, rewards, terminations and truncations live in shared memory
+(vecbridge.vector.buffers); only infos and call results travel by pipe.
+"""
+
+from __future__ import annotations
+
+import atexit
+import enum
+import multiprocessing as mp
+import os
+import time
+import weakref
+from multiprocessing.connection import Connection, wait
+from typing import Any, Sequence
+
+import numpy as np
+from gymnasium import spaces
+from gymnasium.vector import AutoresetMode, VectorEnv
+from gymnasium.vector.utils import batch_space
+
+from vecbridge.errors import InstanceTimeout, InvalidAction, LaunchError, StateError, VecBridgeError, WorkerError
+from vecbridge.launch.run import RunContext
+from vecbridge.launch.spec import LaunchSpec
+from vecbridge.protocol.connection import describe_space
+from vecbridge.protocol.spaces import leaves, space_from_json
+from vecbridge.vector.buffers import Buffers
+from vecbridge.vector.restart import RestartBudget
+from vecbridge.vector.worker import worker_main
+
+Ids = np.ndarray
+Infos = dict[str, Any]
+
+
+class State(enum.Enum):
+    DEFAULT = "default"
+    WAITING_RESET = "reset"
+    WAITING_STEP = "step"
+    WAITING_CALL = "call"
+
+
+def default_num_workers(num_envs: int) -> int:
+    """One worker per 4 cores (at least 1): a worker multiplexes dozens of instances, and the games need the cores."""
+    return max(1, min(num_envs, (os.cpu_count() or 1) // 4))
+
+
+class BridgeVectorEnv(VectorEnv):
+    """``num_envs`` instances of the game ``spec`` behind one ``gymnasium.vector.VectorEnv``.
+
+    Args:
+        spec: how to launch one instance.
+        num_envs: number of instances.
+        num_workers: worker processes multiplexing the instances (default: one per 4 cores).
+        autoreset_mode: ``AutoresetMode.NEXT_STEP`` (default) or ``AutoresetMode.SAME_STEP``.
+        restart_budget: how often a failing instance may be relaunched (:class:`RestartBudget`).
+        timeout: default seconds for every ``*_wait`` / ``recv`` (None: rely on the per-instance
+            ``spec.step_timeout``, which always applies).
+        batch_size: how many instances ``recv()`` returns in the async API (default: all).
+        copy: return copies of the shared observation buffer (default True).
+        render_mode: ``"rgb_array"`` to make ``render()`` return the instances' frames.
+        run_dir: keep instance folders and logs here (default: a temporary folder, removed on close).
+        context: multiprocessing start method for the workers (default ``"spawn"``).
+    """
+
+    def __init__(
+        self,
+        spec: LaunchSpec,
+        num_envs: int,
+        *,
+        num_workers: int | None = None,
+        autoreset_mode: AutoresetMode | str = AutoresetMode.NEXT_STEP,
+        restart_budget: RestartBudget | None = None,
+        timeout: float | None = None,
+        batch_size: int | None = None,
+        copy: bool = True,
+        render_mode: str | None = None,
+        run_dir: str | None = None,
+        context: str | None = None,
+    ) -> None:
+        if num_envs < 1:
+            raise ValueError(f"num_envs must be at least 1, got {num_envs}")
+        self.spec_launch = spec
+        self.num_envs = num_envs
+        self.autoreset_mode = AutoresetMode(autoreset_mode)
+        if self.autoreset_mode not in (AutoresetMode.NEXT_STEP, AutoresetMode.SAME_STEP):
+            raise ValueError(f"autoreset_mode must be NEXT_STEP or SAME_STEP, got {self.autoreset_mode}")
+        self.timeout = timeout
+        self.batch_size = batch_size or num_envs
+        if not 1 <= self.batch_size <= num_envs:
+            raise ValueError(f"batch_size must be in [1, num_envs={num_envs}], got {batch_size}")
+        self.copy = copy
+        self.render_mode = render_mode
+        self.num_workers = min(num_envs, num_workers or default_num_workers(num_envs))
+        self._state = State.DEFAULT
+        self._closed = False
+        self._workers: list[mp.process.BaseProcess] = []
+        self._pipes: list[Connection] = []
+        self._buffers: Buffers | None = None
+        self._run = RunContext(run_dir, reaper=True)
+        # instance i belongs to worker owner[i]; workers own contiguous slices
+        chunks = np.array_split(np.arange(num_envs), self.num_workers)
+        self._owned = [chunk.tolist() for chunk in chunks]
+        self._owner = np.concatenate([np.full(len(c), w) for w, c in enumerate(chunks)])
+        self._in_flight: set[int] = set()
+        self._ready: list[int] = []
+        self._ready_infos: dict[int, dict[str, Any]] = {}
+        self._pending_ids: np.ndarray | None = None
+        _LIVE.add(self)
+        try:
+            self._start(context or "spawn", restart_budget or RestartBudget())
+        except BaseException:
+            self.close()
+            raise
+
+    # ------------------------------------------------------------ start-up
+    def _start(self, context: str, budget: RestartBudget) -> None:
+        ctx = mp.get_context(context)
+        same_step = self.autoreset_mode == AutoresetMode.SAME_STEP
+        for w, ids in enumerate(self._owned):
+            parent_end, child_end = ctx.Pipe(duplex=True)
+            proc = ctx.Process(
+                target=worker_main,
+                args=(child_end, self.spec_launch, ids, str(self._run.run_dir), self._run.token, budget, same_step),
+                name=f"vecbridge-worker-{w}",
+                daemon=True,
+            )
+            proc.start()
+            child_end.close()
+            self._workers.append(proc)
+            self._pipes.append(parent_end)
+        startup = self.spec_launch.startup_timeout * (1 + max(len(ids) for ids in self._owned) / 8) + 30
+        hellos = [self._expect(w, "hello", startup) for w in range(self.num_workers)]
+        first = hellos[0]
+        for w, hello in enumerate(hellos[1:], start=1):
+            for key in ("observation_space", "action_space"):
+                if hello[key] != first[key]:
+                    raise LaunchError(
+                        f"instance {hello['instance']} declares {key} {space_from_json(hello[key])} but instance "
+                        f"{first['instance']} declared {space_from_json(first[key])}; every instance must declare "
+                        f"the same spaces (stage: handshake)",
+                        instance=hello["instance"],
+                        stage="handshake",
+                        log_path="",
+                        log_tail="",
+                    )
+        self.single_observation_space = space_from_json(first["observation_space"])
+        self.single_action_space = space_from_json(first["action_space"])
+        self.observation_space = batch_space(self.single_observation_space, self.num_envs)
+        self.action_space = batch_space(self.single_action_space, self.num_envs)
+        self.game_name = first["name"]
+        self.metadata = {
+            "autoreset_mode": self.autoreset_mode,
+            "render_modes": list(first["metadata"].get("render_modes") or ["rgb_array"]),
+            "render_fps": first["metadata"].get("render_fps", 30),
+        }
+        self._buffers = Buffers.create(
+            self.single_observation_space, self.single_action_space, self.num_envs, self._run.token[:12]
+        )
+        try:
+            b = self._buffers
+            for pipe in self._pipes:
+                pipe.send(("attach", b.obs_paths, b.act_paths, b.layout))
+            for w in range(self.num_workers):
+                self._expect(w, "attached", 60)
+        finally:
+            self._buffers.unlink()  # every process has it mapped: nothing needs the names any more
+        self._act_leaves = leaves(self.single_action_space)
+
+    # ------------------------------------------------------------ pipe helpers
+    def _expect(self, w: int, kind: str, timeout: float | None) -> Any:
+        """Receive one message of ``kind`` from worker ``w``, raising its errors."""
+        msg = self._receive(w, timeout, f"the worker's {kind!r}")
+        if msg[0] != kind:
+            raise WorkerError(f"worker {w} sent {msg[0]!r} where {kind!r} was expected")
+        return msg[1] if len(msg) == 2 else msg[1:]
+
+    def _receive(self, w: int, timeout: float | None, what: str) -> tuple:
+        pipe, proc = self._pipes[w], self._workers[w]
+        deadline = None if timeout is None else time.monotonic() + timeout
+        while not pipe.poll(0.5 if deadline is None else max(0.0, min(0.5, deadline - time.monotonic()))):
+            if not proc.is_alive() and not pipe.poll():
+                raise WorkerError(
+                    f"worker {w} (instances {self._owned[w]}) died with exit code {proc.exitcode} "
+                    f"while vecbridge waited for {what}"
+                )
+            if deadline is not None and time.monotonic() >= deadline:
+                raise InstanceTimeout(
+                    f"worker {w} (instances {self._owned[w]}) did not deliver {what} within {timeout:g} s"
+                )
+        try:
+            msg = pipe.recv()
+        except EOFError:
+            raise WorkerError(f"worker {w} (instances {self._owned[w]}) closed its pipe while vecbridge waited for {what}") from None
+        if msg[0] == "fatal":
+            exc, tb = msg[1], msg[2]
+            if isinstance(exc, VecBridgeError):
+                exc.remote_traceback = tb
+                raise exc
+            raise WorkerError(f"worker {w} failed: {type(exc).__name__}: {exc}\n--- worker traceback ---\n{tb}")
+        return msg
+
+    def _check_open(self) -> None:
+        if self._closed:
+            raise StateError("this vector env is closed")
+
+    def _require(self, state: State, call: str) -> None:
+        self._check_open()
+        if self._state is not state:
+            if state is State.DEFAULT:
+                raise StateError(
+                    f"cannot call {call} while a {self._state.value} is pending; "
+                    f"call {self._state.value}_wait() first"
+                )
+            raise StateError(f"{call} needs a pending {state.value}: call {state.value}_async() first")
+
+    def _workers_of(self, ids: Sequence[int]) -> dict[int, list[int]]:
+        by_worker: dict[int, list[int]] = {}
+        for i in ids:
+            by_worker.setdefault(int(self._owner[i]), []).append(int(i))
+        return by_worker
+
+    def _merge_infos(self, infos: dict[int, dict[str, Any]], count: int, index_of=None) -> Infos:
+        merged: Infos = {}
+        saved, self.num_envs = self.num_envs, count  # _add_info sizes arrays by num_envs
+        try:
+            for i, info in sorted(infos.items()):
+                merged = self._add_info(merged, info, index_of[i] if index_of else i)
+        finally:
+            self.num_envs = saved
+        return merged
+
+    # ------------------------------------------------------------ reset
+    def reset_async(self, seed: int | Sequence[int | None] | None = None, options: dict[str, Any] | None = None) -> None:
+        self._require(State.DEFAULT, "reset_async")
+        if self._in_flight:
+            raise StateError(f"cannot reset while instances {sorted(self._in_flight)} are stepping; recv() them first")
+        if seed is None:
+            seeds: list[int | None] = [None] * self.num_envs
+        elif isinstance(seed, (int, np.integer)):
+            seeds = [int(seed) + i for i in range(self.num_envs)]
+        else:
+            seeds = list(seed)
+            if len(seeds) != self.num_envs:
+                raise ValueError(f"expected {self.num_envs} seeds, got {len(seeds)}")
+        options = dict(options or {})
+        mask = options.pop("reset_mask", None)
+        ids = list(range(self.num_envs))
+        if mask is not None:
+            mask = np.asarray(mask)
+            if mask.shape != (self.num_envs,) or mask.dtype != np.bool_:
+                raise ValueError(f"options['reset_mask'] must be a bool array of shape ({self.num_envs},), got {mask!r}")
+            ids = np.flatnonzero(mask).tolist()
+        for w, wids in self._workers_of(ids).items():
+            self._pipes[w].send(("reset", wids, [seeds[i] for i in wids], options or None))
+        self._pending_workers = sorted(self._workers_of(ids))
+        self._state = State.WAITING_RESET
+
+    def reset_wait(self, timeout: float | None = None) -> tuple[Any, Infos]:
+        self._require(State.WAITING_RESET, "reset_wait")
+        infos: dict[int, dict[str, Any]] = {}
+        try:
+            for w in self._pending_workers:
+                _, worker_infos = self._expect(w, "reset_done", timeout or self.timeout)
+                infos.update(worker_infos)
+        finally:
+            self._state = State.DEFAULT
+        self._ready.clear()
+        return self._buffers.batch_obs(self.copy), self._merge_infos(infos, self.num_envs)
+
+    def reset(self, *, seed: int | Sequence[int | None] | None = None, options: dict[str, Any] | None = None):
+        self.reset_async(seed=seed, options=options)
+        return self.reset_wait()
+
+    # ------------------------------------------------------------ step (lockstep)
+    def _write_actions(self, actions: Any, ids: np.ndarray | None) -> None:
+        b = self._buffers
+        rows = slice(None) if ids is None else ids
+        count = self.num_envs if ids is None else len(ids)
+        for (path, leaf), arr in zip(self._act_leaves, b.actions):
+            value = actions
+            for key in path:
+                value = value[key]
+            value = np.asarray(value)
+            expected = (count, *arr.shape[1:])
+            if value.shape != expected:
+                raise InvalidAction(
+                    f"expected actions of shape {list(expected)} (one {describe_space(leaf)} per instance), "
+                    f"got shape {list(value.shape)}"
+                )
+            if isinstance(leaf, spaces.Discrete):
+                bad = (value < leaf.start) | (value >= leaf.start + leaf.n)
+                if bad.any():
+                    k = int(np.flatnonzero(bad)[0])
+                    who = k if ids is None else int(ids[k])
+                    raise InvalidAction(f"instance {who}: expected an action of {describe_space(leaf)}, got {value[k]!r}")
+            elif isinstance(leaf, spaces.MultiDiscrete):
+                bad = ((value < leaf.start) | (value >= leaf.start + leaf.nvec)).any(axis=tuple(range(1, value.ndim)))
+                if bad.any():
+                    k = int(np.flatnonzero(bad)[0])
+                    who = k if ids is None else int(ids[k])
+                    raise InvalidAction(f"instance {who}: expected an action of {describe_space(leaf)}, got {value[k]!r}")
+            arr[rows] = value
+
+    def step_async(self, actions: Any) -> None:
+        self._require(State.DEFAULT, "step_async")
+        if self._in_flight:
+            raise StateError(f"instances {sorted(self._in_flight)} are stepping through send(); recv() them first")
+        self._write_actions(actions, None)
+        for w, ids in enumerate(self._owned):
+            self._pipes[w].send(("step", ids, True))
+        self._state = State.WAITING_STEP
+
+    def step_wait(self, timeout: float | None = None):
+        self._require(State.WAITING_STEP, "step_wait")
+        infos: dict[int, dict[str, Any]] = {}
+        try:
+            for w in range(self.num_workers):
+                remaining = len(self._owned[w])
+                while remaining:
+                    ids, worker_infos = self._expect(w, "ready", timeout or self.timeout)
+                    remaining -= len(ids)
+                    infos.update(worker_infos)
+        finally:
+            self._state = State.DEFAULT
+        b = self._buffers
+        return (
+            b.batch_obs(self.copy),
+            b.rewards.copy(),
+            b.terminations.copy(),
+            b.truncations.copy(),
+            self._merge_infos(infos, self.num_envs) if infos else {},
+        )
+
+    def step(self, actions: Any):
+        self.step_async(actions)
+        return self.step_wait()
+
+    # ------------------------------------------------------------ async batch API (EnvPool / PufferLib style)
+    def async_reset(self, seed: int | Sequence[int | None] | None = None, options: dict[str, Any] | None = None) -> None:
+        """Reset every instance and mark all of them ready for ``recv()``."""
+        _, infos = self.reset(seed=seed, options=options)
+        self._ready = list(range(self.num_envs))
+        self._ready_infos = {}
+
+    def send(self, actions: Any, env_ids: Sequence[int] | np.ndarray | None = None) -> None:
+        """Start a step of the instances ``env_ids`` (default: all) with ``actions`` (one row each)."""
+        self._require(State.DEFAULT, "send")
+        ids = np.arange(self.num_envs) if env_ids is None else np.asarray(env_ids, dtype=np.int64).reshape(-1)
+        if ids.size and (ids.min() < 0 or ids.max() >= self.num_envs):
+            raise ValueError(f"env_ids must be in [0, {self.num_envs}), got {ids.tolist()}")
+        busy = self._in_flight.intersection(ids.tolist())
+        if busy:
+            raise StateError(f"instances {sorted(busy)} are already stepping; recv() them before sending again")
+        self._write_actions(actions, ids)
+        for i in ids.tolist():
+            if i in self._ready:
+                self._ready.remove(i)
+                self._ready_infos.pop(i, None)
+        for w, wids in self._workers_of(ids.tolist()).items():
+            self._pipes[w].send(("step", wids, False))
+        self._in_flight.update(ids.tolist())
+
+    def recv(self, timeout: float | None = None):
+        """The first ``batch_size`` instances whose step is done.
+
+        Returns ``(obs, rewards, terminations, truncations, infos, env_ids)``: rows of the
+        batch in the order of ``env_ids``; ``infos["env_id"]`` repeats the ids.
+        """
+        self._require(State.DEFAULT, "recv")
+        timeout = timeout if timeout is not None else self.timeout
+        deadline = None if timeout is None else time.monotonic() + timeout
+        need = min(self.batch_size, len(self._ready) + len(self._in_flight))
+        if need == 0:
+            raise StateError("recv() with nothing in flight: send() actions first (or async_reset())")
+        while len(self._ready) < need:
+            busy = {int(self._owner[i]) for i in self._in_flight}
+            remaining = None if deadline is None else max(0.0, deadline - time.monotonic())
+            readable = wait([self._pipes[w] for w in busy], timeout=0.5 if remaining is None else min(0.5, remaining))
+            if not readable:
+                for w in busy:
+                    self._receive_nowait_check(w)
+                if deadline is not None and time.monotonic() >= deadline:
+                    raise InstanceTimeout(
+                        f"recv(): only {len(self._ready)} of {need} instances ready after {timeout:g} s; "
+                        f"still stepping: {sorted(self._in_flight)}"
+                    )
+                continue
+            for pipe in readable:
+                w = self._pipes.index(pipe)
+                ids, infos = self._expect(w, "ready", 0)
+                self._in_flight.difference_update(ids)
+                self._ready.extend(ids)
+                self._ready_infos.update(infos)
+        ids = np.array(self._ready[:need], dtype=np.int64)
+        del self._ready[:need]
+        infos = {i: self._ready_infos.pop(i) for i in ids.tolist() if i in self._ready_infos}
+        b = self._buffers
+        merged = self._merge_infos(infos, len(ids), {int(i): k for k, i in enumerate(ids)}) if infos else {}
+        merged["env_id"] = ids
+        return (b.batch_obs(True, ids), b.rewards[ids], b.terminations[ids], b.truncations[ids], merged, ids)
+
+    def _receive_nowait_check(self, w: int) -> None:
+        if not self._workers[w].is_alive() and not self._pipes[w].poll():
+            raise WorkerError(f"worker {w} (instances {self._owned[w]}) died with exit code {self._workers[w].exitcode}")
+
+    # ------------------------------------------------------------ call / attributes / render
+    def _broadcast(self, op: str, ids: list[int], *args: Any, timeout: float | None = None) -> list[Any]:
+        self._require(State.DEFAULT, op)
+        if self._in_flight:
+            raise StateError(f"cannot {op} while instances {sorted(self._in_flight)} are stepping; recv() them first")
+        by_worker = self._workers_of(ids)
+        for w, wids in by_worker.items():
+            self._pipes[w].send((op, wids, *args))
+        results: dict[int, Any] = {}
+        self._state = State.WAITING_CALL
+        try:
+            for w in by_worker:
+                results.update(self._expect(w, "results", timeout or self.timeout))
+        finally:
+            self._state = State.DEFAULT
+        for i in ids:
+            if isinstance(results[i], BaseException):
+                raise results[i]
+        return [results[i] for i in ids]
+
+    def call(self, name: str, *args: Any, **kwargs: Any) -> tuple[Any, ...]:
+        """Call the game-specific method ``name`` on every instance; a tuple of their results."""
+        return tuple(self._broadcast("call", list(range(self.num_envs)), name, list(args), kwargs))
+
+    def get_attr(self, name: str) -> tuple[Any, ...]:
+        return self.call("__getattr__", name)
+
+    def set_attr(self, name: str, values: list[Any] | tuple[Any, ...] | Any) -> None:
+        if not isinstance(values, (list, tuple)):
+            values = [values] * self.num_envs
+        if len(values) != self.num_envs:
+            raise ValueError(f"set_attr needs one value per instance ({self.num_envs}), got {len(values)}")
+        for i, value in enumerate(values):
+            self._broadcast("call", [i], "__setattr__", [name, value], {})
+
+    def render(self) -> tuple[np.ndarray, ...] | None:
+        if self.render_mode is None:
+            return None
+        return tuple(self._broadcast("render", list(range(self.num_envs))))
+
+    # ------------------------------------------------------------ close
+    def close_extras(self, timeout: float | None = None, terminate: bool = False, **kwargs: Any) -> None:
+        if self._closed:
+            return
+        self._closed = True
+        _LIVE.discard(self)
+        for w, pipe in enumerate(self._pipes):
+            try:
+                pipe.send(("close",))
+            except (OSError, ValueError):
+                pass
+        grace = self.spec_launch.close_grace + 5.0
+        for w, proc in enumerate(self._workers):
+            proc.join(timeout=grace)
+            if proc.is_alive():  # a stuck worker: SIGTERM makes it close its games
+                proc.terminate()
+                proc.join(timeout=5)
+            if proc.is_alive():
+                proc.kill()
+                proc.join()
+        for pipe in self._pipes:
+            pipe.close()
+        if self._buffers is not None:
+            self._buffers.close()
+        self._run.close()
+
+    def close(self, **kwargs: Any) -> None:
+        """End every instance and worker; safe to call twice."""
+        if getattr(self, "_closed", True):
+            return
+        self.close_extras(**kwargs)
+        self.closed = True
+
+    def __del__(self) -> None:
+        try:
+            self.close()
+        except Exception:
+            pass
+
+    def __repr__(self) -> str:
+        return f"BridgeVectorEnv({self.game_name or self.spec_launch.name!r}, num_envs={self.num_envs}, workers={self.num_workers})"
+
+
+_LIVE: "weakref.WeakSet[BridgeVectorEnv]" = weakref.WeakSet()
+
+
+@atexit.register
+def _close_all() -> None:
+    for env in list(_LIVE):
+        try:
+            env.close()
+        except Exception:
+            pass

@@ -1,0 +1,360 @@
+"""A group of instances multiplexed by one process: requests out, replies in, restarts.
+
+This is the body of a vecbridge worker. It sends requests to many instances at
+once and collects their replies as they arrive (one ``select`` over all sockets),
+writes results straight into the shared buffers, applies autoreset, and relaunches
+an instance that crashes, hangs or breaks the protocol, within its restart budget.
+"""
+
+from __future__ import annotations
+
+import selectors
+import time
+from dataclasses import dataclass, field
+from typing import Any, Callable, Iterable
+
+from vecbridge.errors import (
+    ConnectionClosed,
+    GameError,
+    LaunchError,
+    ProtocolError,
+    RestartBudgetExceeded,
+    SpaceError,
+    VecBridgeError,
+)
+from vecbridge.launch.instance import Instance, Listener, describe_log
+from vecbridge.launch.run import RunContext
+from vecbridge.launch.spec import LaunchSpec
+from vecbridge.protocol.connection import GameErrorReply, Hello, ResetResult, StepResult
+from vecbridge.protocol.spaces import space_to_json
+from vecbridge.transport import RECV_SIZE
+from vecbridge.vector.buffers import Buffers
+from vecbridge.vector.restart import RestartBudget, RestartLedger
+
+Info = dict[str, Any]
+
+# Request kinds: a user step, a user reset, the reset NEXT_STEP autoreset does in
+# place of a step, the reset SAME_STEP autoreset does right after a final step, and blocking calls.
+STEP, RESET, AUTORESET, AUTORESET_SAME, CALL = "step", "reset", "autoreset", "autoreset_same", "call"
+
+
+@dataclass
+class Pending:
+    kind: str
+    deadline: float
+    seed: int | None = None
+    options: dict[str, Any] | None = None
+    build: Callable[[Any], bytes] | None = None  # for CALL: how to (re)build the request
+    final: dict[str, Any] | None = None  # AUTORESET_SAME: the final step's results
+
+
+@dataclass
+class GroupStatus:
+    completed: list[int] = field(default_factory=list)
+    infos: dict[int, Info] = field(default_factory=dict)
+    results: dict[int, Any] = field(default_factory=dict)  # CALL results or exceptions
+
+
+class InstanceGroup:
+    """Instances ``indices`` of a run, driven from one process."""
+
+    def __init__(
+        self,
+        spec: LaunchSpec,
+        indices: Iterable[int],
+        run: RunContext,
+        budget: RestartBudget,
+        same_step: bool = False,
+    ) -> None:
+        self.spec = spec
+        self.indices = list(indices)
+        self.run = run
+        self.same_step = same_step
+        self.ledgers = {i: RestartLedger(budget) for i in self.indices}
+        self.listener = Listener()
+        self.instances: dict[int, Instance] = {}
+        self.pending: dict[int, Pending] = {}
+        self.needs_reset: set[int] = set()
+        self.observed: set[int] = set()  # instances (of their current launch) that produced an observation
+        self.notes: dict[int, Info] = {}  # info to attach to an instance's next completion
+        self.status = GroupStatus()
+        self.buffers: Buffers | None = None
+        self.sel = selectors.DefaultSelector()
+        self.hello: Hello | None = None
+
+    # ------------------------------------------------------------ start / stop
+    def start(self) -> dict[str, Any]:
+        """Launch every instance; all must declare the same spaces. Returns the hello summary."""
+        launched = self.listener.launch(self.spec, self.indices, self.run.token, self.run.run_dir, self.run.reaper)
+        for i in self.indices:
+            self._adopt(launched[i])
+        first = self.instances[self.indices[0]].hello
+        self.hello = first
+        return {
+            "instance": first.instance,
+            "observation_space": space_to_json(first.observation_space),
+            "action_space": space_to_json(first.action_space),
+            "metadata": first.metadata,
+            "name": first.name,
+        }
+
+    def _adopt(self, inst: Instance) -> None:
+        if self.hello is not None:
+            self._check_same_spaces(inst)
+        else:
+            for other in self.instances.values():
+                self._check_same_spaces(inst, other.hello)
+        # Blocking sockets, read only when select says so: one request is in flight per
+        # instance, so a send never waits on a full buffer.
+        inst.sock.setblocking(True)
+        self.instances[inst.index] = inst
+        self.sel.register(inst.sock, selectors.EVENT_READ, inst.index)
+
+    def _check_same_spaces(self, inst: Instance, ref: Hello | None = None) -> None:
+        ref = ref or self.hello
+        assert ref is not None
+        for what in ("observation_space", "action_space"):
+            mine, theirs = getattr(inst.hello, what), getattr(ref, what)
+            if space_to_json(mine) != space_to_json(theirs):
+                raise LaunchError(
+                    f"instance {inst.index} declares {what} {mine} but instance {ref.instance} declared {theirs}; "
+                    f"every instance must declare the same spaces (stage: handshake)",
+                    instance=inst.index,
+                    stage="handshake",
+                    log_path=str(inst.process.log_path),
+                    log_tail=inst.process.log_tail(),
+                )
+
+    def register_wakeup(self, fileobj: Any) -> None:
+        """Also wake ``poll`` when ``fileobj`` (the worker's command pipe) is readable."""
+        self.sel.register(fileobj, selectors.EVENT_READ, None)
+
+    def close(self) -> None:
+        """Close every instance: say close to all, wait one grace period, kill what is left."""
+        instances, self.instances = list(self.instances.values()), {}
+        for inst in instances:
+            try:
+                self.sel.unregister(inst.sock)
+            except (KeyError, ValueError):
+                pass
+            try:
+                inst.sock.setblocking(True)
+                inst.sock.settimeout(0.2)
+                inst.sock.sendall(inst.conn.send_close())
+            except (OSError, VecBridgeError):
+                pass
+            inst.sock.close()
+        deadline = time.monotonic() + self.spec.close_grace
+        for inst in instances:
+            inst.process.wait_exit(max(0.0, deadline - time.monotonic()))
+        for inst in instances:
+            inst.process.kill_tree(grace=0.5)
+        self.listener.close()
+        self.sel.close()
+
+    # ------------------------------------------------------------ starting requests
+    def begin_step(self, ids: Iterable[int]) -> None:
+        assert self.buffers is not None
+        for i in ids:
+            if i in self.needs_reset:
+                self._send(i, Pending(AUTORESET, 0.0))
+            else:
+                self._send(i, Pending(STEP, 0.0))
+
+    def begin_reset(self, ids: Iterable[int], seeds: list[int | None], options: dict[str, Any] | None) -> None:
+        for i, seed in zip(ids, seeds):
+            self.needs_reset.discard(i)
+            self._send(i, Pending(RESET, 0.0, seed=seed, options=options))
+
+    def begin_call(self, ids: Iterable[int], build: Callable[[Any], bytes]) -> None:
+        for i in ids:
+            self._send(i, Pending(CALL, 0.0, build=build))
+
+    def _request_bytes(self, i: int, p: Pending) -> bytes:
+        conn = self.instances[i].conn
+        if p.kind == STEP:
+            return conn.send_step(self.buffers.read_action(i))
+        if p.kind == CALL:
+            return p.build(conn)
+        return conn.send_reset(p.seed, p.options)
+
+    def _send(self, i: int, p: Pending) -> None:
+        p.deadline = time.monotonic() + self.spec.step_timeout
+        self.pending[i] = p
+        inst = self.instances[i]
+        try:
+            inst.sock.sendall(self._request_bytes(i, p))
+        except OSError as exc:
+            self._fail(i, f"sending {p.kind} failed: {exc}")
+
+    # ------------------------------------------------------------ the event loop
+    def poll(self, timeout: float | None) -> bool:
+        """Wait up to ``timeout`` s for replies; handle them. True if the wake-up object is readable."""
+        woken = False
+        if self.pending:
+            next_deadline = min(p.deadline for p in self.pending.values())
+            wait = max(0.0, next_deadline - time.monotonic())
+            timeout = wait if timeout is None else min(timeout, wait)
+        for key, _ in self.sel.select(timeout):
+            i = key.data
+            if i is None:
+                woken = True
+            elif i in self.instances:
+                self._receive(i)
+        if self.pending:
+            now = time.monotonic()
+            for i in [i for i, p in self.pending.items() if p.deadline <= now]:
+                self._fail(i, f"no reply to {self.pending[i].kind} within {self.spec.step_timeout:g} s (hung)")
+        return woken
+
+    def _receive(self, i: int) -> None:
+        inst = self.instances[i]
+        try:
+            data = inst.sock.recv(RECV_SIZE)
+        except OSError as exc:
+            self._fail(i, f"the connection failed: {exc}")
+            return
+        try:
+            if not data:
+                inst.conn.receive_eof()
+                inst.process.wait_exit(0.2)
+                raise ConnectionClosed(f"the game closed the connection; it {inst.process.describe_exit()}")
+            inst.conn.receive_data(data)
+            while (event := inst.conn.next_event()) is not None:
+                self._on_event(i, event)
+            out = inst.conn.data_to_send()
+            if out:
+                inst.sock.sendall(out)
+        except (ProtocolError, SpaceError, ConnectionClosed, OSError) as exc:
+            self._fail(i, f"{type(exc).__name__}: {exc}")
+
+    def _complete(self, i: int, info: Info | None) -> None:
+        note = self.notes.pop(i, None)
+        if note:
+            info = {**(info or {}), **note}
+        if info:
+            self.status.infos[i] = info
+        self.status.completed.append(i)
+
+    def _on_event(self, i: int, event: Any) -> None:
+        p = self.pending.pop(i)
+        b = self.buffers
+        if isinstance(event, GameErrorReply):
+            if p.kind == RESET:
+                raise GameError(
+                    f"instance {i}: the game failed to reset: {event.message}"
+                    + (f"\n--- game traceback ---\n{event.traceback}" if event.traceback else ""),
+                    instance=i, request="reset", remote_traceback=event.traceback,
+                )  # fmt: skip
+            if p.kind == CALL:
+                self.status.results[i] = GameError(
+                    f"instance {i}: the game failed the call: {event.message}", instance=i, request="call",
+                    remote_traceback=event.traceback,
+                )  # fmt: skip
+                self.status.completed.append(i)
+                return
+            self.pending[i] = p
+            self._fail(i, f"the game answered {p.kind} with an error: {event.message}\n{event.traceback}".rstrip())
+            return
+        if p.kind == CALL:
+            self.status.results[i] = getattr(event, "frame", getattr(event, "value", None))
+            self.status.completed.append(i)
+            return
+        if isinstance(event, StepResult):
+            self.observed.add(i)
+            if (event.terminated or event.truncated) and self.same_step:
+                final = {"obs": event.observation, "info": event.info, "reward": event.reward,
+                         "terminated": event.terminated, "truncated": event.truncated}  # fmt: skip
+                self._send(i, Pending(AUTORESET_SAME, 0.0, final=final))
+                return
+            b.write_obs(i, event.observation)
+            b.rewards[i], b.terminations[i], b.truncations[i] = event.reward, event.terminated, event.truncated
+            if event.terminated or event.truncated:
+                self.needs_reset.add(i)
+            self._complete(i, event.info)
+            return
+        assert isinstance(event, ResetResult)
+        self.observed.add(i)
+        b.write_obs(i, event.observation)
+        if p.kind == RESET:
+            self._complete(i, event.info)
+            return
+        info = dict(event.info)
+        if p.kind == AUTORESET_SAME:
+            final = p.final
+            b.rewards[i], b.terminations[i], b.truncations[i] = final["reward"], final["terminated"], final["truncated"]
+            info.update(final_obs=final["obs"], final_info=final["info"])
+        else:
+            b.rewards[i], b.terminations[i], b.truncations[i] = 0.0, False, False
+            self.needs_reset.discard(i)
+        self._complete(i, info)
+
+    # ------------------------------------------------------------ failures and restarts
+    def _fail(self, i: int, reason: str) -> None:
+        """Instance ``i`` crashed, hung or broke the protocol: relaunch it and settle its request."""
+        started = time.monotonic()
+        p = self.pending.pop(i, None)
+        old = self.instances.pop(i)
+        stage = "" if i in self.observed else " before its first observation (stage: first observation)"
+        log = describe_log(old.process)
+        self._discard(old)
+        ledger = self.ledgers[i]
+        while True:
+            if not ledger.try_spend():
+                raise RestartBudgetExceeded(
+                    f"instance {i} failed{stage} and its restart budget is spent ({ledger.describe()}).\n"
+                    f"last error: {reason}\n{log}",
+                    instance=i,
+                    log_path=str(old.process.log_path),
+                    last_error=reason,
+                )
+            try:
+                launched = self.listener.launch(
+                    self.spec, [i], self.run.token, self.run.run_dir, self.run.reaper,
+                    log_name=f"game.restart-{ledger.total}.log",
+                )  # fmt: skip
+                self.observed.discard(i)
+                self._adopt(launched[i])
+                break
+            except LaunchError as exc:
+                reason, log = str(exc), ""
+        self.notes[i] = {
+            "vecbridge_error": f"instance {i} failed{stage}: {reason}",
+            "vecbridge_restarts": ledger.total,
+        }
+        pause = time.monotonic() - started
+        for other in self.pending.values():  # the relaunch blocked everyone: do not count it against them
+            other.deadline += pause
+        self._settle_failed(i, p)
+
+    def _discard(self, inst: Instance) -> None:
+        try:
+            self.sel.unregister(inst.sock)
+        except (KeyError, ValueError):
+            pass
+        inst.sock.close()
+        inst.process.kill_tree(grace=0.2)
+
+    def _settle_failed(self, i: int, p: Pending | None) -> None:
+        b = self.buffers
+        if p is None:
+            self.needs_reset.add(i)
+            return
+        if p.kind in (RESET, AUTORESET):
+            self._send(i, Pending(p.kind, 0.0, seed=p.seed, options=p.options))
+        elif p.kind == CALL:
+            self.status.results[i] = VecBridgeError(self.notes.pop(i)["vecbridge_error"], instance=i)
+            self.status.completed.append(i)
+            self.needs_reset.add(i)
+        elif self.same_step:  # STEP or AUTORESET_SAME: the episode ends truncated, a new one starts now
+            final = p.final or {"obs": b.read_obs(i), "info": {}}
+            final.update(reward=0.0, terminated=False, truncated=True)
+            self._send(i, Pending(AUTORESET_SAME, 0.0, final=final))
+        else:  # NEXT_STEP: this step ends truncated; the next step resets the new instance
+            b.rewards[i], b.terminations[i], b.truncations[i] = 0.0, False, True
+            self.needs_reset.add(i)
+            self._complete(i, None)
+
+    def take_status(self) -> GroupStatus:
+        status, self.status = self.status, GroupStatus()
+        return status

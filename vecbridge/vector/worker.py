@@ -1,0 +1,119 @@
+"""The worker process: one InstanceGroup, driven by commands from the vector env over a pipe.
+
+Commands (parent -> worker) and answers (worker -> parent), all small tuples:
+
+    ("attach", obs_paths, act_paths, layout)   -> ("attached",)
+    ("step", ids, batch)                       -> ("ready", ids, infos) once (batch) or per select round
+    ("reset", ids, seeds, options)             -> ("reset_done", ids, infos)
+    ("call", ids, name, args, kwargs)          -> ("results", {id: value or exception})
+    ("render", ids)                            -> ("results", {id: frame})
+    ("close",)                                 -> ("closed",)
+
+At start the worker sends ("hello", summary) or ("fatal", exception, traceback).
+Any exception later is sent as ("fatal", ...) and ends the worker. Only infos and
+call results travel by pipe; observations, actions, rewards and flags live in
+shared memory. When the pipe ends (the parent died), the worker closes its
+games and exits; its reaper covers the case where the worker itself is killed.
+"""
+
+from __future__ import annotations
+
+import signal
+import traceback
+from multiprocessing.connection import Connection
+from typing import Any
+
+from vecbridge.launch.run import RunContext
+from vecbridge.launch.spec import LaunchSpec
+from vecbridge.vector.buffers import Buffers
+from vecbridge.vector.group import InstanceGroup
+from vecbridge.vector.restart import RestartBudget
+
+
+class _Terminated(BaseException):
+    pass
+
+
+def _on_sigterm(signum: int, frame: Any) -> None:
+    raise _Terminated()
+
+
+def worker_main(
+    pipe: Connection,
+    spec: LaunchSpec,
+    indices: list[int],
+    run_dir: str,
+    token: str,
+    budget: RestartBudget,
+    same_step: bool,
+) -> None:
+    signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C is the parent's to handle; it closes us
+    signal.signal(signal.SIGTERM, _on_sigterm)
+    run = RunContext(run_dir=run_dir, token=token)
+    group: InstanceGroup | None = None
+    try:
+        group = InstanceGroup(spec, indices, run, budget, same_step)
+        pipe.send(("hello", group.start()))
+        group.register_wakeup(pipe)
+        _serve(pipe, group)
+    except (EOFError, BrokenPipeError, _Terminated):
+        pass  # the parent is gone or asked us to stop: clean up below
+    except BaseException as exc:  # report, then clean up
+        try:
+            pipe.send(("fatal", exc, traceback.format_exc()))
+        except Exception:
+            pass
+    finally:
+        try:
+            if group is not None:
+                group.close()
+        finally:
+            run.close()
+
+
+def _serve(pipe: Connection, group: InstanceGroup) -> None:
+    lockstep: set[int] = set()  # ids of a lockstep step: reported together, in one message
+    while True:
+        group.poll(None)  # wakes on a reply, a request deadline, or a command from the parent
+        while pipe.poll():
+            cmd = pipe.recv()
+            if cmd[0] == "close":
+                group.close()
+                pipe.send(("closed",))
+                return
+            if cmd[0] == "step" and cmd[2]:
+                lockstep.update(cmd[1])
+            _handle(pipe, group, cmd)
+        status = group.status
+        if status.completed and not (lockstep and group.pending.keys() & lockstep):
+            lockstep.clear()
+            group.take_status()
+            pipe.send(("ready", status.completed, status.infos))
+
+
+def _handle(pipe: Connection, group: InstanceGroup, cmd: tuple) -> None:
+    op = cmd[0]
+    if op == "step":
+        group.begin_step(cmd[1])
+    elif op == "reset":
+        _run_to_completion(group, lambda: group.begin_reset(cmd[1], cmd[2], cmd[3]))
+        status = group.take_status()
+        pipe.send(("reset_done", status.completed, status.infos))
+    elif op == "call":
+        name, args, kwargs = cmd[2], cmd[3], cmd[4]
+        _run_to_completion(group, lambda: group.begin_call(cmd[1], lambda conn: conn.send_call(name, args, kwargs)))
+        pipe.send(("results", group.take_status().results))
+    elif op == "render":
+        _run_to_completion(group, lambda: group.begin_call(cmd[1], lambda conn: conn.send_render()))
+        pipe.send(("results", group.take_status().results))
+    elif op == "attach":
+        group.buffers = Buffers.attach(cmd[1], cmd[2], cmd[3])
+        pipe.send(("attached",))
+    else:
+        raise ValueError(f"unknown worker command {op!r}")
+
+
+def _run_to_completion(group: InstanceGroup, begin) -> None:
+    begin()
+    while group.pending:
+        group.poll(None)
