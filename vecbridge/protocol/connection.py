@@ -22,6 +22,7 @@ from vecbridge.errors import (
     MalformedMessage,
     SpaceError,
     StateError,
+    TruncatedFrame,
     UnexpectedMessage,
     VecBridgeError,
     VersionMismatch,
@@ -172,6 +173,7 @@ class CloseRequest:
 
 class State(enum.Enum):
     AWAIT_HELLO = "awaiting hello"
+    GREETING = "owing the welcome"
     IDLE = "idle"
     AWAIT_REPLY = "awaiting reply"
     AWAIT_WELCOME = "awaiting welcome"
@@ -213,6 +215,10 @@ class _Endpoint:
     def receive_eof(self) -> None:
         if self.framing is not None:
             self.framing.receive_eof()
+        elif self._prefix:
+            raise TruncatedFrame(
+                f"the stream ended after {len(self._prefix)} byte(s), before a whole frame header: {self._prefix!r}"
+            )
 
     def data_to_send(self) -> bytes:
         return self.framing.data_to_send() if self.framing else b""
@@ -256,14 +262,15 @@ class HostConnection(_Endpoint):
 
     # -- sending
     def send_welcome(self, config: dict[str, Any] | None = None) -> bytes:
-        self._expect_state(State.IDLE, "welcome")
-        return self._frame("welcome", {"version": PROTOCOL_VERSION, "instance": self.instance, "config": config or {}})
+        self._expect_state(State.GREETING, "welcome")
+        data = self._frame("welcome", {"version": PROTOCOL_VERSION, "instance": self.instance, "config": config or {}})
+        self.state = State.IDLE
+        return data
 
     def send_reset(self, seed: int | None = None, options: dict[str, Any] | None = None) -> bytes:
         return self._request("reset", {"seed": seed, "options": options})
 
     def send_step(self, action: Any) -> bytes:
-        assert self.hello is not None
         self._expect_state(State.IDLE, "step")
         return self._request("step", {"action": encode_value(self.hello.action_space, action)})
 
@@ -319,7 +326,7 @@ class HostConnection(_Endpoint):
 
     def _check_hello(self, f: dict[str, Any]) -> Hello:
         version = f["version"]
-        if version != PROTOCOL_VERSION:
+        if version != PROTOCOL_VERSION or isinstance(version, bool):
             raise VersionMismatch(
                 f"the game speaks protocol version {version!r}; this vecbridge speaks {PROTOCOL_VERSION} "
                 f"(update the game's client library or vecbridge)",
@@ -328,7 +335,7 @@ class HostConnection(_Endpoint):
         if f["token"] != self.token:
             raise BadToken("the hello's token does not match this run's secret (is the game reading VECBRIDGE_TOKEN?)")
         instance = f["instance"]
-        if not isinstance(instance, int) or (self.instances is not None and instance not in self.instances):
+        if not isinstance(instance, int) or isinstance(instance, bool) or (self.instances is not None and instance not in self.instances):
             raise UnexpectedMessage(f"the hello names instance {instance!r}, which this listener is not waiting for")
         try:
             obs_space = space_from_json(f["observation_space"])
@@ -339,7 +346,7 @@ class HostConnection(_Endpoint):
         if not isinstance(metadata, dict):
             raise MalformedMessage(f"the hello's 'metadata' must be an object, got {describe_value(metadata)}")
         self.hello = Hello(instance, str(f.get("name") or ""), obs_space, act_space, metadata, f)
-        self.state = State.IDLE
+        self.state = State.GREETING
         return self.hello
 
     def _result(self, request: str, f: dict[str, Any]):
@@ -359,7 +366,9 @@ class HostConnection(_Endpoint):
             return StepResult(obs, float(reward), term, trunc, _info(f.get("info"), request))
         if request == "render":
             frame = f["frame"]
-            if frame is not None and not (isinstance(frame, np.ndarray) and frame.dtype == np.uint8 and frame.ndim == 3):
+            if frame is not None and not (
+                isinstance(frame, np.ndarray) and frame.dtype == np.uint8 and frame.ndim == 3 and frame.shape[2] == 3
+            ):
                 raise ArrayMismatch(f"render frame: expected a uint8 array of shape [H, W, 3] or null, got {describe_value(frame)}")
             return RenderResult(frame)
         return CallResult(f["value"])

@@ -195,8 +195,15 @@ class WebSocketFraming(Framing):
         return self._frame(_OP_BINARY, payload)
 
     def receive_eof(self) -> None:
-        if self._open and not self.closed and self._buffer:
-            super().receive_eof()
+        if self.closed:
+            return
+        if self._fragments is not None:
+            raise TruncatedFrame(
+                f"websocket framing: the stream ended inside a fragmented message ({len(self._fragments)} byte(s) received)"
+            )
+        if not self._open and self._buffer:
+            raise TruncatedFrame("websocket framing: the stream ended inside the HTTP upgrade request")
+        super().receive_eof()
 
     @staticmethod
     def _frame(opcode: int, payload: bytes) -> bytes:

@@ -142,7 +142,7 @@ def decode_message(payload: bytes, allowed: Mapping[str, tuple[str, ...]]) -> Me
         raise MalformedMessage(f"a {type_!r} message lacks the field(s) {', '.join(missing)}")
     descs = header.pop("arrays", None) or []
     arrays = _slice_arrays(payload, 4 + head_len, descs)
-    return Message(type_, _resolve(header, arrays) if arrays else header)
+    return Message(type_, _resolve(header, arrays))
 
 
 def _slice_arrays(payload: bytes, offset: int, descs: Any) -> list[np.ndarray]:
@@ -152,9 +152,12 @@ def _slice_arrays(payload: bytes, offset: int, descs: Any) -> list[np.ndarray]:
     for k, desc in enumerate(descs):
         try:
             dtype = wire_dtype(desc["dtype"])
-            shape = tuple(int(d) for d in desc["shape"])
-        except (KeyError, TypeError, ValueError, SpaceError) as exc:
+            shape = desc["shape"]
+        except (KeyError, TypeError, SpaceError) as exc:
             raise ArrayMismatch(f"array {k}: bad descriptor {desc!r}: {exc}") from None
+        if not isinstance(shape, list) or not all(isinstance(d, int) and not isinstance(d, bool) for d in shape):
+            raise ArrayMismatch(f"array {k}: 'shape' must be a list of integers, got {shape!r}")
+        shape = tuple(shape)
         if any(d < 0 for d in shape):
             raise ArrayMismatch(f"array {k}: negative dimension in shape {list(shape)}")
         nbytes = int(np.prod(shape, dtype=np.int64)) * dtype.itemsize

@@ -37,25 +37,28 @@ def wire_dtype(name: Any) -> np.dtype:
 
 
 def _bound(value: Any, shape: tuple[int, ...], dtype: np.dtype, default: float) -> np.ndarray:
-    def num(v: Any) -> float:
+    integer = np.issubdtype(dtype, np.integer)
+    info = np.iinfo(dtype) if integer else None
+
+    def num(v: Any) -> Any:
         if v is None:
-            return default
-        if isinstance(v, str) and v in ("inf", "+inf", "-inf", "nan"):
-            return float(v)
-        if isinstance(v, bool) or not isinstance(v, (int, float)):
+            v = default
+        elif isinstance(v, str) and v in ("inf", "+inf", "-inf"):
+            v = float(v)
+        elif isinstance(v, bool) or not isinstance(v, (int, float)):
             raise SpaceError(f"a Box bound must be a number, 'inf', '-inf' or null, got {v!r}")
+        if integer:  # stay in Python ints: int64/uint64 limits do not survive a float64
+            if isinstance(v, float):
+                v = info.max if v == math.inf else info.min if v == -math.inf else int(v)
+            return min(max(v, int(info.min)), int(info.max))
         return v
 
     if isinstance(value, list):
-        arr = np.array(_map_nested(value, num), dtype=np.float64)
+        arr = np.array(_map_nested(value, num), dtype=dtype)
         if arr.shape != shape:
             raise SpaceError(f"a Box bound has shape {list(arr.shape)} but the Box has shape {list(shape)}")
-    else:
-        arr = np.full(shape, num(value), dtype=np.float64)
-    if np.issubdtype(dtype, np.integer):
-        info = np.iinfo(dtype)
-        arr = np.clip(np.nan_to_num(arr, posinf=info.max, neginf=info.min), info.min, info.max)
-    return arr.astype(dtype)
+        return arr
+    return np.full(shape, num(value), dtype=dtype)
 
 
 def _map_nested(value: Any, fn) -> Any:
@@ -112,10 +115,19 @@ def space_from_json(desc: Any) -> spaces.Space:
 
 
 def _json_bound(arr: np.ndarray) -> Any:
-    flat = arr.astype(np.float64)
-    if flat.size and np.all(flat == flat.flat[0]):
-        return _json_number(flat.flat[0])
-    return _map_nested(flat.tolist(), _json_number)
+    if np.issubdtype(arr.dtype, np.integer) and arr.dtype.itemsize == 8:
+        info = np.iinfo(arr.dtype)
+        # int64 limits mean "unbounded": say so, rather than a number a double cannot hold
+        to_json = lambda v: "inf" if v == info.max else "-inf" if v == info.min and info.min < 0 else int(v)  # noqa: E731
+    elif np.issubdtype(arr.dtype, np.integer):
+        to_json = int
+    else:
+        to_json = lambda v: _json_number(float(v))  # noqa: E731
+    values = arr.tolist()
+    flat = arr.reshape(-1).tolist()
+    if flat and all(v == flat[0] for v in flat):
+        return to_json(flat[0])
+    return _map_nested(values, to_json) if isinstance(values, list) else to_json(values)
 
 
 def _json_number(v: float) -> Any:
@@ -209,13 +221,14 @@ def space_from_type_strings(items: list[str]) -> spaces.Space:
         hi = np.array([1 if k == "bool" else hi for k, _, hi in parsed], dtype=np.int64)
         return spaces.MultiDiscrete(hi - lo + 1, start=lo)
     if not any(discrete):
-        dtype = np.float32 if any(k == "float" for k, _, _ in parsed) else np.int64
-        big = np.inf if dtype == np.float32 else np.iinfo(np.int64).max
-        low = np.array([-big if lo is None else lo for _, lo, _ in parsed], dtype=np.float64)
-        high = np.array([big if hi is None else hi for _, _, hi in parsed], dtype=np.float64)
-        if dtype == np.int64:
-            return spaces.Box(low.astype(np.int64), high.astype(np.int64), dtype=np.int64)
-        return spaces.Box(low.astype(np.float32), high.astype(np.float32), dtype=np.float32)
+        if any(k == "float" for k, _, _ in parsed):
+            low = np.array([-np.inf if lo is None else lo for _, lo, _ in parsed], dtype=np.float32)
+            high = np.array([np.inf if hi is None else hi for _, _, hi in parsed], dtype=np.float32)
+            return spaces.Box(low, high, dtype=np.float32)
+        info = np.iinfo(np.int64)
+        low = np.array([info.min if lo is None else lo for _, lo, _ in parsed], dtype=np.int64)
+        high = np.array([info.max if hi is None else hi for _, _, hi in parsed], dtype=np.int64)
+        return spaces.Box(low, high, dtype=np.int64)
     return spaces.Tuple([_item_space(*p) for p in parsed])
 
 
