@@ -16,7 +16,7 @@ import pytest
 SESSION_MARK = uuid.uuid4().hex
 os.environ["VECBRIDGE_TEST_SESSION"] = SESSION_MARK
 # Run folders go to a private temporary directory, checked after each test.
-_TMP = tempfile.mkdtemp(prefix="vecbridge-tests-")
+_TMP = tempfile.mkdtemp(prefix="vbt-")  # short: Chromium fails if its socket path under TMPDIR passes 107 bytes
 os.environ["TMPDIR"] = _TMP
 tempfile.tempdir = _TMP
 

@@ -6,6 +6,7 @@ import json
 import os
 import shlex
 import sys
+import urllib.parse
 from dataclasses import dataclass, field, replace
 from importlib import resources
 from pathlib import Path
@@ -26,8 +27,9 @@ class LaunchSpec:
     ``command`` is a list of arguments (or one shell-like string) in which these
     placeholders are replaced per instance: ``{python}`` (this interpreter),
     ``{launchers}`` (the installed launchers folder), ``{host}``, ``{port}``,
-    ``{instance}``, ``{token}``, ``{workdir}`` (the instance's private folder) and
-    ``{config_json}``. The same values reach the game as ``VECBRIDGE_*``
+    ``{instance}``, ``{token}``, ``{workdir}`` (the instance's private folder),
+    ``{config_json}`` and ``{config_url}`` (the same JSON, URL-encoded for a query
+    string). Literal braces are doubled (``{{`` and ``}}``). The same values reach the game as ``VECBRIDGE_*``
     environment variables (docs/protocol.md, section 1).
     """
 
@@ -59,6 +61,7 @@ class LaunchSpec:
             "token": token,
             "workdir": str(workdir),
             "config_json": json.dumps(dict(self.config)),
+            "config_url": urllib.parse.quote(json.dumps(dict(self.config)), safe=""),
         }
 
     def environment(self, values: Mapping[str, Any], workdir: Path) -> dict[str, str]:
