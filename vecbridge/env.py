@@ -89,7 +89,8 @@ class GameEnv(gym.Env):
         try:
             event = inst.request(build(inst.conn), what, self.launch_spec.step_timeout)
         except (ConnectionClosed, InstanceTimeout) as exc:
-            inst.process.poll()
+            if isinstance(exc, ConnectionClosed):
+                inst.process.wait_exit(1.0)  # a closed socket usually means the process is exiting
             raise type(exc)(
                 f"instance {inst.index}: {exc}; the game {inst.process.describe_exit()}.\n{inst.failure_context()}",
                 instance=inst.index,

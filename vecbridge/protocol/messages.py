@@ -12,6 +12,7 @@ Inside the header an array value is written ``{"$array": k}``, k indexing "array
 from __future__ import annotations
 
 import json
+import math
 import struct
 from dataclasses import dataclass, field
 from typing import Any, Mapping
@@ -43,7 +44,13 @@ HOST_MESSAGES: dict[str, tuple[str, ...]] = {
 
 _U32 = struct.Struct("<I")
 _ARRAY_KEY = "$array"
-_WIRE_NAMES = frozenset(WIRE_DTYPES)
+# Lookups by dtype object and by name, built once: dtype.name and np.dtype(name) are slow in a hot loop.
+_NAME_OF: dict[np.dtype, str] = {np.dtype(n).newbyteorder("<"): n for n in WIRE_DTYPES}
+_NAME_OF.update({np.dtype(n): n for n in WIRE_DTYPES})
+_NAME_OF.update({np.dtype(n).newbyteorder(">"): n for n in WIRE_DTYPES})
+_DTYPE_OF: dict[str, np.dtype] = {n: np.dtype(n).newbyteorder("<") for n in WIRE_DTYPES}
+_dumps = json.JSONEncoder(separators=(",", ":"), allow_nan=False).encode
+_loads = json.JSONDecoder().decode
 
 
 @dataclass
@@ -65,16 +72,25 @@ class Message:
 
 def _extract(value: Any, arrays: list[np.ndarray]) -> Any:
     """Replace numpy arrays by ``{"$array": k}`` refs and numpy scalars by Python numbers."""
+    cls = type(value)
+    if cls is np.ndarray:
+        arrays.append(value)
+        return {_ARRAY_KEY: len(arrays) - 1}
+    if cls in _PLAIN:
+        return value
+    if cls is dict or isinstance(value, Mapping):
+        return {str(k): _extract(v, arrays) for k, v in value.items()}
+    if cls is list or cls is tuple:
+        return [_extract(v, arrays) for v in value]
     if isinstance(value, np.ndarray):
         arrays.append(value)
         return {_ARRAY_KEY: len(arrays) - 1}
-    if isinstance(value, Mapping):
-        return {str(k): _extract(v, arrays) for k, v in value.items()}
-    if isinstance(value, (list, tuple)):
-        return [_extract(v, arrays) for v in value]
     if isinstance(value, np.generic):
         return value.item()
     return value
+
+
+_PLAIN = frozenset({str, int, float, bool, type(None)})
 
 
 def encode_message(type_: str, fields: Mapping[str, Any] | None = None) -> bytes:
@@ -87,15 +103,15 @@ def encode_message(type_: str, fields: Mapping[str, Any] | None = None) -> bytes
     if arrays:
         descs = []
         for arr in arrays:
-            dt = arr.dtype
-            if dt.name not in _WIRE_NAMES:
-                raise SpaceError(f"cannot send an array of dtype {dt}; allowed: {', '.join(sorted(_WIRE_NAMES))}")
-            if dt.byteorder == ">":
-                arr = arr.astype(dt.newbyteorder("<"))
-            descs.append({"dtype": dt.name, "shape": list(arr.shape)})
-            blobs.append(np.ascontiguousarray(arr).tobytes())
+            name = _NAME_OF.get(arr.dtype)
+            if name is None:
+                raise SpaceError(f"cannot send an array of dtype {arr.dtype}; allowed: {', '.join(WIRE_DTYPES)}")
+            if arr.dtype.byteorder == ">":
+                arr = arr.astype(_DTYPE_OF[name])
+            descs.append({"dtype": name, "shape": list(arr.shape)})
+            blobs.append(arr.tobytes())  # C order, whatever the array's layout
         header["arrays"] = descs
-    head = json.dumps(header, separators=(",", ":"), allow_nan=False).encode()
+    head = _dumps(header).encode()
     return b"".join([_U32.pack(len(head)), head, *blobs])
 
 
@@ -103,14 +119,17 @@ def encode_message(type_: str, fields: Mapping[str, Any] | None = None) -> bytes
 
 
 def _resolve(value: Any, arrays: list[np.ndarray]) -> Any:
-    if isinstance(value, dict):
+    cls = type(value)
+    if cls in _PLAIN:
+        return value
+    if cls is dict:
         if _ARRAY_KEY in value and len(value) == 1:
             k = value[_ARRAY_KEY]
             if not isinstance(k, int) or not 0 <= k < len(arrays):
                 raise MalformedMessage(f"an array reference {value!r} points outside the {len(arrays)} array(s) sent")
             return arrays[k]
         return {k: _resolve(v, arrays) for k, v in value.items()}
-    if isinstance(value, list):
+    if cls is list:
         return [_resolve(v, arrays) for v in value]
     return value
 
@@ -125,7 +144,7 @@ def decode_message(payload: bytes, allowed: Mapping[str, tuple[str, ...]]) -> Me
             f"the header length says {head_len} bytes but only {len(payload) - 4} follow it (truncated message)"
         )
     try:
-        header = json.loads(payload[4 : 4 + head_len])
+        header = _loads(payload[4 : 4 + head_len].decode("utf-8"))
     except (UnicodeDecodeError, ValueError) as exc:
         raise MalformedMessage(f"the header is not UTF-8 JSON: {exc}") from None
     if not isinstance(header, dict):
@@ -151,7 +170,7 @@ def _slice_arrays(payload: bytes, offset: int, descs: Any) -> list[np.ndarray]:
     arrays = []
     for k, desc in enumerate(descs):
         try:
-            dtype = wire_dtype(desc["dtype"])
+            dtype = _DTYPE_OF.get(desc["dtype"]) or wire_dtype(desc["dtype"])
             shape = desc["shape"]
         except (KeyError, TypeError, SpaceError) as exc:
             raise ArrayMismatch(f"array {k}: bad descriptor {desc!r}: {exc}") from None
@@ -160,13 +179,14 @@ def _slice_arrays(payload: bytes, offset: int, descs: Any) -> list[np.ndarray]:
         shape = tuple(shape)
         if any(d < 0 for d in shape):
             raise ArrayMismatch(f"array {k}: negative dimension in shape {list(shape)}")
-        nbytes = int(np.prod(shape, dtype=np.int64)) * dtype.itemsize
+        count = math.prod(shape)
+        nbytes = count * dtype.itemsize
         if offset + nbytes > len(payload):
             raise ArrayMismatch(
                 f"array {k} ({dtype.name}{list(shape)}) needs {nbytes} bytes but only "
                 f"{len(payload) - offset} remain in the message"
             )
-        arrays.append(np.frombuffer(payload, dtype=dtype, count=nbytes // dtype.itemsize, offset=offset).reshape(shape))
+        arrays.append(np.frombuffer(payload, dtype=dtype, count=count, offset=offset).reshape(shape))
         offset += nbytes
     if offset != len(payload):
         raise ArrayMismatch(
