@@ -48,7 +48,7 @@ def _gymnasium_async(launch: LaunchSpec, num_envs: int, vector_kwargs: dict[str,
 
     render_mode = vector_kwargs.pop("render_mode", None)
     autoreset = vector_kwargs.pop("autoreset_mode", gym.vector.AutoresetMode.NEXT_STEP)
-    unsupported = set(vector_kwargs) - {"context", "copy"}
+    unsupported = set(vector_kwargs) - {"copy"}
     if unsupported:
         raise ValueError(f"backend='gymnasium' does not take {sorted(unsupported)}")
 

@@ -9,8 +9,10 @@ from __future__ import annotations
 
 import atexit
 import enum
-import multiprocessing as mp
 import os
+import socket
+import subprocess
+import sys
 import time
 import weakref
 from multiprocessing.connection import Connection, wait
@@ -28,7 +30,6 @@ from vecbridge.protocol.connection import describe_space
 from vecbridge.protocol.spaces import leaves, space_from_json
 from vecbridge.vector.buffers import Buffers
 from vecbridge.vector.restart import RestartBudget
-from vecbridge.vector.worker import worker_main
 
 Ids = np.ndarray
 Infos = dict[str, Any]
@@ -61,7 +62,9 @@ class BridgeVectorEnv(VectorEnv):
         copy: return copies of the shared observation buffer (default True).
         render_mode: ``"rgb_array"`` to make ``render()`` return the instances' frames.
         run_dir: keep instance folders and logs here (default: a temporary folder, removed on close).
-        context: multiprocessing start method for the workers (default ``"spawn"``).
+
+    Workers are plain ``python -m vecbridge.vector.worker`` processes, not multiprocessing
+    children: no fork of a threaded trainer, and no ``if __name__ == "__main__"`` guard needed.
     """
 
     def __init__(
@@ -77,7 +80,6 @@ class BridgeVectorEnv(VectorEnv):
         copy: bool = True,
         render_mode: str | None = None,
         run_dir: str | None = None,
-        context: str | None = None,
     ) -> None:
         if num_envs < 1:
             raise ValueError(f"num_envs must be at least 1, got {num_envs}")
@@ -95,7 +97,7 @@ class BridgeVectorEnv(VectorEnv):
         self.num_workers = min(num_envs, num_workers or default_num_workers(num_envs))
         self._state = State.DEFAULT
         self._closed = False
-        self._workers: list[mp.process.BaseProcess] = []
+        self._workers: list[subprocess.Popen] = []
         self._pipes: list[Connection] = []
         self._buffers: Buffers | None = None
         self._run = RunContext(run_dir, reaper=True)
@@ -109,27 +111,28 @@ class BridgeVectorEnv(VectorEnv):
         self._pending_ids: np.ndarray | None = None
         _LIVE.add(self)
         try:
-            self._start(context or "spawn", restart_budget or RestartBudget())
+            self._start(restart_budget or RestartBudget())
         except BaseException:
             self.close()
             raise
 
     # ------------------------------------------------------------ start-up
-    def _start(self, context: str, budget: RestartBudget) -> None:
-        ctx = mp.get_context(context)
+    def _start(self, budget: RestartBudget) -> None:
         same_step = self.autoreset_mode == AutoresetMode.SAME_STEP
         for w, ids in enumerate(self._owned):
-            parent_end, child_end = ctx.Pipe(duplex=True)
-            proc = ctx.Process(
-                target=worker_main,
-                args=(child_end, self.spec_launch, ids, str(self._run.run_dir), self._run.token, budget, same_step),
-                name=f"vecbridge-worker-{w}",
-                daemon=True,
-            )
-            proc.start()
-            child_end.close()
+            parent_sock, child_sock = socket.socketpair()
+            try:
+                proc = subprocess.Popen(
+                    [sys.executable, "-m", "vecbridge.vector.worker", str(child_sock.fileno())],
+                    pass_fds=[child_sock.fileno()],
+                    stdin=subprocess.DEVNULL,
+                )
+            finally:
+                child_sock.close()
+            pipe = Connection(parent_sock.detach())
             self._workers.append(proc)
-            self._pipes.append(parent_end)
+            self._pipes.append(pipe)
+            pipe.send((self.spec_launch, ids, str(self._run.run_dir), self._run.token, budget, same_step))
         startup = self.spec_launch.startup_timeout * (1 + max(len(ids) for ids in self._owned) / 8) + 30
         hellos = [self._expect(w, "hello", startup) for w in range(self.num_workers)]
         first = hellos[0]
@@ -180,9 +183,9 @@ class BridgeVectorEnv(VectorEnv):
         pipe, proc = self._pipes[w], self._workers[w]
         deadline = None if timeout is None else time.monotonic() + timeout
         while not pipe.poll(0.5 if deadline is None else max(0.0, min(0.5, deadline - time.monotonic()))):
-            if not proc.is_alive() and not pipe.poll():
+            if proc.poll() is not None and not pipe.poll():
                 raise WorkerError(
-                    f"worker {w} (instances {self._owned[w]}) died with exit code {proc.exitcode} "
+                    f"worker {w} (instances {self._owned[w]}) died with exit code {proc.returncode} "
                     f"while vecbridge waited for {what}"
                 )
             if deadline is not None and time.monotonic() >= deadline:
@@ -402,8 +405,8 @@ class BridgeVectorEnv(VectorEnv):
         return (b.batch_obs(True, ids), b.rewards[ids], b.terminations[ids], b.truncations[ids], merged, ids)
 
     def _receive_nowait_check(self, w: int) -> None:
-        if not self._workers[w].is_alive() and not self._pipes[w].poll():
-            raise WorkerError(f"worker {w} (instances {self._owned[w]}) died with exit code {self._workers[w].exitcode}")
+        if self._workers[w].poll() is not None and not self._pipes[w].poll():
+            raise WorkerError(f"worker {w} (instances {self._owned[w]}) died with exit code {self._workers[w].returncode}")
 
     # ------------------------------------------------------------ call / attributes / render
     def _broadcast(self, op: str, ids: list[int], *args: Any, timeout: float | None = None) -> list[Any]:
@@ -457,14 +460,17 @@ class BridgeVectorEnv(VectorEnv):
             except (OSError, ValueError):
                 pass
         grace = self.spec_launch.close_grace + 5.0
-        for w, proc in enumerate(self._workers):
-            proc.join(timeout=grace)
-            if proc.is_alive():  # a stuck worker: SIGTERM makes it close its games
+        deadline = time.monotonic() + grace
+        for proc in self._workers:
+            try:
+                proc.wait(timeout=max(0.1, deadline - time.monotonic()))
+            except subprocess.TimeoutExpired:  # a stuck worker: SIGTERM makes it close its games
                 proc.terminate()
-                proc.join(timeout=5)
-            if proc.is_alive():
-                proc.kill()
-                proc.join()
+                try:
+                    proc.wait(timeout=5)
+                except subprocess.TimeoutExpired:
+                    proc.kill()
+                    proc.wait()
         for pipe in self._pipes:
             pipe.close()
         if self._buffers is not None:

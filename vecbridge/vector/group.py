@@ -204,7 +204,9 @@ class InstanceGroup:
         if self.pending:
             now = time.monotonic()
             for i in [i for i, p in self.pending.items() if p.deadline <= now]:
-                self._fail(i, f"no reply to {self.pending[i].kind} within {self.spec.step_timeout:g} s (hung)")
+                p = self.pending.get(i)
+                if p is not None and p.deadline <= time.monotonic():  # a relaunch may have extended it
+                    self._fail(i, f"no reply to {p.kind} within {self.spec.step_timeout:g} s (hung)")
         return woken
 
     def _receive(self, i: int) -> None:

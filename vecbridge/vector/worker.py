@@ -19,6 +19,7 @@ games and exits; its reaper covers the case where the worker itself is killed.
 from __future__ import annotations
 
 import signal
+import sys
 import traceback
 from multiprocessing.connection import Connection
 from typing import Any
@@ -117,3 +118,17 @@ def _run_to_completion(group: InstanceGroup, begin) -> None:
     begin()
     while group.pending:
         group.poll(None)
+
+
+def main(argv: list[str]) -> None:
+    """``python -m vecbridge.vector.worker FD``: FD is this worker's end of a socketpair."""
+    pipe = Connection(int(argv[1]))
+    try:
+        args = pipe.recv()
+    except EOFError:
+        return
+    worker_main(pipe, *args)
+
+
+if __name__ == "__main__":
+    main(sys.argv)
