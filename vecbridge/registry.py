@@ -73,5 +73,9 @@ def _register_builtins() -> None:
     register("vecbridge/EchoImage-v0", python_game("vecbridge.games.echo:EchoImageEnv", name="EchoImage"))
     register("vecbridge/Catch-v0", python_game("vecbridge.games.catch:CatchEnv", name="Catch"))
 
+    from vecbridge.backends.browser import register_games as register_browser_games
+
+    register_browser_games(register)
+
 
 _register_builtins()

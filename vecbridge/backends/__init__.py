@@ -1,0 +1,1 @@
+"""Backends for real external games: browsers (Chromium over DevTools), emulators."""
