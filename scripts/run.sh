@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
-# The main job: set everything up, then run the default game across 8 instances.
-# Extra arguments go to `vecbridge run` (e.g. scripts/run.sh --seconds 30).
+# The main job: set everything up, then train PPO on the default game (Catch) across
+# 8 instances; it prints the throughput and where the model and learning curve are.
+# Extra arguments go to `vecbridge train` (e.g. scripts/run.sh --timesteps 100000).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 scripts/setup.sh
-exec .venv/bin/vecbridge run vecbridge/Catch-v0 --num-envs 8 "$@"
+exec .venv/bin/vecbridge train vecbridge/Catch-v0 --num-envs 8 --timesteps 50000 "$@"

@@ -121,6 +121,13 @@ def build_parser() -> argparse.ArgumentParser:
     check.add_argument("--num-envs", "-n", type=int, default=2)
     check.add_argument("--nondeterministic", action="store_true", help="skip the same-seed check")
     check.set_defaults(func=cmd_check)
+
+    # Training needs the sb3 extra; these imports stay light until a command runs.
+    from vecbridge.sb3.evaluate import add_parser as add_eval_parser
+    from vecbridge.sb3.train import add_parser as add_train_parser
+
+    add_train_parser(sub)
+    add_eval_parser(sub)
     return parser
 
 

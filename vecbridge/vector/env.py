@@ -432,6 +432,14 @@ class BridgeVectorEnv(VectorEnv):
         """Call the game-specific method ``name`` on every instance; a tuple of their results."""
         return tuple(self._broadcast("call", list(range(self.num_envs)), name, list(args), kwargs))
 
+    def call_at(self, env_ids: Sequence[int], name: str, *args: Any, **kwargs: Any) -> tuple[Any, ...]:
+        """Call ``name`` on the instances ``env_ids`` only; their results, in that order."""
+        ids = [int(i) for i in env_ids]
+        bad = [i for i in ids if not 0 <= i < self.num_envs]
+        if bad:
+            raise ValueError(f"env_ids must be in [0, {self.num_envs}), got {bad}")
+        return tuple(self._broadcast("call", ids, name, list(args), kwargs))
+
     def get_attr(self, name: str) -> tuple[Any, ...]:
         return self.call("__getattr__", name)
 
@@ -441,7 +449,7 @@ class BridgeVectorEnv(VectorEnv):
         if len(values) != self.num_envs:
             raise ValueError(f"set_attr needs one value per instance ({self.num_envs}), got {len(values)}")
         for i, value in enumerate(values):
-            self._broadcast("call", [i], "__setattr__", [name, value], {})
+            self.call_at([i], "__setattr__", name, value)
 
     def render(self) -> tuple[np.ndarray, ...] | None:
         if self.render_mode is None:

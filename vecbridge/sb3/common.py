@@ -1,0 +1,174 @@
+"""Pieces shared by ``vecbridge train`` and ``vecbridge eval``: wrappers, policies, option parsing, run folders.
+
+Nothing here imports stable-baselines3 or torch at module level, so the command line
+can build its parsers without them.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import time
+from pathlib import Path
+from typing import Any, Sequence
+
+import numpy as np
+from gymnasium import spaces
+
+#: how many frames an image policy sees (SB3's Atari default)
+DEFAULT_FRAME_STACK = 4
+VECNORMALIZE_FILE = "vecnormalize.pkl"
+
+
+def require_sb3(command: str) -> None:
+    """Exit with an install hint if stable-baselines3 (and torch) are missing."""
+    try:
+        import stable_baselines3  # noqa: F401
+    except ImportError as exc:
+        raise SystemExit(f"{command} needs stable-baselines3 and torch ({exc}); install the extra: "
+                         f"pip install 'vecbridge[sb3]' (with torch pinned, e.g. torch==2.13.0)") from None  # fmt: skip
+
+
+def parse_pairs(pairs: Sequence[str] | None, flag: str) -> dict[str, Any]:
+    """``["key=value", ...]`` to a dict; values are JSON where they parse (``3``, ``1e-3``, ``[64, 64]``), else strings."""
+    out: dict[str, Any] = {}
+    for pair in pairs or []:
+        key, sep, value = pair.partition("=")
+        if not sep or not key:
+            raise SystemExit(f"{flag} takes KEY=VALUE, got {pair!r}")
+        try:
+            out[key.strip()] = json.loads(value)
+        except json.JSONDecodeError:
+            out[key.strip()] = value
+    return out
+
+
+def load_config(path: str | Path) -> dict[str, Any]:
+    """PPO keyword arguments from a JSON file (or YAML, if the name ends in .yaml/.yml and PyYAML is installed).
+
+    The file is a mapping of PPO keyword arguments, or a mapping with a ``"ppo"`` mapping in it
+    (so a run's own ``config.json`` can be reused).
+    """
+    path = Path(path)
+    text = path.read_text()
+    if path.suffix.lower() in (".yaml", ".yml"):
+        try:
+            import yaml
+        except ImportError:
+            raise SystemExit(f"{path}: reading YAML needs PyYAML (pip install pyyaml), or write the config as JSON") from None
+        data = yaml.safe_load(text)
+    else:
+        try:
+            data = json.loads(text)
+        except json.JSONDecodeError as exc:
+            raise SystemExit(f"{path}: not valid JSON: {exc}") from None
+    if data is None:
+        return {}
+    if not isinstance(data, dict):
+        raise SystemExit(f"{path}: expected a mapping of PPO keyword arguments, got {type(data).__name__}")
+    if isinstance(data.get("ppo"), dict):  # a run's config.json: reuse its hyperparameters
+        data = data["ppo"]
+    return dict(data)
+
+
+def is_image(space: spaces.Space) -> bool:
+    """An image observation for SB3's CNN: Box uint8, 3 dimensions, values 0..255."""
+    from stable_baselines3.common.preprocessing import is_image_space
+
+    return is_image_space(space, check_channels=False)
+
+
+def channels_first(space: spaces.Space) -> bool:
+    from stable_baselines3.common.preprocessing import is_image_space_channels_first
+
+    return is_image_space_channels_first(space)
+
+
+def policy_for(space: spaces.Space) -> str:
+    if isinstance(space, spaces.Dict):
+        return "MultiInputPolicy"
+    if isinstance(space, spaces.Tuple):
+        raise SystemExit("stable-baselines3 has no policy for Tuple observations; use a Dict or Box observation space")
+    return "CnnPolicy" if is_image(space) else "MlpPolicy"
+
+
+def wrap(venv: Any, *, frame_stack: int = DEFAULT_FRAME_STACK, normalize: Any = None, training: bool = True) -> Any:
+    """The wrapper stack of a run: ``VecMonitor`` (raw episode returns) -> ``VecNormalize`` (vector
+    observations, if ``normalize`` is True or a saved-statistics path) -> ``VecFrameStack`` +
+    ``VecTransposeImage`` (images)."""
+    from stable_baselines3.common.vec_env import VecFrameStack, VecMonitor, VecNormalize, VecTransposeImage
+
+    env = VecMonitor(venv)
+    space = venv.observation_space
+    if normalize:
+        if is_image(space):
+            raise SystemExit("--normalize is for vector observations; image observations are scaled by the CNN policy")
+        if isinstance(normalize, (str, Path)):
+            env = VecNormalize.load(str(normalize), env)
+        else:
+            env = VecNormalize(env)
+        env.training = training
+        if not training:
+            env.norm_reward = False
+    if is_image(space):
+        first = channels_first(space)
+        if frame_stack > 1:
+            env = VecFrameStack(env, frame_stack, channels_order="first" if first else "last")
+        if not first:
+            env = VecTransposeImage(env)
+    return env
+
+
+def frame_stack_of(model_space: spaces.Space, env_space: spaces.Space) -> int:
+    """How many frames a saved model stacks, from its observation space and the game's."""
+    if not (is_image(env_space) and isinstance(model_space, spaces.Box)):
+        return 1
+    env_channels = env_space.shape[0] if channels_first(env_space) else env_space.shape[-1]
+    model_channels = model_space.shape[0]  # image models see channels first (VecTransposeImage)
+    if model_channels % env_channels:
+        raise SystemExit(f"the model expects observations of shape {model_space.shape}, which is no stack of "
+                         f"the game's {env_space.shape} frames")  # fmt: skip
+    return model_channels // env_channels
+
+
+def vecnormalize_for(model_path: str | Path) -> Path | None:
+    """The VecNormalize statistics saved with a model: ``vecnormalize.pkl`` beside ``model.zip``, or a
+    checkpoint's ``rl_model_vecnormalize_<N>_steps.pkl``."""
+    path = Path(model_path)
+    m = re.fullmatch(r"(.*)_(\d+)_steps(\.zip)?", path.name)
+    if m:
+        candidate = path.with_name(f"{m.group(1)}_vecnormalize_{m.group(2)}_steps.pkl")
+        if candidate.exists():
+            return candidate
+    candidate = path.parent / VECNORMALIZE_FILE
+    return candidate if candidate.exists() else None
+
+
+def game_slug(game: Any) -> str:
+    name = game if isinstance(game, str) else (getattr(game, "name", "") or "game")
+    return re.sub(r"[^A-Za-z0-9_.-]+", "-", str(name).split("/")[-1]).strip("-") or "game"
+
+
+def new_run_dir(runs_dir: str | Path, game: Any) -> Path:
+    """``runs_dir/<game>-<YYYYmmdd-HHMMSS>``, made unique, created."""
+    base = Path(runs_dir) / f"{game_slug(game)}-{time.strftime('%Y%m%d-%H%M%S')}"
+    path, k = base, 1
+    while path.exists():
+        k += 1
+        path = base.with_name(f"{base.name}-{k}")
+    path.mkdir(parents=True)
+    return path
+
+
+def run_dir_of(checkpoint: str | Path) -> Path | None:
+    """The run folder a checkpoint (``<run>/checkpoints/x.zip``) or final model (``<run>/model.zip``) belongs to."""
+    path = Path(checkpoint).resolve()
+    for folder in (path.parent.parent, path.parent) if path.parent.name == "checkpoints" else (path.parent,):
+        if (folder / "config.json").exists():
+            return folder
+    return None
+
+
+def summarize(returns: Sequence[float]) -> tuple[float, float]:
+    arr = np.asarray(returns, dtype=np.float64)
+    return (float(arr.mean()), float(arr.std())) if arr.size else (float("nan"), float("nan"))

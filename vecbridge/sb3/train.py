@@ -1,0 +1,353 @@
+"""``vecbridge train``: stable-baselines3 PPO across N instances of a game.
+
+    vecbridge train vecbridge/Catch-v0 --num-envs 8 --timesteps 50000
+    vecbridge train vecbridge/Catch-v0 --ppo learning_rate=1e-3 --ppo n_steps=64 --config ppo.json
+    vecbridge train vecbridge/Catch-v0 --timesteps 100000 --resume runs/Catch-v0-.../checkpoints/rl_model_40000_steps.zip
+
+A run writes ``<runs-dir>/<game>-<timestamp>/``: ``config.json``, ``progress.csv`` (one row
+per episode), ``tensorboard/``, ``checkpoints/``, ``model.zip`` (and ``vecnormalize.pkl``
+with ``--normalize``) and ``learning_curve.png``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import inspect
+import json
+import sys
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Sequence
+
+from vecbridge.sb3.common import (
+    DEFAULT_FRAME_STACK,
+    VECNORMALIZE_FILE,
+    frame_stack_of,
+    load_config,
+    new_run_dir,
+    parse_pairs,
+    policy_for,
+    require_sb3,
+    run_dir_of,
+    vecnormalize_for,
+)
+
+#: PPO hyperparameters that differ from stable-baselines3's defaults, per policy.
+#: Vector observations: SB3's defaults, with n_steps scaled so that a rollout holds about
+#: 2048 steps whatever the number of instances. Images: SB3 zoo's Atari settings.
+IMAGE_DEFAULTS = {"n_steps": 128, "n_epochs": 4, "batch_size": 256, "learning_rate": 2.5e-4,
+                  "clip_range": 0.1, "vf_coef": 0.5, "ent_coef": 0.01}  # fmt: skip
+
+_ACTIVATIONS = {"tanh": "Tanh", "relu": "ReLU", "elu": "ELU", "leaky_relu": "LeakyReLU", "gelu": "GELU", "silu": "SiLU"}
+
+
+def default_ppo_kwargs(policy: str, num_envs: int) -> dict[str, Any]:
+    if policy == "CnnPolicy":
+        return dict(IMAGE_DEFAULTS)
+    return {"n_steps": max(16, 2048 // num_envs)}
+
+
+def _resolve(kwargs: dict[str, Any]) -> dict[str, Any]:
+    """JSON-friendly PPO kwargs to real ones (activation names to torch classes)."""
+    out = dict(kwargs)
+    pk = out.get("policy_kwargs")
+    if isinstance(pk, dict) and isinstance(pk.get("activation_fn"), str):
+        import torch.nn as nn
+
+        name = pk["activation_fn"]
+        cls = getattr(nn, _ACTIVATIONS.get(name.lower(), name), None)
+        if cls is None:
+            raise SystemExit(f"unknown activation_fn {name!r}; use one of {sorted(_ACTIVATIONS)} or a torch.nn class name")
+        out["policy_kwargs"] = {**pk, "activation_fn": cls}
+    return out
+
+
+def _check_ppo_keys(kwargs: dict[str, Any]) -> None:
+    require_sb3("vecbridge train")
+    from stable_baselines3 import PPO
+
+    allowed = set(inspect.signature(PPO.__init__).parameters) - {"self", "policy", "env", "_init_setup_model"}
+    unknown = sorted(set(kwargs) - allowed)
+    if unknown:
+        raise SystemExit(f"unknown PPO hyperparameter(s) {unknown}; PPO takes: {', '.join(sorted(allowed))}")
+
+
+@dataclass
+class TrainResult:
+    run_dir: Path
+    model_path: Path
+    num_timesteps: int
+    policy: str
+    episodes: int
+    recent_return: float
+    files: dict[str, Path] = field(default_factory=dict)
+    interrupted: bool = False
+
+
+def train(
+    game: Any,
+    *,
+    num_envs: int = 8,
+    timesteps: int = 200_000,
+    seed: int | None = 0,
+    ppo: dict[str, Any] | None = None,
+    config: str | Path | None = None,
+    runs_dir: str | Path = "runs",
+    run_dir: str | Path | None = None,
+    resume: str | Path | None = None,
+    checkpoint_freq: int = 50_000,
+    frame_stack: int = DEFAULT_FRAME_STACK,
+    normalize: bool = False,
+    max_episode_steps: int | None = None,
+    game_options: dict[str, Any] | None = None,
+    num_workers: int | None = None,
+    device: str | None = None,
+    torch_threads: int | None = None,
+    progress: bool = True,
+    tensorboard: bool = True,
+    out: Any = None,
+) -> TrainResult:
+    """Train PPO on ``num_envs`` instances of ``game`` until ``timesteps`` steps in total.
+
+    ``ppo`` (then ``config``, a JSON/YAML file) override the default hyperparameters.
+    ``resume`` continues from a checkpoint or saved model: its step count carries over
+    (``timesteps`` is the total to reach), as do its hyperparameters (``ppo`` entries are
+    applied on top when loading), its frame stack and its VecNormalize statistics; the run
+    continues in the checkpoint's run folder unless ``run_dir`` is given.
+    """
+    require_sb3("vecbridge train")
+    from stable_baselines3 import PPO
+    from stable_baselines3.common.callbacks import CallbackList, CheckpointCallback
+
+    import stable_baselines3
+    import vecbridge
+    from vecbridge.sb3.adapter import make_sb3_env
+    from vecbridge.sb3.common import wrap
+    from vecbridge.sb3.progress import ProgressCallback, plot_learning_curve
+
+    out = out or sys.stdout
+    if torch_threads:
+        import torch
+
+        torch.set_num_threads(torch_threads)
+    overrides = {**(load_config(config) if config else {}), **(ppo or {})}
+    _check_ppo_keys(overrides)
+    from vecbridge.registry import resolve_spec
+
+    resolve_spec(game)  # an unknown game fails here, before a run folder is made
+    if resume is not None:
+        resume = Path(resume)
+        if not resume.exists() and resume.with_suffix(".zip").exists():
+            resume = resume.with_suffix(".zip")
+        if not resume.exists():
+            raise SystemExit(f"--resume: no such checkpoint {resume}")
+    if run_dir is not None:
+        run = Path(run_dir)
+        run.mkdir(parents=True, exist_ok=True)
+    elif resume is not None and run_dir_of(resume) is not None:
+        run = run_dir_of(resume)
+    else:
+        run = new_run_dir(runs_dir, game)
+    files = {
+        "config": run / "config.json",
+        "progress": run / "progress.csv",
+        "checkpoints": run / "checkpoints",
+        "tensorboard": run / "tensorboard",
+        "model": run / "model.zip",
+        "learning_curve": run / "learning_curve.png",
+    }
+    tb_dir: str | None = None
+    if tensorboard:
+        try:
+            import tensorboard as _tb  # noqa: F401
+
+            tb_dir = str(files["tensorboard"])
+        except ImportError:
+            print("warning: tensorboard is not installed; no TensorBoard logs (pip install tensorboard)", file=sys.stderr)
+
+    venv = make_sb3_env(game, num_envs, max_episode_steps=max_episode_steps, num_workers=num_workers, **(game_options or {}))
+    env: Any = venv
+    try:
+        policy = policy_for(venv.observation_space)
+        if device is None:
+            device = "auto" if policy == "CnnPolicy" else "cpu"  # small MLPs are faster on the CPU
+        if resume is not None:
+            from stable_baselines3.common.save_util import load_from_zip_file
+
+            saved, _, _ = load_from_zip_file(str(resume), device="cpu")
+            stack = frame_stack_of(saved["observation_space"], venv.observation_space)
+            stats = vecnormalize_for(resume)
+            env = wrap(venv, frame_stack=stack, normalize=stats or False)
+            model = PPO.load(str(resume), env=env, device=device, custom_objects=_resolve(overrides) or None,
+                             tensorboard_log=tb_dir)  # fmt: skip
+            if seed is not None:
+                model.set_random_seed(seed + model.num_timesteps)  # a resumed run must not replay its first episodes
+            normalize, frame_stack = stats is not None, stack
+            ppo_kwargs = _saved_hyperparameters(model)
+        else:
+            env = wrap(venv, frame_stack=frame_stack, normalize=normalize)
+            ppo_kwargs = {**default_ppo_kwargs(policy, num_envs), **overrides}
+            model = PPO(policy, env, seed=seed, device=device, tensorboard_log=tb_dir, verbose=0, **_resolve(ppo_kwargs))
+        done_before = model.num_timesteps
+        remaining = max(0, int(timesteps) - done_before)
+        _write_config(files["config"], game=game, num_envs=num_envs, timesteps=timesteps, seed=seed, policy=policy,
+                      ppo=ppo_kwargs, frame_stack=frame_stack if policy == "CnnPolicy" else None, normalize=normalize,
+                      max_episode_steps=max_episode_steps, game_options=game_options or {}, resume=resume,
+                      device=str(model.device), versions={"vecbridge": vecbridge.__version__,
+                                                          "stable_baselines3": stable_baselines3.__version__})  # fmt: skip
+        print(f"run folder {run}", file=out)
+        print(f"{policy} on {num_envs} instance(s) of {getattr(venv.venv, 'game_name', '') or game}: "
+              f"observation {venv.observation_space}, action {venv.action_space}", file=out)  # fmt: skip
+        if resume is not None:
+            print(f"resuming from {resume} at {done_before} steps", file=out)
+        tracker = ProgressCallback(files["progress"], show=progress)
+        callbacks = [tracker]
+        if checkpoint_freq and checkpoint_freq > 0:
+            callbacks.append(CheckpointCallback(save_freq=max(1, checkpoint_freq // num_envs), save_path=str(files["checkpoints"]),
+                                                name_prefix="rl_model", save_vecnormalize=True))  # fmt: skip
+        started = time.monotonic()
+        interrupted = False
+        if remaining > 0:
+            try:
+                model.learn(remaining, callback=CallbackList(callbacks), reset_num_timesteps=resume is None,
+                            tb_log_name="PPO", progress_bar=False)  # fmt: skip
+            except KeyboardInterrupt:
+                interrupted = True
+                tracker.close()
+                print("\ninterrupted: saving the model as it is", file=out)
+        else:
+            print(f"nothing to do: the model has {done_before} steps, --timesteps is {timesteps} (the total to reach)", file=out)
+        elapsed = time.monotonic() - started
+        model.save(str(files["model"]))
+        vn = _find_vecnormalize(env)
+        if vn is not None:
+            vn.save(str(run / VECNORMALIZE_FILE))
+            files["vecnormalize"] = run / VECNORMALIZE_FILE
+        plot_learning_curve(files["progress"], files["learning_curve"], title=f"PPO on {game} ({num_envs} instances)")
+        steps = model.num_timesteps - done_before
+        rate = steps / elapsed if elapsed > 0 else 0.0
+        print(f"{steps} steps in {elapsed:.1f} s ({rate:,.0f} steps/s), {model.num_timesteps} in total; "
+              f"{tracker.episodes} episodes, recent return {tracker.mean_return():.3g}"
+              + (" (interrupted)" if interrupted else ""), file=out)  # fmt: skip
+        print(f"saved {files['model']} and {files['learning_curve']}", file=out)
+        return TrainResult(run, files["model"], model.num_timesteps, policy, tracker.episodes, tracker.mean_return(),
+                           files, interrupted)  # fmt: skip
+    finally:
+        env.close()
+
+
+def _find_vecnormalize(env: Any) -> Any:
+    from stable_baselines3.common.vec_env import VecEnvWrapper, VecNormalize
+
+    while isinstance(env, VecEnvWrapper):
+        if isinstance(env, VecNormalize):
+            return env
+        env = env.venv
+    return None
+
+
+def _saved_hyperparameters(model: Any) -> dict[str, Any]:
+    names = ("n_steps", "batch_size", "n_epochs", "gamma", "gae_lambda", "ent_coef", "vf_coef", "max_grad_norm")
+    out = {k: getattr(model, k) for k in names if hasattr(model, k)}
+    lr = getattr(model, "learning_rate", None)
+    if isinstance(lr, (int, float)):
+        out["learning_rate"] = lr
+    return out
+
+
+def _jsonable(value: Any) -> Any:
+    try:
+        json.dumps(value)
+        return value
+    except (TypeError, ValueError):
+        if isinstance(value, dict):
+            return {str(k): _jsonable(v) for k, v in value.items()}
+        if isinstance(value, (list, tuple)):
+            return [_jsonable(v) for v in value]
+        return getattr(value, "__name__", None) or repr(value)
+
+
+def _write_config(path: Path, *, resume: Any, **values: Any) -> None:
+    data: dict[str, Any] = {}
+    if path.exists():
+        try:
+            data = json.loads(path.read_text())
+        except (OSError, json.JSONDecodeError):
+            data = {}
+    history = list(data.get("resumed_from", []))
+    if resume is not None:
+        history.append(str(resume))
+        values["ppo"] = {**data.get("ppo", {}), **values["ppo"]}  # schedules of the original run stay recorded
+    data.update({k: _jsonable(v) for k, v in values.items()})
+    data["game"] = values["game"] if isinstance(values["game"], str) else repr(values["game"])
+    if history:
+        data["resumed_from"] = history
+    data["updated"] = time.strftime("%Y-%m-%dT%H:%M:%S")
+    path.write_text(json.dumps(data, indent=2, sort_keys=True) + "\n")
+
+
+# ---------------------------------------------------------------- command line
+def add_parser(subparsers: Any) -> argparse.ArgumentParser:
+    """Add ``train`` to ``vecbridge``'s subcommands."""
+    p = subparsers.add_parser("train", help="train stable-baselines3 PPO across N instances of a game",
+                              description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)  # fmt: skip
+    p.add_argument("game", help="a registered game id, e.g. vecbridge/Catch-v0")
+    p.add_argument("--num-envs", "-n", type=int, default=8, help="game instances (default 8)")
+    p.add_argument("--timesteps", "-t", type=int, default=200_000, help="total steps to train to (default 200000)")
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--ppo", action="append", metavar="KEY=VALUE", help="a PPO hyperparameter (JSON value), repeatable; "
+                   "overrides --config, e.g. --ppo learning_rate=1e-3 --ppo 'policy_kwargs={\"net_arch\": [64, 64]}'")
+    p.add_argument("--config", metavar="FILE", help="PPO hyperparameters as a JSON (or YAML) mapping; a run's config.json works too")
+    p.add_argument("--runs-dir", default="runs", help="where run folders are created (default runs/)")
+    p.add_argument("--run-dir", help="use exactly this run folder (default: <runs-dir>/<game>-<timestamp>, or the "
+                   "checkpoint's run folder with --resume)")
+    p.add_argument("--resume", metavar="CHECKPOINT", help="continue from a checkpoint or model.zip (--timesteps stays the total)")
+    p.add_argument("--checkpoint-freq", type=int, default=50_000, help="save a checkpoint every N steps (default 50000; 0: never)")
+    p.add_argument("--frame-stack", type=int, default=DEFAULT_FRAME_STACK, help="frames an image policy sees (default 4)")
+    p.add_argument("--normalize", action="store_true", help="VecNormalize observations and rewards (vector observations)")
+    p.add_argument("--max-episode-steps", type=int, help="end episodes truncated after this many steps")
+    p.add_argument("--option", "-o", action="append", metavar="KEY=VALUE", help="a game option (JSON value), repeatable")
+    p.add_argument("--num-workers", type=int, help="vecbridge worker processes (default: one per 4 cores)")
+    p.add_argument("--device", help="torch device (default: cpu for vector observations, auto for images)")
+    p.add_argument("--torch-threads", type=int, help="torch CPU threads (default: torch's choice)")
+    p.add_argument("--no-progress", action="store_true", help="no progress bar")
+    p.add_argument("--no-tensorboard", action="store_true", help="no TensorBoard logs")
+    p.set_defaults(func=run_cli)
+    return p
+
+
+def run_cli(args: argparse.Namespace) -> int:
+    result = train(
+        args.game,
+        num_envs=args.num_envs,
+        timesteps=args.timesteps,
+        seed=args.seed,
+        ppo=parse_pairs(args.ppo, "--ppo"),
+        config=args.config,
+        runs_dir=args.runs_dir,
+        run_dir=args.run_dir,
+        resume=args.resume,
+        checkpoint_freq=args.checkpoint_freq,
+        frame_stack=args.frame_stack,
+        normalize=args.normalize,
+        max_episode_steps=args.max_episode_steps,
+        game_options=parse_pairs(args.option, "--option"),
+        num_workers=args.num_workers,
+        device=args.device,
+        torch_threads=args.torch_threads,
+        progress=not args.no_progress,
+        tensorboard=not args.no_tensorboard,
+    )
+    return 130 if result.interrupted else 0
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="vecbridge")
+    add_parser(parser.add_subparsers(dest="cmd", required=True))
+    args = parser.parse_args(["train", *(sys.argv[1:] if argv is None else argv)])
+    return args.func(args)
+
+
+if __name__ == "__main__":
+    sys.exit(main())
