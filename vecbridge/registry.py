@@ -74,8 +74,10 @@ def _register_builtins() -> None:
     register("vecbridge/Catch-v0", python_game("vecbridge.games.catch:CatchEnv", name="Catch"))
 
     from vecbridge.backends.browser import register_games as register_browser_games
+    from vecbridge.backends.fceux import register_games as register_fceux_games
 
     register_browser_games(register)
+    register_fceux_games()
 
 
 _register_builtins()

@@ -36,7 +36,7 @@ class GameProcess:
         self.log_path = workdir / log_name
         self.reaper = reaper
         for sub in ("home", "tmp"):
-            (workdir / sub).mkdir(parents=True, exist_ok=True)
+            (workdir / sub).mkdir(mode=0o700, parents=True, exist_ok=True)  # tmp is also XDG_RUNTIME_DIR
         with open(self.log_path, "ab") as log:
             try:
                 self.popen = subprocess.Popen(

@@ -1,0 +1,761 @@
+--[[
+emu.lua: one small emulator API over BizHawk (EmuHawk) and FCEUX, for vecbridge's
+processor runtime (bizhawk.lua) and for processors that want to run on both.
+
+Load it by path, not with require("emu"): FCEUX registers its own `emu` library as
+package.loaded.emu, so require would return that instead of this file.
+
+    local E = dofile(os.getenv("VECBRIDGE_LAUNCHERS") .. "/lua/emu.lua")
+    E.frameadvance(); E.read_u8(0x13); E.read_bytes(0, 2048) -- a string
+    E.set_buttons({ Right = true, A = true }, 1)               -- BizHawk names, any case
+    E.screenshot_rgb()                                          -- H*W*3 bytes, row-major RGB
+
+What it maps (E.name says which one it found):
+
+| this API            | BizHawk                                   | FCEUX                                 |
+|---------------------|-------------------------------------------|---------------------------------------|
+| set_buttons(t, p)   | joypad.set({Right=true}, p)               | joypad.set(p, {right=true})           |
+| speed_max()         | client.speedmode(6400), sound off         | emu.speedmode("maximum")              |
+| read_u8(a)          | mainmemory.read_u8(a)                     | memory.readbyte(a)                    |
+| read_bytes(a, n)    | mainmemory.read_bytes_as_array(a, n)      | memory.readbyterange(a, n)            |
+| screenshot_rgb()    | client.screenshot(png) + a PNG decoder    | gui.gdscreenshot(true): gd2 -> RGB    |
+| rom_hash(expected)  | gameinfo.getromhash()                     | rom.gethash("md5") or SHA-1 of the file|
+| state_save/load     | memorysavestate (or savestate files)      | savestate.create/save/load            |
+
+E.install_bizhawk_api() adds BizHawk's Lua names (mainmemory, client, gameinfo,
+joypad.set(table, player), savestate.loadslot, console.log, ...) to FCEUX, so that a
+processor written for BizHawk runs under FCEUX unchanged. It only adds what is
+missing (FCEUX's own functions keep working) and makes drawing calls no-ops.
+
+This file parses under Lua 5.1 (FCEUX): no integer division or bitwise operators.
+]]
+
+local E = {}
+
+local floor = math.floor
+local string_byte, string_char, string_sub, table_concat = string.byte, string.char, string.sub, table.concat
+local unpack = table.unpack or unpack -- luacheck: ignore 143
+
+local function G(name) return rawget(_G, name) end
+
+-- ------------------------------------------------------------------ detection
+
+local function detect()
+	local emu_, client, fceu = G("emu"), G("client"), G("FCEU")
+	if type(client) == "table" and type(G("mainmemory")) == "table" and type(emu_) == "table" then
+		return "bizhawk"
+	end
+	if type(emu_) == "table" and type(emu_.speedmode) == "function" and type(G("memory")) == "table"
+		and type(G("memory").readbyterange) == "function" and (fceu ~= nil or type(G("rom")) == "table") then
+		return "fceux"
+	end
+	return nil
+end
+
+E.name = detect()
+
+function E.require_emulator(what)
+	if E.name == nil then
+		error((what or "vecbridge") .. ": no emulator Lua API found (expected BizHawk's client/mainmemory or " ..
+			"FCEUX's emu/memory); run this script inside EmuHawk or FCEUX", 2)
+	end
+end
+
+function E.log(msg)
+	local io_ = G("io")
+	if io_ and io_.stderr then
+		io_.stderr:write(tostring(msg), "\n")
+		io_.stderr:flush()
+	else
+		print(msg)
+	end
+end
+
+-- ------------------------------------------------------------------ frames, speed, exit
+
+function E.frameadvance() return G("emu").frameadvance() end
+function E.framecount() return G("emu").framecount() end
+
+function E.speed_max()
+	if E.name == "fceux" then
+		G("emu").speedmode("maximum")
+	elseif E.name == "bizhawk" then
+		local client = G("client")
+		if client.speedmode then pcall(client.speedmode, 6400) end
+		if client.SetSoundOn then pcall(client.SetSoundOn, false) end
+		if client.unpause then pcall(client.unpause) end
+	end
+end
+
+function E.system_id()
+	if E.name == "bizhawk" and G("emu").getsystemid then return G("emu").getsystemid() end
+	return "NES"
+end
+
+-- End the emulator process now (after a fatal error before the handshake): FCEUX
+-- ignores emu.exit() before its first frame and keeps running after a script error.
+function E.fatal_exit(code)
+	code = code or 1
+	if E.name == "bizhawk" then
+		local client = G("client")
+		if client.exitCode then pcall(client.exitCode, code) end
+		if client.exit then pcall(client.exit) end
+	end
+	if os and os.exit then os.exit(code) end
+end
+
+-- ------------------------------------------------------------------ joypad
+
+-- BizHawk (NES) names, by lower-cased button name without the "P1 " prefix
+local BIZHAWK_NAMES = {
+	up = "Up", down = "Down", left = "Left", right = "Right",
+	a = "A", b = "B", start = "Start", select = "Select", power = "Power", reset = "Reset",
+}
+local FCEUX_NAMES = {
+	up = "up", down = "down", left = "left", right = "right",
+	a = "A", b = "B", start = "start", select = "select",
+}
+E.BUTTONS = { "Up", "Down", "Left", "Right", "Select", "Start", "B", "A" }
+
+-- "P1 Right" / "Right" / "right" -> player, lower-cased name
+local function split_button(key, player)
+	local p, rest = string.match(key, "^[Pp](%d+)%s+(.+)$")
+	if p then return tonumber(p), string.lower(rest) end
+	return player, string.lower(key)
+end
+E.split_button = split_button
+
+-- FCEUX: name -> {player or false, FCEUX name or false}, cached (this runs every frame)
+local fceux_keys = {}
+local function fceux_key(k, player)
+	local cache = fceux_keys[player]
+	if not cache then
+		cache = {}
+		fceux_keys[player] = cache
+	end
+	local e = cache[k]
+	if not e then
+		local p, name = split_button(k, player)
+		e = { p, FCEUX_NAMES[name] or false }
+		cache[k] = e
+	end
+	return e[1], e[2]
+end
+
+--- set_buttons(buttons, player): buttons maps names ("Right", "P1 A", "right") to true/false.
+function E.set_buttons(buttons, player)
+	player = player or 1
+	if E.name == "fceux" then
+		local set = E._fceux_joypad_set or G("joypad").set
+		local one, one_p, more = nil, nil, nil
+		for k, v in pairs(buttons) do
+			local p, fname = fceux_key(k, player)
+			if fname then
+				if one_p == nil or p == one_p then
+					one_p = p
+					one = one or {}
+					one[fname] = v and true or false
+				else
+					more = more or {}
+					more[p] = more[p] or {}
+					more[p][fname] = v and true or false
+				end
+			end
+		end
+		set(one_p or player, one or {})
+		if more then for p, t in pairs(more) do set(p, t) end end
+	else
+		local t = {}
+		for k, v in pairs(buttons) do
+			local p, name = split_button(k, player)
+			t["P" .. p .. " " .. (BIZHAWK_NAMES[name] or k)] = v and true or false
+		end
+		local set = E._bizhawk_joypad_set or G("joypad").set
+		set(t)
+	end
+end
+
+function E.clear_buttons(player)
+	local t = {}
+	for _, b in ipairs(E.BUTTONS) do t[b] = false end
+	E.set_buttons(t, player or 1)
+end
+
+-- ------------------------------------------------------------------ memory
+
+function E.read_u8(addr)
+	if E.name == "fceux" then return G("memory").readbyte(addr) end
+	return G("mainmemory").read_u8(addr)
+end
+
+local CHUNK = 4096
+local function list_to_string(t, first, n)
+	local parts = {}
+	for i = first, first + n - 1, CHUNK do
+		parts[#parts + 1] = string_char(unpack(t, i, math.min(i + CHUNK - 1, first + n - 1)))
+	end
+	return table_concat(parts)
+end
+E.list_to_string = list_to_string
+
+--- read_bytes(addr, n): n bytes of main memory as a string.
+function E.read_bytes(addr, n)
+	if E.name == "fceux" then return G("memory").readbyterange(addr, n) end
+	local mm = G("mainmemory")
+	if mm.read_bytes_as_array then return list_to_string(mm.read_bytes_as_array(addr, n), 1, n) end
+	return list_to_string(mm.readbyterange(addr, n), 0, n) -- older BizHawk: zero-indexed
+end
+
+function E.ram_size()
+	if E.name == "bizhawk" then
+		local mm = G("mainmemory")
+		if mm.getsize then return mm.getsize() end
+	end
+	return 2048 -- NES work RAM
+end
+
+-- ------------------------------------------------------------------ savestates
+
+function E.state_create()
+	if E.name == "fceux" then
+		local s = G("savestate").create()
+		G("savestate").save(s)
+		return s
+	end
+	local ms = G("memorysavestate")
+	if type(ms) == "table" and ms.savecorestate then return { id = ms.savecorestate() } end
+	local dir = os.getenv("VECBRIDGE_WORKDIR") or "."
+	E._state_n = (E._state_n or 0) + 1
+	local path = dir .. "/vecbridge_state_" .. E._state_n .. ".State"
+	G("savestate").save(path)
+	return { path = path }
+end
+
+function E.state_load(s)
+	if E.name == "fceux" then return G("savestate").load(s) end
+	if s.id then return G("memorysavestate").loadcorestate(s.id) end
+	return G("savestate").load(s.path)
+end
+
+-- ------------------------------------------------------------------ hashes
+
+-- 32-bit operations: LuaBitOp (FCEUX, LuaJIT), bit32 (Lua 5.2), or native operators (5.3+)
+local function bitlib()
+	local b = G("bit")
+	if type(b) == "table" and b.band and b.rol then return b end
+	if type(G("bit32")) == "table" then
+		local b32 = G("bit32")
+		return { band = b32.band, bor = b32.bor, bxor = b32.bxor, bnot = b32.bnot, lshift = b32.lshift,
+			rshift = b32.rshift, rol = b32.lrotate }
+	end
+	local ok, lib = pcall(require, "bit")
+	if ok and type(lib) == "table" and lib.rol then return lib end
+	local chunk = (loadstring or load)([[
+		local M = 0xFFFFFFFF
+		return {
+			band = function(a, b) return (a & b) & M end,
+			bor = function(a, b) return (a | b) & M end,
+			bxor = function(a, b) return (a ~ b) & M end,
+			bnot = function(a) return (~a) & M end,
+			lshift = function(a, n) return (a << n) & M end,
+			rshift = function(a, n) return (a & M) >> n end,
+			rol = function(a, n) a = a & M; return ((a << n) | (a >> (32 - n))) & M end,
+		}]])
+	if chunk then return chunk() end
+	error("vecbridge: no bit library for SHA-1 (needs LuaBitOp, bit32 or Lua 5.3+)")
+end
+
+--- sha1(s): hex digest (lower case) of a string.
+function E.sha1(s)
+	local bit = bitlib()
+	local band, bor, bxor, bnot, rol = bit.band, bit.bor, bit.bxor, bit.bnot, bit.rol
+	local TWO32 = 4294967296
+	local function add(...)
+		local sum = 0
+		for i = 1, select("#", ...) do sum = sum + (select(i, ...) % TWO32) end
+		return sum % TWO32
+	end
+	local len = #s
+	local bits = len * 8
+	local tail = "\128" .. string.rep("\0", (55 - len) % 64)
+	local lenbytes = {}
+	for i = 8, 1, -1 do
+		lenbytes[i] = string_char(bits % 256)
+		bits = floor(bits / 256)
+	end
+	s = s .. tail .. table_concat(lenbytes)
+	local h0, h1, h2, h3, h4 = 0x67452301, 0xEFCDAB89, 0x98BADCFE, 0x10325476, 0xC3D2E1F0
+	local w = {}
+	for chunk = 1, #s, 64 do
+		for i = 0, 15 do
+			local a, b, c, d = string_byte(s, chunk + i * 4, chunk + i * 4 + 3)
+			w[i] = ((a * 256 + b) * 256 + c) * 256 + d
+		end
+		for i = 16, 79 do
+			w[i] = rol(bxor(bxor(w[i - 3], w[i - 8]), bxor(w[i - 14], w[i - 16])), 1) % TWO32
+		end
+		local a, b, c, d, e = h0, h1, h2, h3, h4
+		for i = 0, 79 do
+			local f, k
+			if i < 20 then
+				f, k = bor(band(b, c), band(bnot(b), d)), 0x5A827999
+			elseif i < 40 then
+				f, k = bxor(bxor(b, c), d), 0x6ED9EBA1
+			elseif i < 60 then
+				f, k = bor(bor(band(b, c), band(b, d)), band(c, d)), 0x8F1BBCDC
+			else
+				f, k = bxor(bxor(b, c), d), 0xCA62C1D6
+			end
+			local temp = add(rol(a, 5), f, e, k, w[i])
+			e, d, c, b, a = d, c, rol(b, 30) % TWO32, a, temp
+		end
+		h0, h1, h2, h3, h4 = add(h0, a), add(h1, b), add(h2, c), add(h3, d), add(h4, e)
+	end
+	return string.format("%08x%08x%08x%08x%08x", h0, h1, h2, h3, h4)
+end
+
+local function read_file(path)
+	local f = io.open(path, "rb")
+	if not f then return nil end
+	local data = f:read("*a")
+	f:close()
+	return data
+end
+
+-- the hash text without a "SHA1:"/"MD5:" prefix, lower case
+function E.normalize_hash(h)
+	h = string.lower(tostring(h or ""))
+	h = string.gsub(h, "^%s*", "")
+	h = string.gsub(h, "%s*$", "")
+	h = string.gsub(h, "^sha1:", "")
+	h = string.gsub(h, "^md5:", "")
+	return h
+end
+
+--- rom_hash(expected, rom_path): the loaded ROM's hash of the same kind as `expected`,
+-- and a description of how it was computed.
+--   BizHawk: gameinfo.getromhash() (what gym-bizhawk compares HASH with).
+--   FCEUX, 32 hex digits: rom.gethash("md5"), FCEUX's MD5 of the ROM data (iNES header excluded).
+--   FCEUX, 40 hex digits: SHA-1 of the ROM file (rom_path, else the iNES header + PRG + CHR as
+--   FCEUX holds them), computed here in pure Lua: what BizHawk's gameinfo.getromhash() reports
+--   for a ROM missing from its game database.
+function E.rom_hash(expected, rom_path)
+	local want = E.normalize_hash(expected)
+	if E.name == "bizhawk" then
+		return E.normalize_hash(G("gameinfo").getromhash()), "BizHawk gameinfo.getromhash()"
+	end
+	if E.name == "fceux" then
+		if #want == 32 then
+			return E.normalize_hash(G("rom").gethash("md5")), 'FCEUX rom.gethash("md5") (MD5 of the ROM data without the iNES header)'
+		end
+		local data = rom_path and read_file(rom_path)
+		local how = "SHA-1 of " .. tostring(rom_path)
+		if not data then
+			local r = G("rom")
+			local prg, chr = r.readbyte(4), r.readbyte(5)
+			data = r.readbyterange(0, 16 + prg * 16384 + chr * 8192)
+			how = "SHA-1 of the iNES image as FCEUX loaded it (header + PRG + CHR)"
+		end
+		return E.sha1(data), how
+	end
+	error("rom_hash: no emulator")
+end
+
+-- ------------------------------------------------------------------ screen
+
+function E.screen_size()
+	if E.name == "bizhawk" then
+		local client = G("client")
+		return client.bufferheight(), client.bufferwidth()
+	end
+	return 240, 256
+end
+
+-- gd2 truecolor (11-byte header, then A,R,G,B per pixel) -> RGB bytes
+local function gd_to_rgb(gd)
+	local out = string.gsub(string_sub(gd, 12), ".(...)", "%1")
+	return out
+end
+E.gd_to_rgb = gd_to_rgb
+
+-- ---- a small PNG decoder (8-bit RGB/RGBA, non-interlaced) for BizHawk's client.screenshot
+
+local function inflate(data)
+	-- bit reader over a string
+	local pos, bitbuf, bitcnt = 1, 0, 0
+	local byte = string_byte
+	local function need(n)
+		while bitcnt < n do
+			local b = byte(data, pos)
+			if not b then error("png: truncated deflate stream") end
+			pos = pos + 1
+			bitbuf = bitbuf + b * 2 ^ bitcnt
+			bitcnt = bitcnt + 8
+		end
+	end
+	local function bits(n)
+		need(n)
+		local p = 2 ^ n
+		local v = bitbuf % p
+		bitbuf = (bitbuf - v) / p
+		bitcnt = bitcnt - n
+		return v
+	end
+	-- canonical Huffman table: lengths[0..n-1] -> lookup by (code, length)
+	local function build(lengths, n)
+		local count, maxlen = {}, 0
+		for l = 0, 15 do count[l] = 0 end
+		for i = 0, n - 1 do
+			local l = lengths[i] or 0
+			count[l] = count[l] + 1
+			if l > maxlen then maxlen = l end
+		end
+		count[0] = 0
+		local next_code, code = {}, 0
+		for l = 1, 15 do
+			code = (code + count[l - 1]) * 2
+			next_code[l] = code
+		end
+		local map = {} -- map[len][code] = symbol
+		for l = 1, maxlen do map[l] = {} end
+		for i = 0, n - 1 do
+			local l = lengths[i] or 0
+			if l > 0 then
+				map[l][next_code[l]] = i
+				next_code[l] = next_code[l] + 1
+			end
+		end
+		return { map = map, maxlen = maxlen }
+	end
+	local function decode(t)
+		local code = 0
+		for l = 1, t.maxlen do
+			code = code * 2 + bits(1) -- Huffman codes are read MSB first, bit by bit
+			local s = t.map[l][code]
+			if s then return s end
+		end
+		error("png: bad Huffman code")
+	end
+	local LBASE = { 3, 4, 5, 6, 7, 8, 9, 10, 11, 13, 15, 17, 19, 23, 27, 31, 35, 43, 51, 59, 67, 83, 99, 115, 131, 163,
+		195, 227, 258 }
+	local LEXTRA = { 0, 0, 0, 0, 0, 0, 0, 0, 1, 1, 1, 1, 2, 2, 2, 2, 3, 3, 3, 3, 4, 4, 4, 4, 5, 5, 5, 5, 0 }
+	local DBASE = { 1, 2, 3, 4, 5, 7, 9, 13, 17, 25, 33, 49, 65, 97, 129, 193, 257, 385, 513, 769, 1025, 1537, 2049, 3073,
+		4097, 6145, 8193, 12289, 16385, 24577 }
+	local DEXTRA = { 0, 0, 0, 0, 1, 1, 2, 2, 3, 3, 4, 4, 5, 5, 6, 6, 7, 7, 8, 8, 9, 9, 10, 10, 11, 11, 12, 12, 13, 13 }
+	local fixed_lit, fixed_dist
+	local out, n = {}, 0
+	-- zlib header
+	bits(8); bits(8)
+	repeat
+		local final = bits(1)
+		local btype = bits(2)
+		if btype == 0 then
+			bitbuf, bitcnt = 0, 0
+			local len = byte(data, pos) + byte(data, pos + 1) * 256
+			pos = pos + 4
+			for i = 0, len - 1 do
+				n = n + 1
+				out[n] = byte(data, pos + i)
+			end
+			pos = pos + len
+		else
+			local lit, dist
+			if btype == 1 then
+				if not fixed_lit then
+					local l = {}
+					for i = 0, 143 do l[i] = 8 end
+					for i = 144, 255 do l[i] = 9 end
+					for i = 256, 279 do l[i] = 7 end
+					for i = 280, 287 do l[i] = 8 end
+					fixed_lit = build(l, 288)
+					local d = {}
+					for i = 0, 29 do d[i] = 5 end
+					fixed_dist = build(d, 30)
+				end
+				lit, dist = fixed_lit, fixed_dist
+			elseif btype == 2 then
+				local hlit, hdist, hclen = bits(5) + 257, bits(5) + 1, bits(4) + 4
+				local order = { 16, 17, 18, 0, 8, 7, 9, 6, 10, 5, 11, 4, 12, 3, 13, 2, 14, 1, 15 }
+				local cl = {}
+				for i = 1, hclen do cl[order[i]] = bits(3) end
+				local clt = build(cl, 19)
+				local lengths, i = {}, 0
+				while i < hlit + hdist do
+					local sym = decode(clt)
+					if sym < 16 then
+						lengths[i] = sym; i = i + 1
+					elseif sym == 16 then
+						local prev = lengths[i - 1]
+						for _ = 1, 3 + bits(2) do lengths[i] = prev; i = i + 1 end
+					elseif sym == 17 then
+						for _ = 1, 3 + bits(3) do lengths[i] = 0; i = i + 1 end
+					else
+						for _ = 1, 11 + bits(7) do lengths[i] = 0; i = i + 1 end
+					end
+				end
+				local ll, dl = {}, {}
+				for j = 0, hlit - 1 do ll[j] = lengths[j] end
+				for j = 0, hdist - 1 do dl[j] = lengths[hlit + j] end
+				lit, dist = build(ll, hlit), build(dl, hdist)
+			else
+				error("png: invalid deflate block type")
+			end
+			while true do
+				local sym = decode(lit)
+				if sym < 256 then
+					n = n + 1
+					out[n] = sym
+				elseif sym == 256 then
+					break
+				else
+					local li = sym - 256
+					local len = LBASE[li] + bits(LEXTRA[li])
+					local di = decode(dist) + 1
+					local d = DBASE[di] + bits(DEXTRA[di])
+					local from = n - d
+					for k = 1, len do out[n + k] = out[from + k] end
+					n = n + len
+				end
+			end
+		end
+	until final == 1
+	return out, n
+end
+E.inflate = inflate
+
+--- decode_png(data): height, width, RGB bytes (8-bit RGB or RGBA, not interlaced).
+function E.decode_png(data)
+	if string_sub(data, 1, 8) ~= "\137PNG\r\n\26\n" then error("png: not a PNG file") end
+	local pos, idat = 9, {}
+	local w, h, depth, ctype, interlace
+	local function u32(p)
+		local a, b, c, d = string_byte(data, p, p + 3)
+		return ((a * 256 + b) * 256 + c) * 256 + d
+	end
+	while pos <= #data do
+		local len, typ = u32(pos), string_sub(data, pos + 4, pos + 7)
+		local body = string_sub(data, pos + 8, pos + 7 + len)
+		if typ == "IHDR" then
+			w, h = u32(pos + 8), u32(pos + 12)
+			depth, ctype, interlace = string_byte(body, 9), string_byte(body, 10), string_byte(body, 13)
+		elseif typ == "IDAT" then
+			idat[#idat + 1] = body
+		elseif typ == "IEND" then
+			break
+		end
+		pos = pos + 12 + len
+	end
+	if depth ~= 8 or (ctype ~= 2 and ctype ~= 6) or interlace ~= 0 then
+		error(string.format("png: only 8-bit RGB/RGBA non-interlaced PNGs are supported (depth %s, color type %s)",
+			tostring(depth), tostring(ctype)))
+	end
+	local raw = inflate(table_concat(idat))
+	local bpp = ctype == 6 and 4 or 3
+	local stride = w * bpp
+	local rgb, k = {}, 0
+	local prev = {}
+	for x = 1, stride do prev[x] = 0 end
+	local p = 1
+	local parts = {}
+	for y = 1, h do
+		local ftype = raw[p]
+		p = p + 1
+		local cur = {}
+		for x = 1, stride do
+			local v = raw[p + x - 1]
+			local a = x > bpp and cur[x - bpp] or 0
+			local b = prev[x]
+			if ftype == 1 then
+				v = v + a
+			elseif ftype == 2 then
+				v = v + b
+			elseif ftype == 3 then
+				v = v + floor((a + b) / 2)
+			elseif ftype == 4 then
+				local c = x > bpp and prev[x - bpp] or 0
+				local pa, pb, pc = math.abs(b - c), math.abs(a - c), math.abs(a + b - 2 * c)
+				if pa <= pb and pa <= pc then v = v + a elseif pb <= pc then v = v + b else v = v + c end
+			end
+			cur[x] = v % 256
+		end
+		p = p + stride
+		k = 0
+		if bpp == 3 then
+			rgb = cur
+			k = stride
+		else
+			rgb = {}
+			for x = 1, stride, 4 do
+				rgb[k + 1], rgb[k + 2], rgb[k + 3] = cur[x], cur[x + 1], cur[x + 2]
+				k = k + 3
+			end
+		end
+		parts[y] = list_to_string(rgb, 1, k)
+		prev = cur
+	end
+	return h, w, table_concat(parts)
+end
+
+--- screenshot_rgb(): the current screen as H*W*3 RGB bytes (row-major), and H, W.
+function E.screenshot_rgb()
+	if E.name == "fceux" then
+		-- true: the emulator's own picture, without FCEUX's on-screen messages or Lua drawings
+		return gd_to_rgb(G("gui").gdscreenshot(true)), 240, 256
+	end
+	local dir = os.getenv("VECBRIDGE_WORKDIR")
+	local path = (dir and dir ~= "") and (dir .. "/vecbridge_screen.png") or os.tmpname()
+	G("client").screenshot(path)
+	local data = read_file(path)
+	os.remove(path)
+	if not data then error("screenshot: client.screenshot did not write " .. path) end
+	local h, w, rgb = E.decode_png(data)
+	return rgb, h, w
+end
+
+-- ------------------------------------------------------------------ BizHawk names under FCEUX
+
+local function noop() end
+
+--- Adds BizHawk's Lua API names to FCEUX (only what is missing; FCEUX's own calls keep working).
+function E.install_bizhawk_api()
+	if E.name ~= "fceux" or E._installed then return end
+	E._installed = true
+	local emu_, memory, joypad, savestate, gui = G("emu"), G("memory"), G("joypad"), G("savestate"), G("gui")
+
+	-- print/console.log go to stderr (FCEUX's console is invisible when headless)
+	local function log_values(...)
+		local parts = {}
+		for i = 1, select("#", ...) do parts[i] = tostring((select(i, ...))) end
+		E.log(table_concat(parts, "\t"))
+	end
+	_G.print = log_values
+	if G("console") == nil then _G.console = { log = log_values, writeline = log_values, clear = noop, write = log_values } end
+
+	-- joypad.set(table, player) as well as FCEUX's joypad.set(player, table)
+	local fceux_set, fceux_get = joypad.set, joypad.get
+	E._fceux_joypad_set = fceux_set
+	joypad.set = function(a, b)
+		if type(a) == "table" then return E.set_buttons(a, b or 1) end
+		return fceux_set(a, b)
+	end
+	-- joypad.get() with no player: BizHawk's form {["P1 Up"]=false, ...}
+	joypad.get = function(p)
+		if p ~= nil then return fceux_get(p) end
+		local t = {}
+		local cur = fceux_get(1) or {}
+		for _, name in ipairs(E.BUTTONS) do
+			t["P1 " .. name] = cur[FCEUX_NAMES[string.lower(name)]] and true or false
+		end
+		return t
+	end
+
+	-- main memory
+	local function s8(v) return v >= 128 and v - 256 or v end
+	local function u16le(a) return memory.readbyte(a) + 256 * memory.readbyte(a + 1) end
+	local function u16be(a) return memory.readbyte(a) * 256 + memory.readbyte(a + 1) end
+	local function s16(v) return v >= 32768 and v - 65536 or v end
+	local function u32le(a) return u16le(a) + 65536 * u16le(a + 2) end
+	local function bytes_table(a, n, first)
+		local s = memory.readbyterange(a, n)
+		local t = { string_byte(s, 1, n) }
+		if first == 0 then
+			local z = {}
+			for i = 1, n do z[i - 1] = t[i] end
+			return z
+		end
+		return t
+	end
+	local mm = {
+		read_u8 = memory.readbyte, readbyte = memory.readbyte,
+		read_s8 = function(a) return s8(memory.readbyte(a)) end,
+		read_u16_le = u16le, read_u16_be = u16be,
+		read_s16_le = function(a) return s16(u16le(a)) end, read_s16_be = function(a) return s16(u16be(a)) end,
+		read_u32_le = u32le,
+		read_bytes_as_array = function(a, n) return bytes_table(a, n, 1) end,
+		readbyterange = function(a, n) return bytes_table(a, n, 0) end,
+		write_u8 = memory.writebyte, writebyte = memory.writebyte,
+		getname = function() return "RAM" end, getsize = function() return 2048 end,
+	}
+	if G("mainmemory") == nil then _G.mainmemory = mm end
+	for k, v in pairs(mm) do
+		if memory[k] == nil and k ~= "readbyterange" then memory[k] = v end
+	end
+
+	-- emu
+	if emu_.getsystemid == nil then emu_.getsystemid = function() return "NES" end end
+
+	-- client
+	if G("client") == nil then
+		local rom = G("rom")
+		_G.client = {
+			speedmode = function(p) emu_.speedmode((tonumber(p) or 100) > 100 and "maximum" or "normal") end,
+			pause = noop, unpause = noop, togglepause = noop, SetSoundOn = noop, GetSoundOn = function() return false end,
+			invisibleemulation = noop, enablerewind = noop, frameskip = noop, displaymessages = noop,
+			getversion = function() return "FCEUX (vecbridge emu.lua)" end,
+			screenshot = function(path) return gui.savescreenshotas(path) end,
+			reboot_core = function() emu_.poweron() end,
+			openrom = function(path) return emu_.loadrom(path) end,
+			exit = function() emu_.exit() end,
+			bufferwidth = function() return 256 end, bufferheight = function() return 240 end,
+			screenwidth = function() return 256 end, screenheight = function() return 240 end,
+			getromname = function() return rom and rom.getfilename() end,
+		}
+	end
+
+	-- gameinfo
+	if G("gameinfo") == nil then
+		local rom = G("rom")
+		_G.gameinfo = {
+			getromname = function() return rom.getfilename() end,
+			getromhash = function()
+				E._sha1 = E._sha1 or string.upper((E.rom_hash(string.rep("0", 40), E.rom_path)))
+				return E._sha1
+			end,
+			getboardtype = function() return "" end,
+			getstatus = function() return "" end,
+		}
+	end
+
+	-- savestate: BizHawk's path/slot forms (kept in memory for this run)
+	local fceux_save, fceux_load = savestate.save, savestate.load
+	local by_path = {}
+	savestate.save = function(s, ...)
+		if type(s) == "string" then
+			by_path[s] = by_path[s] or savestate.create()
+			return fceux_save(by_path[s])
+		end
+		return fceux_save(s, ...)
+	end
+	savestate.load = function(s, ...)
+		if type(s) == "string" then
+			if not by_path[s] then error("savestate.load: no state was saved as " .. s) end
+			return fceux_load(by_path[s])
+		end
+		return fceux_load(s, ...)
+	end
+	if savestate.saveslot == nil then savestate.saveslot = function(n) return fceux_save(savestate.object(n)) end end
+	if savestate.loadslot == nil then savestate.loadslot = function(n) return fceux_load(savestate.object(n)) end end
+	if G("memorysavestate") == nil then
+		local states, n = {}, 0
+		_G.memorysavestate = {
+			savecorestate = function()
+				n = n + 1
+				local s = savestate.create()
+				fceux_save(s)
+				states[tostring(n)] = s
+				return tostring(n)
+			end,
+			loadcorestate = function(id) return fceux_load(states[id]) end,
+			removestate = function(id) states[id] = nil end,
+			clearstatesfrommemory = function() states = {} end,
+		}
+	end
+
+	-- drawing: no-ops when headless (BizHawk names); FCEUX's own gui.* stay
+	for _, name in ipairs({ "drawBox", "drawRectangle", "drawText", "drawString", "drawLine", "drawPixel",
+		"drawEllipse", "drawImage", "clearGraphics", "cleartext", "DrawNew", "DrawFinish", "addmessage" }) do
+		if gui[name] == nil then gui[name] = noop end
+	end
+end
+
+return E

@@ -1,0 +1,222 @@
+"""Games in BizHawk (EmuHawk), driven by gym-bizhawk-style Lua processors.
+
+    from vecbridge.backends.bizhawk import bizhawk_spec
+    spec = bizhawk_spec("/path/to/smb.lua", rom="/path/to/smb.nes", emuhawk="/opt/BizHawk")
+    envs = vecbridge.make(spec, num_envs=4, frameskip=4)
+
+Each instance is one EmuHawk started as
+
+    EmuHawk.exe --config=<workdir>/config.ini --socket_ip=127.0.0.1 --socket_port=<port>
+                --lua=<launchers>/lua/processor.lua
+                --userdata=vecbridge_instance:<i>;vecbridge_token:<token> --chromeless <rom>
+
+(``mono EmuHawk.exe`` under ``xvfb-run -a`` on Linux). EmuHawk connects to vecbridge
+itself (its ``comm`` socket client; ``framing="comm"``), and the Lua runtime
+(``processor.lua`` -> ``bizhawk.lua`` -> ``vecbridge.lua``) serves the processor. A small
+launcher (``python -m vecbridge.backends.bizhawk``) first writes the per-instance
+``config.ini``: BizHawk's single-instance mode (``SingleInstanceMode``, which forwards a
+second launch to the first window) off, sound and throttling off, no first-boot or
+update dialogs. It then execs EmuHawk.
+
+BizHawk cannot be installed on the machines vecbridge is tested on: the command lines are
+unit-tested, and the Lua side runs end to end under lua5.4 through
+``launchers/lua/bizhawk_standin.lua`` with a fake emulator. See docs/backends/bizhawk.md.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any, Mapping, Sequence
+
+from vecbridge.launch.spec import LaunchSpec
+
+__all__ = ["bizhawk_spec", "emuhawk_command", "instance_config", "write_config", "find_emuhawk", "main"]
+
+# Settings written into every instance's config.ini (BizHawk's Config class, JSON).
+INSTANCE_CONFIG: dict[str, Any] = {
+    "SingleInstanceMode": False,  # else a second EmuHawk hands its arguments to the first and exits
+    "FirstBoot": False,
+    "UpdateAutoCheckEnabled": False,
+    "SkipOutdatedOsCheck": True,
+    "SkipSuperuserPrivsCheck": True,
+    "SuppressAskSave": True,
+    "RunInBackground": True,
+    "PauseWhenMenuActivated": False,
+    "StartPaused": False,
+    "ClockThrottle": False,  # unthrottled: as fast as the core runs
+    "Unthrottled": True,
+    "SoundEnabled": False,
+    "SoundEnabledNormal": False,
+    "DisplayMessages": False,  # no on-screen messages in screenshots
+    "AutoLoadLastSaveSlot": False,
+}
+# Linux under Xvfb: GDI+ display (no OpenGL there), the dummy sound output.
+LINUX_CONFIG: dict[str, Any] = {"DispMethod": 1, "SoundOutputMethod": 3}
+
+
+def _literal(text: str | os.PathLike) -> str:
+    """Text that survives LaunchSpec's str.format of command parts."""
+    return str(text).replace("{", "{{").replace("}", "}}")
+
+
+def find_emuhawk(emuhawk: str | os.PathLike | None = None) -> Path:
+    """EmuHawk.exe: ``emuhawk`` (the file or its folder), else ``$BIZHAWK_DIR/EmuHawk.exe``."""
+    if emuhawk is None:
+        folder = os.environ.get("BIZHAWK_DIR")
+        if not folder:
+            raise FileNotFoundError(
+                "BizHawk not found: pass emuhawk='/path/to/BizHawk' (the folder or EmuHawk.exe) or set BIZHAWK_DIR"
+            )
+        emuhawk = folder
+    path = Path(emuhawk)
+    if path.is_dir() or path.suffix.lower() != ".exe":
+        path = path / "EmuHawk.exe"
+    return path
+
+
+def instance_config(windows: bool, overrides: Mapping[str, Any] | None = None) -> dict[str, Any]:
+    """The settings vecbridge writes into each instance's config.ini."""
+    config = dict(INSTANCE_CONFIG)
+    if not windows:
+        config.update(LINUX_CONFIG)
+    config.update(overrides or {})
+    return config
+
+
+def emuhawk_command(
+    emuhawk: str | os.PathLike,
+    rom: str | os.PathLike | None,
+    *,
+    windows: bool | None = None,
+    xvfb: bool = True,
+    mono: str = "mono",
+    lua_script: str = "{launchers}/lua/processor.lua",
+    extra_args: Sequence[str] = (),
+) -> list[str]:
+    """EmuHawk's argv as a LaunchSpec command template (``{port}``, ``{workdir}``, ... placeholders)."""
+    windows = sys.platform == "win32" if windows is None else windows
+    exe = _literal(emuhawk)
+    prefix = [exe] if windows else ([*(["xvfb-run", "-a", "-s", "-screen 0 1280x1024x24"] if xvfb else []), mono, exe])
+    args = [
+        "--config={workdir}/config.ini",
+        "--socket_ip={host}",
+        "--socket_port={port}",
+        f"--lua={lua_script}",
+        "--userdata=vecbridge_instance:{instance};vecbridge_token:{token}",
+        "--chromeless",
+        *[_literal(a) for a in extra_args],
+    ]
+    if rom is not None:
+        args.append(_literal(Path(rom)))
+    return prefix + args
+
+
+def bizhawk_spec(
+    processor: str | os.PathLike,
+    rom: str | os.PathLike | None = None,
+    *,
+    emuhawk: str | os.PathLike | None = None,
+    windows: bool | None = None,
+    xvfb: bool = True,
+    mono: str = "mono",
+    base_config: str | os.PathLike | None = None,
+    config_overrides: Mapping[str, Any] | None = None,
+    extra_args: Sequence[str] = (),
+    name: str = "",
+    startup_timeout: float = 120.0,
+    step_timeout: float = 60.0,
+    close_grace: float = 5.0,
+    **config: Any,
+) -> LaunchSpec:
+    """A LaunchSpec running ``processor`` (a gym-bizhawk-style processor file, or the name of
+    one in launchers/lua/processors/) on ``rom`` in EmuHawk.
+
+    ``base_config``: an existing config.ini to start from (your key bindings, cores, paths);
+    vecbridge's settings (``INSTANCE_CONFIG``, then ``config_overrides``) are applied over it.
+    Other keyword arguments become game options (see launchers/lua/bizhawk.lua).
+    """
+    windows = sys.platform == "win32" if windows is None else windows
+    exe = find_emuhawk(emuhawk)
+    processor = str(processor)
+    if os.sep in processor or "/" in processor or processor.endswith(".lua"):
+        processor = str(Path(processor).resolve())
+    rom_path = str(Path(rom).resolve()) if rom is not None else None
+    settings = instance_config(windows, config_overrides)
+    launcher = [
+        "{python}", "-m", "vecbridge.backends.bizhawk",
+        "--write-config", "{workdir}/config.ini",
+        "--settings", _literal(json.dumps(settings, separators=(",", ":"))),
+    ]
+    if base_config is not None:
+        launcher += ["--base-config", _literal(Path(base_config).resolve())]
+    command = launcher + ["--"] + emuhawk_command(exe, rom_path, windows=windows, xvfb=xvfb, mono=mono,
+                                                   extra_args=extra_args)
+    env = {"VECBRIDGE_PROCESSOR": _literal(processor)}
+    if not windows:
+        folder = _literal(exe.parent)
+        env["LD_LIBRARY_PATH"] = f"{folder}/dll:{folder}:" + _literal(os.environ.get("LD_LIBRARY_PATH", ""))
+        env["MONO_WINFORMS_XIM_STYLE"] = "disabled"  # as EmuHawkMono.sh does
+    game_options: dict[str, Any] = {"processor": processor, **config}
+    if rom_path is not None:
+        game_options.setdefault("rom", rom_path)
+    return LaunchSpec(
+        command=command,
+        env=env,
+        framing="comm",
+        config=game_options,
+        name=name or Path(processor).stem,
+        startup_timeout=startup_timeout,
+        step_timeout=step_timeout,
+        close_grace=close_grace,
+    )
+
+
+def write_config(path: str | os.PathLike, settings: Mapping[str, Any], base_config: str | os.PathLike | None = None) -> dict:
+    """Write a BizHawk config.ini (JSON): ``base_config`` if given, with ``settings`` over it."""
+    data: dict[str, Any] = {}
+    if base_config is not None:
+        data = json.loads(Path(base_config).read_text(encoding="utf-8-sig"))
+    data.update(settings)
+    Path(path).parent.mkdir(parents=True, exist_ok=True)
+    Path(path).write_text(json.dumps(data, indent=2), encoding="utf-8")
+    return data
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """``python -m vecbridge.backends.bizhawk --write-config PATH --settings JSON [--base-config PATH] -- CMD...``:
+    write the instance's config.ini, then replace this process with CMD (EmuHawk)."""
+    import argparse
+
+    argv = list(sys.argv[1:] if argv is None else argv)
+    if "--" not in argv:
+        print("usage: python -m vecbridge.backends.bizhawk --write-config PATH --settings JSON -- EmuHawk ...",
+              file=sys.stderr)
+        return 2
+    split = argv.index("--")
+    parser = argparse.ArgumentParser(prog="python -m vecbridge.backends.bizhawk")
+    parser.add_argument("--write-config", required=True)
+    parser.add_argument("--settings", default="{}")
+    parser.add_argument("--base-config")
+    opts = parser.parse_args(argv[:split])
+    command = argv[split + 1:]
+    write_config(opts.write_config, json.loads(opts.settings), opts.base_config)
+    if not command:
+        return 0
+    sys.stdout.flush()
+    sys.stderr.flush()
+    if sys.platform == "win32":  # no real exec on Windows: wait, so vecbridge keeps tracking the process tree
+        return subprocess.call(command)
+    try:
+        os.execvp(command[0], command)
+    except OSError as exc:
+        print(f"vecbridge.backends.bizhawk: cannot start {command[0]!r}: {exc}", file=sys.stderr)
+        return 127
+    return 0  # not reached
+
+
+if __name__ == "__main__":
+    sys.exit(main())

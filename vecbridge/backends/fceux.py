@@ -1,0 +1,117 @@
+"""NES games in FCEUX, headless, driven by gym-bizhawk-style Lua processors.
+
+    import vecbridge
+    envs = vecbridge.make("vecbridge/EscapeFromPong-v0", num_envs=4)            # screen: uint8 240x256x3
+    envs = vecbridge.make("vecbridge/EscapeFromPong-v0", num_envs=4, observation_type="value")
+
+    from vecbridge.backends.fceux import fceux_spec                             # your own processor
+    spec = fceux_spec("/path/to/my_processor.lua", rom="/path/to/game.nes")
+    envs = vecbridge.make(spec, num_envs=8, frameskip=4)
+
+Each instance is one FCEUX process (``/usr/games/fceux`` on Debian) started with
+``--no-config 1 --videoDriver 1 --sound 0 --loadlua launchers/lua/processor.lua ROM``
+(after a ``/bin/sh`` check that the ROM exists) under ``QT_QPA_PLATFORM=offscreen`` and
+``SDL_AUDIODRIVER=dummy``: no X server, no sound, the instance's private
+``HOME``/``XDG_*`` from vecbridge. The Lua runtime
+(``processor.lua`` -> ``bizhawk.lua`` -> ``vecbridge.lua``, FCEUX's Lua 5.1 with
+LuaSocket) sets the emulator to maximum speed, loads the processor named by the game
+option ``processor`` and serves it. Game options: see ``launchers/lua/bizhawk.lua`` and
+docs/backends/fceux.md.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import sys
+from pathlib import Path
+from typing import Any
+
+from vecbridge.launch.spec import LaunchSpec
+
+__all__ = ["EFP_ROM", "find_fceux", "fceux_spec", "escape_from_pong_spec", "register_games"]
+
+EFP_ROM = Path("/usr/share/nes/efp.nes")  # Debian package `efp` (BSD-3-Clause)
+
+
+def _literal(text: str | os.PathLike) -> str:
+    """Text that survives LaunchSpec's str.format of command parts."""
+    return str(text).replace("{", "{{").replace("}", "}}")
+
+
+def find_fceux() -> str:
+    """The FCEUX executable: ``$VECBRIDGE_FCEUX``, ``fceux`` on PATH, else Debian's /usr/games/fceux."""
+    explicit = os.environ.get("VECBRIDGE_FCEUX")
+    if explicit:
+        return explicit
+    return shutil.which("fceux") or shutil.which("fceux", path="/usr/games") or "/usr/games/fceux"
+
+
+def fceux_spec(
+    processor: str | os.PathLike,
+    rom: str | os.PathLike,
+    *,
+    fceux: str | None = None,
+    name: str = "",
+    startup_timeout: float = 30.0,
+    step_timeout: float = 30.0,
+    close_grace: float = 5.0,
+    extra_args: tuple[str, ...] = (),
+    **config: Any,
+) -> LaunchSpec:
+    """A LaunchSpec running ``processor`` (a gym-bizhawk-style processor file, or the name of
+    one in launchers/lua/processors/) on ``rom`` in headless FCEUX.
+
+    Keyword arguments beyond these become game options (``frameskip``, ``observation_type``,
+    ``noop_max``, ``reset_state``, ``setup_str``, ...; see launchers/lua/bizhawk.lua).
+    """
+    processor = str(processor)
+    if os.sep in processor or processor.endswith(".lua"):
+        processor = str(Path(processor).resolve())
+    rom_path = Path(rom).resolve()
+    command = [
+        fceux or find_fceux(),
+        "--no-config", "1",
+        "--videoDriver", "1",  # accepted though --help omits it; without it the offscreen mode crashes
+        "--sound", "0",
+        *[_literal(a) for a in extra_args],
+        "--loadlua", "{launchers}/lua/processor.lua",
+        _literal(rom_path),
+    ]
+    if sys.platform != "win32":
+        # FCEUX without its ROM file never runs the script: fail at once, with a clear message
+        check = ('[ -f "$1" ] || { echo "vecbridge: the ROM file $1 does not exist" >&2; exit 66; }; '
+                 'shift; exec "$@"')
+        command = ["/bin/sh", "-c", _literal(check), "fceux-launch", _literal(rom_path), *command]
+    return LaunchSpec(
+        command=command,
+        env={
+            "QT_QPA_PLATFORM": "offscreen",
+            "SDL_AUDIODRIVER": "dummy",
+            "LUA_PATH": "{launchers}/lua/?.lua;;",  # FCEUX reads LUA_PATH: require('bizhawk') finds ours
+        },
+        framing="binary",
+        config={"processor": processor, "rom": str(rom_path), **config},
+        name=name or Path(processor).stem,
+        startup_timeout=startup_timeout,
+        step_timeout=step_timeout,
+        close_grace=close_grace,
+    )
+
+
+def escape_from_pong_spec(rom: str | os.PathLike = EFP_ROM, **config: Any) -> LaunchSpec:
+    """Escape from Pong (``efp.nes``) with launchers/lua/processors/escape_from_pong.lua.
+
+    Defaults: the screen as observation (uint8 240x256x3), 4 frames per step, 0..30 idle
+    frames after each reset picked by the seed, 3 lives per episode. See
+    docs/games/escape-from-pong.md.
+    """
+    options = {"observation_type": "image", "frameskip": 4, "noop_max": 30, "lives": 3, **config}
+    return fceux_spec("escape_from_pong", rom, name="EscapeFromPong", **options)
+
+
+def register_games() -> None:
+    """Register ``vecbridge/EscapeFromPong-v0`` (vecbridge.make and gymnasium.make/make_vec)."""
+    from vecbridge.registry import register
+
+    register("vecbridge/EscapeFromPong-v0", escape_from_pong_spec())
