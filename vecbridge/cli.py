@@ -128,6 +128,10 @@ def build_parser() -> argparse.ArgumentParser:
 
     add_train_parser(sub)
     add_eval_parser(sub)
+
+    from vecbridge.bench import add_parser as add_bench_parser
+
+    add_bench_parser(sub)
     return parser
 
 

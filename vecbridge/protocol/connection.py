@@ -255,6 +255,7 @@ class HostConnection(_Endpoint):
         self.state = State.AWAIT_HELLO
         self.hello: Hello | None = None
         self.pending: str | None = None  # the request awaiting its reply
+        self._step_cache: dict[int, bytes] = {}
 
     @property
     def instance(self) -> int | None:
@@ -272,7 +273,16 @@ class HostConnection(_Endpoint):
 
     def send_step(self, action: Any) -> bytes:
         self._expect_state(State.IDLE, "step")
-        return self._request("step", {"action": encode_value(self.hello.action_space, action)})
+        space = self.hello.action_space
+        if isinstance(space, spaces.Discrete) and self.framing.name != "websocket":
+            # The bytes of a Discrete step request depend on the action alone: build each once.
+            key = int(action)
+            data = self._step_cache.get(key)
+            if data is None:
+                data = self._step_cache[key] = self._frame("step", {"action": key})
+            self.state, self.pending = State.AWAIT_REPLY, "step"
+            return data
+        return self._request("step", {"action": encode_value(space, action)})
 
     def send_render(self) -> bytes:
         return self._request("render", {})

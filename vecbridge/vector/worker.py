@@ -75,8 +75,8 @@ def worker_main(
 def _serve(pipe: Connection, group: InstanceGroup) -> None:
     lockstep: set[int] = set()  # ids of a lockstep step: reported together, in one message
     while True:
-        group.poll(None)  # wakes on a reply, a request deadline, or a command from the parent
-        while pipe.poll():
+        woken = group.poll(None)  # wakes on a reply, a request deadline, or a command from the parent
+        while woken and pipe.poll():
             cmd = pipe.recv()
             if cmd[0] == "close":
                 group.close()
