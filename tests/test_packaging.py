@@ -15,6 +15,9 @@ root = vecbridge.launchers_dir()
 names = sorted(p.relative_to(root).as_posix() for p in root.rglob("*") if p.suffix in (".lua", ".js", ".mjs"))
 assert any(n.startswith("lua/") for n in names), names
 assert any(n.startswith("js/") for n in names), names
+for shipped in ("lua/vecbridge.lua", "lua/processor.lua", "lua/processors/escape_from_pong.lua",
+                "js/vecbridge.js", "js/adapters/2048.js", "js/games/escape_from_pong.mjs"):
+    assert shipped in names, (shipped, names)
 envs = vecbridge.make("vecbridge/Echo-v0", num_envs=2)
 obs, _ = envs.reset(seed=0)
 envs.close()

@@ -75,9 +75,11 @@ def _register_builtins() -> None:
 
     from vecbridge.backends.browser import register_games as register_browser_games
     from vecbridge.backends.fceux import register_games as register_fceux_games
+    from vecbridge.backends.node import register_games as register_node_games
 
     register_browser_games(register)
     register_fceux_games()
+    register_node_games(register)
 
 
 _register_builtins()

@@ -17,7 +17,6 @@ from dataclasses import dataclass, field
 from typing import Any, Callable
 
 import numpy as np
-from gymnasium import spaces
 from gymnasium.vector.utils import batch_space
 
 from vecbridge.errors import VecBridgeError

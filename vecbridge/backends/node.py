@@ -1,0 +1,223 @@
+"""JavaScript games run by Node, over TCP; npm packages fetched once, verified.
+
+    import vecbridge
+    envs = vecbridge.make("vecbridge/EscapeFromPongJS-v0", num_envs=4)       # efp.nes in jsnes
+    envs = vecbridge.make("vecbridge/EscapeFromPongJS-v0", num_envs=4, observation_type="value")
+
+    from vecbridge.backends.node import node_spec                           # your own game
+    spec = node_spec("/path/to/game.mjs", npm_packages=[("jsnes", "3.0.0", "sha512-...")])
+    envs = vecbridge.make(spec, num_envs=8, speed=2)                        # options reach the game
+
+Each instance is one Node process running the game script, which serves itself with
+``launchers/js/vecbridge.js`` (binary framing over TCP; ``NODE_PATH={launchers}/js``, so
+``require("vecbridge")`` finds it). A game that needs npm packages names them with their
+integrity strings: the instance's command then starts with this file run as a plain
+script (standard library only, like ``browser_launcher.py``), which fetches each package
+once into the per-user cache with ``npm.fetch_package`` (``npm pack``, integrity checked,
+see ``npm.py``), puts each package's folder in ``VECBRIDGE_NPM_<NAME>`` (upper case,
+non-alphanumerics as ``_``: ``VECBRIDGE_NPM_JSNES``) and then ``exec``s Node: no extra
+process stays. See docs/backends/node.md.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import shutil
+import sys
+from collections.abc import Callable, Iterable, Mapping
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+if __package__:
+    from . import npm
+else:  # run as a script (the instance launcher): its folder is sys.path[0]
+    import npm  # type: ignore[no-redef]
+
+if TYPE_CHECKING:
+    from vecbridge.launch.spec import LaunchSpec
+
+__all__ = [
+    "JSNES",
+    "EFP_ROM",
+    "GAMES_DIR",
+    "find_node",
+    "env_name",
+    "node_spec",
+    "fetch_jsnes",
+    "escape_from_pong_js_spec",
+    "register_games",
+]
+
+LAUNCHER = Path(__file__).resolve()
+GAMES_DIR = "{launchers}/js/games"  # the shipped games, as a command placeholder
+EFP_ROM = Path("/usr/share/nes/efp.nes")  # Debian package `efp` (BSD-3-Clause)
+
+# npm package jsnes 3.0.0 (Apache-2.0, Ben Firshman); `npm view jsnes@3.0.0 dist.integrity`
+JSNES = {
+    "name": "jsnes",
+    "version": "3.0.0",
+    "integrity": "sha512-zKDhtiDpPs/XF/9Ycw5pe1hw+dSVjnY3ov30sniEk2qfaA2SwCPQkHGCreRIi4mH8jhfmXM0KN2RH1Q7sf9O7g==",
+}
+
+NpmPackage = tuple[str, str, str]  # (name, version, integrity)
+
+
+def _literal(text: str | os.PathLike) -> str:
+    """Text that survives LaunchSpec's str.format of command parts."""
+    return str(text).replace("{", "{{").replace("}", "}}")
+
+
+def env_name(package: str) -> str:
+    """The environment variable holding an npm package's folder: ``VECBRIDGE_NPM_JSNES``, ``..._TYPES_NODE``."""
+    return "VECBRIDGE_NPM_" + re.sub(r"[^A-Za-z0-9]", "_", package.lstrip("@")).upper()
+
+
+def find_node() -> str:
+    """The Node executable: ``$VECBRIDGE_NODE``, else ``node`` (or Debian's ``nodejs``) on PATH."""
+    return os.environ.get("VECBRIDGE_NODE") or shutil.which("node") or shutil.which("nodejs") or "node"
+
+
+def node_spec(
+    script: str | os.PathLike,
+    *,
+    npm_packages: Iterable[NpmPackage | Mapping[str, str]] = (),
+    npm_cache: str | os.PathLike | None = None,
+    node: str | None = None,
+    node_args: Iterable[str] = (),
+    env: Mapping[str, str] | None = None,
+    name: str = "",
+    startup_timeout: float = 60.0,
+    step_timeout: float = 30.0,
+    close_grace: float = 3.0,
+    **config: Any,
+) -> "LaunchSpec":
+    """A LaunchSpec running ``script`` with Node; keyword arguments beyond these are game options.
+
+    ``script``: a .js/.mjs file, or the name of one in ``launchers/js/games/``
+    (``"escape_from_pong.mjs"``). ``npm_packages``: ``(name, version, integrity)`` tuples
+    (or dicts with those keys) fetched before Node starts, into ``npm_cache`` (default:
+    ``$VECBRIDGE_NPM_CACHE``, else ``$XDG_CACHE_HOME/vecbridge/npm``, resolved here in the
+    user's process since each instance gets a private ``HOME``); the game finds each in
+    ``$VECBRIDGE_NPM_<NAME>``. ``node``: the executable (default :func:`find_node`).
+    ``node_args``: Node flags before the script. ``env``: more environment variables
+    (placeholders such as ``{launchers}`` allowed). ``startup_timeout`` covers a first
+    ``npm pack`` too.
+    """
+    from vecbridge.launch.spec import LaunchSpec
+
+    script = str(script)
+    if os.sep in script or "/" in script:
+        script_arg = _literal(Path(script).resolve())
+    else:
+        script_arg = f"{GAMES_DIR}/{_literal(script)}"
+    node_command = [_literal(node or find_node()), *[_literal(a) for a in node_args], script_arg]
+    packages = [_package(p) for p in npm_packages]
+    if packages:
+        root = Path(npm_cache) if npm_cache is not None else npm.cache_root()
+        command = ["{python}", _literal(LAUNCHER), "--npm-cache", _literal(root)]
+        for pkg_name, version, integrity in packages:
+            command += ["--npm", _literal(f"{pkg_name}@{version}"), "--integrity", _literal(integrity)]
+        command += ["--", *node_command]
+    else:
+        command = node_command
+    return LaunchSpec(
+        command=command,
+        env={"NODE_PATH": "{launchers}/js", **dict(env or {})},
+        framing="binary",
+        config=dict(config),
+        name=name or Path(script).stem,
+        startup_timeout=startup_timeout,
+        step_timeout=step_timeout,
+        close_grace=close_grace,
+    )
+
+
+def _package(p: NpmPackage | Mapping[str, str]) -> NpmPackage:
+    if isinstance(p, Mapping):
+        p = (p["name"], p["version"], p["integrity"])
+    pkg_name, version, integrity = p
+    if not integrity:
+        raise ValueError(f"node_spec: the npm package {pkg_name}@{version} needs its integrity string "
+                         "(npm view NAME@VERSION dist.integrity)")
+    return str(pkg_name), str(version), str(integrity)
+
+
+def fetch_jsnes(npm_cache: str | os.PathLike | None = None) -> Path:
+    """The unpacked jsnes package (fetched with ``npm pack`` and verified on first use)."""
+    return npm.fetch_package(JSNES["name"], JSNES["version"], JSNES["integrity"], root=npm_cache)
+
+
+def escape_from_pong_js_spec(
+    rom: str | os.PathLike = EFP_ROM, npm_cache: str | os.PathLike | None = None, **config: Any
+) -> "LaunchSpec":
+    """``vecbridge/EscapeFromPongJS-v0``: efp.nes in jsnes 3.0.0 under Node
+    (``launchers/js/games/escape_from_pong.mjs``), the twin of FCEUX's ``vecbridge/EscapeFromPong-v0``.
+
+    The same spaces, rules, options and defaults: the screen as observation (uint8
+    240x256x3; ``observation_type="value"``, ``"ram"`` or ``"both"``), 4 frames per step,
+    0..30 idle frames after each reset picked by the seed, 3 lives per episode. See
+    docs/games/escape-from-pong.md ("The Node/jsnes twin").
+    """
+    options = {"observation_type": "image", "frameskip": 4, "noop_max": 30, "lives": 3, **config}
+    return node_spec(
+        "escape_from_pong.mjs",
+        npm_packages=[(JSNES["name"], JSNES["version"], JSNES["integrity"])],
+        npm_cache=npm_cache,
+        name="EscapeFromPongJS",
+        rom=str(Path(rom).resolve()),
+        **options,
+    )
+
+
+def register_games(register: Callable[..., None] | None = None) -> None:
+    """Register the Node games (``vecbridge/EscapeFromPongJS-v0``) with vecbridge (and Gymnasium)."""
+    if register is None:
+        from vecbridge.registry import register
+    register("vecbridge/EscapeFromPongJS-v0", escape_from_pong_js_spec())
+
+
+# ---------------------------------------------------------------------- the instance launcher
+
+
+def _launch(argv: list[str]) -> None:
+    """``node.py --npm NAME@VERSION --integrity SRI ... [--npm-cache DIR] -- NODE ARGS...``:
+    fetch the packages, then exec Node with ``VECBRIDGE_NPM_<NAME>`` set."""
+    import argparse
+
+    if "--" not in argv:
+        raise SystemExit("vecbridge node launcher: expected `-- node script.js ...` after the options")
+    split = argv.index("--")
+    own, command = argv[:split], argv[split + 1:]
+    parser = argparse.ArgumentParser(prog="vecbridge node launcher")
+    parser.add_argument("--npm", action="append", default=[], help="NAME@VERSION of an npm package")
+    parser.add_argument("--integrity", action="append", default=[], help="its integrity string, in the same order")
+    parser.add_argument("--npm-cache", default=None, help="the package cache folder (default: per-user cache)")
+    args = parser.parse_args(own)
+    if len(args.npm) != len(args.integrity):
+        raise SystemExit("vecbridge node launcher: give one --integrity per --npm")
+    if not command:
+        raise SystemExit("vecbridge node launcher: no command after --")
+    env = dict(os.environ)
+    for spec, integrity in zip(args.npm, args.integrity):
+        pkg_name, _, version = spec.rpartition("@")
+        if not pkg_name or not version:
+            raise SystemExit(f"vecbridge node launcher: --npm wants NAME@VERSION, got {spec!r}")
+        folder = npm.package_dir(pkg_name, version, args.npm_cache)
+        if not (folder / npm.MARKER).is_file():
+            print(f"vecbridge node launcher: fetching {spec} with npm pack into {folder.parent} (once)",
+                  file=sys.stderr, flush=True)
+        try:
+            folder = npm.fetch_package(pkg_name, version, integrity, root=args.npm_cache)
+        except npm.NpmError as exc:
+            raise SystemExit(f"vecbridge node launcher: {exc}") from None
+        env[env_name(pkg_name)] = str(folder)
+    executable = shutil.which(command[0], path=env.get("PATH")) or command[0]
+    try:
+        os.execve(executable, command, env)  # Node takes this process's place: same pid, same process group
+    except OSError as exc:
+        raise SystemExit(f"vecbridge node launcher: cannot run {command[0]!r}: {exc}") from None
+
+
+if __name__ == "__main__":
+    _launch(sys.argv[1:])
