@@ -168,7 +168,7 @@ def test_a_hung_instance_is_timed_out_and_relaunched():
     spec = vecbridge.registered()["vecbridge/Echo-v0"]
     from dataclasses import replace
 
-    spec = replace(spec, step_timeout=1.0).with_config(hang_instances=[0], hang_at_step=2)
+    spec = replace(spec, step_timeout=3.0).with_config(hang_instances=[0], hang_at_step=2)
     envs = vecbridge.make(spec, num_envs=2)
     try:
         envs.reset(seed=0)
