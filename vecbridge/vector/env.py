@@ -97,6 +97,7 @@ class BridgeVectorEnv(VectorEnv):
         self.num_workers = min(num_envs, num_workers or default_num_workers(num_envs))
         self._state = State.DEFAULT
         self._closed = False
+        self.game_name = ""
         self._workers: list[subprocess.Popen] = []
         self._pipes: list[Connection] = []
         self._buffers: Buffers | None = None
@@ -108,7 +109,7 @@ class BridgeVectorEnv(VectorEnv):
         self._in_flight: set[int] = set()
         self._ready: list[int] = []
         self._ready_infos: dict[int, dict[str, Any]] = {}
-        self._pending_ids: np.ndarray | None = None
+        self._pending_workers: list[int] = []  # workers owing a reply to reset_async
         _LIVE.add(self)
         try:
             self._start(restart_budget or RestartBudget())
@@ -158,6 +159,8 @@ class BridgeVectorEnv(VectorEnv):
             "render_modes": list(first["metadata"].get("render_modes") or ["rgb_array"]),
             "render_fps": first["metadata"].get("render_fps", 30),
         }
+        if self.render_mode is not None and self.render_mode not in self.metadata["render_modes"]:
+            raise ValueError(f"render_mode {self.render_mode!r} is not one of the game's {self.metadata['render_modes']}")
         self._buffers = Buffers.create(
             self.single_observation_space, self.single_action_space, self.num_envs, self._run.token[:12]
         )
