@@ -25,12 +25,13 @@ def _run_script(body: str) -> subprocess.Popen:
     return subprocess.Popen([sys.executable, "-c", textwrap.dedent(body)], stdout=subprocess.PIPE, text=True)
 
 
-def test_sigkill_of_the_parent_leaves_no_game_behind():
+@pytest.mark.parametrize("num_workers", [0, 2])
+def test_sigkill_of_the_parent_leaves_no_game_behind(num_workers):
     start = time.time()
     proc = _run_script(
-        """
+        f"""
         import vecbridge, numpy as np
-        envs = vecbridge.make("vecbridge/Echo-v0", num_envs=4, num_workers=2)
+        envs = vecbridge.make("vecbridge/Echo-v0", num_envs=4, num_workers={num_workers})
         envs.reset(seed=0)
         envs.step(np.zeros(4, dtype=np.int64))
         print("ready", flush=True)

@@ -56,8 +56,11 @@ def test_next_step_autoreset(echo4):
     assert echo4.metadata["autoreset_mode"] == AutoresetMode.NEXT_STEP
 
 
-def test_same_step_autoreset():
-    envs = vecbridge.make("vecbridge/Echo-v0", num_envs=2, autoreset_mode="SameStep", episode_length=3)
+@pytest.mark.parametrize("num_workers", [0, 1])
+def test_same_step_autoreset(num_workers):
+    envs = vecbridge.make(
+        "vecbridge/Echo-v0", num_envs=2, num_workers=num_workers, autoreset_mode="SameStep", episode_length=3
+    )
     try:
         envs.reset(seed=0)
         envs.step(np.zeros(2, dtype=np.int64))
@@ -112,8 +115,9 @@ def test_wrong_actions_are_rejected_with_the_instance_named(echo4):
     echo4.step(np.zeros(4, dtype=np.int64))  # still usable
 
 
-def test_call_get_attr_set_attr_render():
-    envs = vecbridge.make("vecbridge/Echo-v0", num_envs=3, render_mode="rgb_array")
+@pytest.mark.parametrize("num_workers", [0, 2])
+def test_call_get_attr_set_attr_render(num_workers):
+    envs = vecbridge.make("vecbridge/Echo-v0", num_envs=3, num_workers=num_workers, render_mode="rgb_array")
     try:
         envs.reset(seed=0)
         assert [r["instance"] for r in envs.call("echo", 7, k="v")] == [0, 1, 2]
@@ -126,9 +130,10 @@ def test_call_get_attr_set_attr_render():
         envs.close()
 
 
-def test_async_batch_send_recv_returns_the_fast_instances_first():
+@pytest.mark.parametrize("num_workers", [0, 1])
+def test_async_batch_send_recv_returns_the_fast_instances_first(num_workers):
     envs = vecbridge.make(
-        "vecbridge/Echo-v0", num_envs=4, num_workers=1, batch_size=2, slow_instances=[0, 1], slow_factor=300
+        "vecbridge/Echo-v0", num_envs=4, num_workers=num_workers, batch_size=2, slow_instances=[0, 1], slow_factor=300
     )  # instances 0 and 1 sleep 0.3 s per step
     try:
         envs.async_reset(seed=0)
@@ -146,8 +151,11 @@ def test_async_batch_send_recv_returns_the_fast_instances_first():
         envs.close()
 
 
-def test_a_crashed_instance_is_truncated_and_relaunched():
-    envs = vecbridge.make("vecbridge/Echo-v0", num_envs=3, crash_instances=[1], crash_at_step=3)
+@pytest.mark.parametrize("num_workers", [0, 1])
+def test_a_crashed_instance_is_truncated_and_relaunched(num_workers):
+    envs = vecbridge.make(
+        "vecbridge/Echo-v0", num_envs=3, num_workers=num_workers, crash_instances=[1], crash_at_step=3
+    )
     try:
         envs.reset(seed=0)
         for _ in range(2):
@@ -191,9 +199,11 @@ def test_an_error_reply_to_step_counts_as_a_failure():
         envs.close()
 
 
-def test_a_spent_restart_budget_raises_naming_instance_and_log():
+@pytest.mark.parametrize("num_workers", [0, 1])
+def test_a_spent_restart_budget_raises_naming_instance_and_log(num_workers):
     envs = vecbridge.make(
-        "vecbridge/Echo-v0", num_envs=2, crash_instances=[0], crash_at_step=1, restart_budget=RestartBudget(max_restarts=2)
+        "vecbridge/Echo-v0", num_envs=2, num_workers=num_workers, crash_instances=[0], crash_at_step=1,
+        restart_budget=RestartBudget(max_restarts=2),
     )
     try:
         envs.reset(seed=0)
@@ -278,6 +288,15 @@ def test_dict_and_image_observations():
         assert obs[:, 0, 3, 0].tolist() == [0, 1]
     finally:
         envs.close()
+
+
+def test_the_default_worker_layout_follows_the_core_count(monkeypatch):
+    from vecbridge.vector.env import default_num_workers
+
+    monkeypatch.setattr("os.cpu_count", lambda: 2)
+    assert default_num_workers(8) == 0  # small machine: this process drives the instances
+    monkeypatch.setattr("os.cpu_count", lambda: 64)
+    assert default_num_workers(8) == 8 and default_num_workers(100) == 16
 
 
 def test_gymnasium_make_vec_uses_the_vector_entry_point():

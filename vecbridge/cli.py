@@ -50,8 +50,9 @@ def cmd_run(args: argparse.Namespace) -> int:
     started = time.monotonic()
     envs = vecbridge.make(spec, num_envs=args.num_envs, num_workers=args.num_workers, **_options(args.option))
     try:
+        workers = "driven from this process" if envs.in_process else f"{envs.num_workers} worker process(es)"
         print(f"launched {envs.num_envs} instance(s) of {envs.game_name or spec} in {time.monotonic() - started:.2f} s "
-              f"({envs.num_workers} worker process(es))")  # fmt: skip
+              f"({workers})")  # fmt: skip
         print(f"observation {envs.single_observation_space}, action {envs.single_action_space}")
         envs.reset(seed=args.seed)
         envs.action_space.seed(args.seed)

@@ -29,6 +29,7 @@ from vecbridge.launch.spec import LaunchSpec
 from vecbridge.protocol.connection import describe_space
 from vecbridge.protocol.spaces import leaves, space_from_json
 from vecbridge.vector.buffers import Buffers
+from vecbridge.vector.local import LocalWorker
 from vecbridge.vector.restart import RestartBudget
 
 Ids = np.ndarray
@@ -43,8 +44,11 @@ class State(enum.Enum):
 
 
 def default_num_workers(num_envs: int) -> int:
-    """One worker per 4 cores (at least 1): a worker multiplexes dozens of instances, and the games need the cores."""
-    return max(1, min(num_envs, (os.cpu_count() or 1) // 4))
+    """No worker process up to 4 cores (this process drives the instances: a worker would
+    only add wake-ups while we wait for it), then one per 4 cores: a worker multiplexes
+    dozens of instances, and the games need the cores."""
+    cores = os.cpu_count() or 1
+    return 0 if cores <= 4 else max(1, min(num_envs, cores // 4))
 
 
 class BridgeVectorEnv(VectorEnv):
@@ -53,7 +57,8 @@ class BridgeVectorEnv(VectorEnv):
     Args:
         spec: how to launch one instance.
         num_envs: number of instances.
-        num_workers: worker processes multiplexing the instances (default: one per 4 cores).
+        num_workers: worker processes multiplexing the instances; 0 drives them from this
+            process (default: 0 up to 4 cores, then one per 4 cores).
         autoreset_mode: ``AutoresetMode.NEXT_STEP`` (default) or ``AutoresetMode.SAME_STEP``.
         restart_budget: how often a failing instance may be relaunched (:class:`RestartBudget`).
         timeout: default seconds for every ``*_wait`` / ``recv`` (None: rely on the per-instance
@@ -94,16 +99,21 @@ class BridgeVectorEnv(VectorEnv):
             raise ValueError(f"batch_size must be in [1, num_envs={num_envs}], got {batch_size}")
         self.copy = copy
         self.render_mode = render_mode
-        self.num_workers = min(num_envs, num_workers or default_num_workers(num_envs))
+        if num_workers is None:
+            num_workers = default_num_workers(num_envs)
+        if num_workers < 0:
+            raise ValueError(f"num_workers must be 0 (no worker process) or more, got {num_workers}")
+        self.num_workers = min(num_envs, num_workers)
+        self.in_process = self.num_workers == 0
         self._state = State.DEFAULT
         self._closed = False
         self.game_name = ""
-        self._workers: list[subprocess.Popen] = []
-        self._pipes: list[Connection] = []
+        self._workers: list[subprocess.Popen | None] = []  # None: the in-process worker
+        self._pipes: list[Connection | LocalWorker] = []
         self._buffers: Buffers | None = None
         self._run = RunContext(run_dir, reaper=True)
         # instance i belongs to worker owner[i]; workers own contiguous slices
-        chunks = np.array_split(np.arange(num_envs), self.num_workers)
+        chunks = np.array_split(np.arange(num_envs), max(1, self.num_workers))
         self._owned = [chunk.tolist() for chunk in chunks]
         self._owner = np.concatenate([np.full(len(c), w) for w, c in enumerate(chunks)])
         self._in_flight: set[int] = set()
@@ -121,6 +131,10 @@ class BridgeVectorEnv(VectorEnv):
     def _start(self, budget: RestartBudget) -> None:
         same_step = self.autoreset_mode == AutoresetMode.SAME_STEP
         for w, ids in enumerate(self._owned):
+            if self.in_process:
+                self._workers.append(None)
+                self._pipes.append(LocalWorker(self.spec_launch, ids, self._run, budget, same_step))
+                continue
             parent_sock, child_sock = socket.socketpair()
             try:
                 proc = subprocess.Popen(
@@ -135,7 +149,7 @@ class BridgeVectorEnv(VectorEnv):
             self._pipes.append(pipe)
             pipe.send((self.spec_launch, ids, str(self._run.run_dir), self._run.token, budget, same_step))
         startup = self.spec_launch.startup_timeout * (1 + max(len(ids) for ids in self._owned) / 8) + 30
-        hellos = [self._expect(w, "hello", startup) for w in range(self.num_workers)]
+        hellos = [self._expect(w, "hello", startup) for w in range(len(self._pipes))]
         first = hellos[0]
         for w, hello in enumerate(hellos[1:], start=1):
             for key in ("observation_space", "action_space"):
@@ -168,7 +182,7 @@ class BridgeVectorEnv(VectorEnv):
             b = self._buffers
             for pipe in self._pipes:
                 pipe.send(("attach", b.obs_paths, b.act_paths, b.layout))
-            for w in range(self.num_workers):
+            for w in range(len(self._pipes)):
                 self._expect(w, "attached", 60)
         finally:
             self._buffers.unlink()  # every process has it mapped: nothing needs the names any more
@@ -186,7 +200,7 @@ class BridgeVectorEnv(VectorEnv):
         pipe, proc = self._pipes[w], self._workers[w]
         deadline = None if timeout is None else time.monotonic() + timeout
         while not pipe.poll(0.5 if deadline is None else max(0.0, min(0.5, deadline - time.monotonic()))):
-            if proc.poll() is not None and not pipe.poll():
+            if proc is not None and proc.poll() is not None and not pipe.poll():
                 raise WorkerError(
                     f"worker {w} (instances {self._owned[w]}) died with exit code {proc.returncode} "
                     f"while vecbridge waited for {what}"
@@ -322,7 +336,7 @@ class BridgeVectorEnv(VectorEnv):
         self._require(State.WAITING_STEP, "step_wait")
         infos: dict[int, dict[str, Any]] = {}
         try:
-            for w in range(self.num_workers):
+            for w in range(len(self._pipes)):
                 remaining = len(self._owned[w])
                 while remaining:
                     ids, worker_infos = self._expect(w, "ready", timeout or self.timeout)
@@ -383,7 +397,11 @@ class BridgeVectorEnv(VectorEnv):
         while len(self._ready) < need:
             busy = {int(self._owner[i]) for i in self._in_flight}
             remaining = None if deadline is None else max(0.0, deadline - time.monotonic())
-            readable = wait([self._pipes[w] for w in busy], timeout=0.5 if remaining is None else min(0.5, remaining))
+            wait_s = 0.5 if remaining is None else min(0.5, remaining)
+            if self.in_process:
+                readable = [self._pipes[0]] if self._pipes[0].poll(wait_s) else []
+            else:
+                readable = wait([self._pipes[w] for w in busy], timeout=wait_s)
             if not readable:
                 for w in busy:
                     self._receive_nowait_check(w)
@@ -408,7 +426,7 @@ class BridgeVectorEnv(VectorEnv):
         return (b.batch_obs(True, ids), b.rewards[ids], b.terminations[ids], b.truncations[ids], merged, ids)
 
     def _receive_nowait_check(self, w: int) -> None:
-        if self._workers[w].poll() is not None and not self._pipes[w].poll():
+        if self._workers[w] is not None and self._workers[w].poll() is not None and not self._pipes[w].poll():
             raise WorkerError(f"worker {w} (instances {self._owned[w]}) died with exit code {self._workers[w].returncode}")
 
     # ------------------------------------------------------------ call / attributes / render
@@ -473,6 +491,8 @@ class BridgeVectorEnv(VectorEnv):
         grace = self.spec_launch.close_grace + 5.0
         deadline = time.monotonic() + grace
         for proc in self._workers:
+            if proc is None:
+                continue
             try:
                 proc.wait(timeout=max(0.1, deadline - time.monotonic()))
             except subprocess.TimeoutExpired:  # a stuck worker: SIGTERM makes it close its games
@@ -502,7 +522,8 @@ class BridgeVectorEnv(VectorEnv):
             pass
 
     def __repr__(self) -> str:
-        return f"BridgeVectorEnv({self.game_name or self.spec_launch.name!r}, num_envs={self.num_envs}, workers={self.num_workers})"
+        workers = "in-process" if self.in_process else f"workers={self.num_workers}"
+        return f"BridgeVectorEnv({self.game_name or self.spec_launch.name!r}, num_envs={self.num_envs}, {workers})"
 
 
 _LIVE: "weakref.WeakSet[BridgeVectorEnv]" = weakref.WeakSet()

@@ -72,46 +72,68 @@ def worker_main(
             run.close()
 
 
+class WorkerCore:
+    """What a worker does with a command, apart from where commands come from.
+
+    A worker process feeds it from its pipe (:func:`_serve`); with ``num_workers=0`` the
+    vector env feeds it in its own process (:class:`vecbridge.vector.local.LocalWorker`).
+    """
+
+    def __init__(self, group: InstanceGroup) -> None:
+        self.group = group
+        self.lockstep: set[int] = set()  # ids of a lockstep step: reported together, in one message
+
+    def handle(self, cmd: tuple) -> list[tuple]:
+        """Carry out one command; the answers to send now (a step answers later, via :meth:`ready`)."""
+        group, op = self.group, cmd[0]
+        if op == "step":
+            if cmd[2]:
+                self.lockstep.update(cmd[1])
+            group.begin_step(cmd[1])
+            return []
+        if op == "reset":
+            _run_to_completion(group, lambda: group.begin_reset(cmd[1], cmd[2], cmd[3]))
+            status = group.take_status()
+            return [("reset_done", status.completed, status.infos)]
+        if op == "call":
+            name, args, kwargs = cmd[2], cmd[3], cmd[4]
+            _run_to_completion(group, lambda: group.begin_call(cmd[1], lambda conn: conn.send_call(name, args, kwargs)))
+            return [("results", group.take_status().results)]
+        if op == "render":
+            _run_to_completion(group, lambda: group.begin_call(cmd[1], lambda conn: conn.send_render()))
+            return [("results", group.take_status().results)]
+        if op == "attach":
+            group.buffers = Buffers.attach(cmd[1], cmd[2], cmd[3])
+            return [("attached",)]
+        if op == "close":
+            group.close()
+            return [("closed",)]
+        raise ValueError(f"unknown worker command {op!r}")
+
+    def ready(self) -> tuple | None:
+        """A ("ready", ids, infos) answer if steps completed (a lockstep batch only once whole)."""
+        group = self.group
+        status = group.status
+        if status.completed and not (self.lockstep and group.pending.keys() & self.lockstep):
+            self.lockstep.clear()
+            group.take_status()
+            return ("ready", status.completed, status.infos)
+        return None
+
+
 def _serve(pipe: Connection, group: InstanceGroup) -> None:
-    lockstep: set[int] = set()  # ids of a lockstep step: reported together, in one message
+    core = WorkerCore(group)
     while True:
         woken = group.poll(None)  # wakes on a reply, a request deadline, or a command from the parent
         while woken and pipe.poll():
             cmd = pipe.recv()
+            for answer in core.handle(cmd):
+                pipe.send(answer)
             if cmd[0] == "close":
-                group.close()
-                pipe.send(("closed",))
                 return
-            if cmd[0] == "step" and cmd[2]:
-                lockstep.update(cmd[1])
-            _handle(pipe, group, cmd)
-        status = group.status
-        if status.completed and not (lockstep and group.pending.keys() & lockstep):
-            lockstep.clear()
-            group.take_status()
-            pipe.send(("ready", status.completed, status.infos))
-
-
-def _handle(pipe: Connection, group: InstanceGroup, cmd: tuple) -> None:
-    op = cmd[0]
-    if op == "step":
-        group.begin_step(cmd[1])
-    elif op == "reset":
-        _run_to_completion(group, lambda: group.begin_reset(cmd[1], cmd[2], cmd[3]))
-        status = group.take_status()
-        pipe.send(("reset_done", status.completed, status.infos))
-    elif op == "call":
-        name, args, kwargs = cmd[2], cmd[3], cmd[4]
-        _run_to_completion(group, lambda: group.begin_call(cmd[1], lambda conn: conn.send_call(name, args, kwargs)))
-        pipe.send(("results", group.take_status().results))
-    elif op == "render":
-        _run_to_completion(group, lambda: group.begin_call(cmd[1], lambda conn: conn.send_render()))
-        pipe.send(("results", group.take_status().results))
-    elif op == "attach":
-        group.buffers = Buffers.attach(cmd[1], cmd[2], cmd[3])
-        pipe.send(("attached",))
-    else:
-        raise ValueError(f"unknown worker command {op!r}")
+        answer = core.ready()
+        if answer is not None:
+            pipe.send(answer)
 
 
 def _run_to_completion(group: InstanceGroup, begin) -> None:
