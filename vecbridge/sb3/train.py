@@ -206,6 +206,11 @@ def train(
         if checkpoint_freq and checkpoint_freq > 0:
             callbacks.append(CheckpointCallback(save_freq=max(1, checkpoint_freq // num_envs), save_path=str(files["checkpoints"]),
                                                 name_prefix="rl_model", save_vecnormalize=True))  # fmt: skip
+        if tb_dir is None:
+            # Without a log folder SB3 would create an empty /tmp/SB3-<time> folder: give it a logger that writes nothing.
+            from stable_baselines3.common.logger import Logger
+
+            model.set_logger(Logger(folder=None, output_formats=[]))
         started = time.monotonic()
         interrupted = False
         if remaining > 0:
