@@ -355,21 +355,11 @@ class FloorRunner(Runner):
         return self.num_envs
 
     def close(self) -> None:
-        import time
+        from vecbridge.launch.instance import close_instances
 
         insts, self.insts = getattr(self, "insts", []), []
         try:
-            for inst in insts:  # say close to all, then wait for all: closing one by one waits N times
-                try:
-                    inst.sock.sendall(inst.conn.send_close())
-                except Exception:
-                    pass
-                inst.sock.close()
-            deadline = time.monotonic() + self.spec.close_grace
-            for inst in insts:
-                inst.process.wait_exit(max(0.0, deadline - time.monotonic()))
-            for inst in insts:
-                inst.process.kill_tree(grace=0.5)
+            close_instances(insts, self.spec.close_grace)
         finally:
             run, self.run = getattr(self, "run", None), None
             if run is not None:

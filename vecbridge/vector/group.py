@@ -22,7 +22,7 @@ from vecbridge.errors import (
     SpaceError,
     VecBridgeError,
 )
-from vecbridge.launch.instance import Instance, Listener, describe_log
+from vecbridge.launch.instance import Instance, Listener, close_instances, describe_log
 from vecbridge.launch.run import RunContext
 from vecbridge.launch.spec import LaunchSpec
 from vecbridge.protocol.connection import GameErrorReply, Hello, ResetResult, StepResult
@@ -137,18 +137,7 @@ class InstanceGroup:
                 self.sel.unregister(inst.sock)
             except (KeyError, ValueError):
                 pass
-            try:
-                inst.sock.setblocking(True)
-                inst.sock.settimeout(0.2)
-                inst.sock.sendall(inst.conn.send_close())
-            except (OSError, VecBridgeError):
-                pass
-            inst.sock.close()
-        deadline = time.monotonic() + self.spec.close_grace
-        for inst in instances:
-            inst.process.wait_exit(max(0.0, deadline - time.monotonic()))
-        for inst in instances:
-            inst.process.kill_tree(grace=0.5)
+        close_instances(instances, self.spec.close_grace)
         self.listener.close()
         self.sel.close()
 
