@@ -27,7 +27,8 @@ def read_event(sock: socket.socket, conn: _Endpoint, deadline: float | None, wha
         if event is not None:
             return event
         if deadline is None:
-            sock.settimeout(None)
+            if sock.gettimeout() is not None:  # settimeout costs a syscall even when nothing changes
+                sock.settimeout(None)
         else:
             remaining = deadline - time.monotonic()
             if remaining <= 0:

@@ -27,6 +27,7 @@ from vecbridge.errors import (
     VecBridgeError,
     VersionMismatch,
 )
+from vecbridge.protocol.fastpath import BoundedCache, StepResultCache, StepResultEncoder
 from vecbridge.protocol.framing import DEFAULT_MAX_FRAME, Framing, detect_framing, make_framing
 from vecbridge.protocol.messages import GAME_MESSAGES, HOST_MESSAGES, PROTOCOL_VERSION, decode_message, encode_message
 from vecbridge.protocol.spaces import space_from_json, space_to_json
@@ -223,13 +224,15 @@ class _Endpoint:
     def data_to_send(self) -> bytes:
         return self.framing.data_to_send() if self.framing else b""
 
+    def has_data_to_send(self) -> bool:
+        return self.framing is not None and bool(self.framing._outgoing)
+
+    def _next_payload(self) -> bytes | None:
+        return None if self.framing is None else self.framing.next_payload()
+
     def _next_message(self):
-        if self.framing is None:
-            return None
-        payload = self.framing.next_payload()
-        if payload is None:
-            return None
-        return decode_message(payload, self.incoming)
+        payload = self._next_payload()
+        return None if payload is None else decode_message(payload, self.incoming)
 
     def _frame(self, type_: str, fields: dict[str, Any] | None = None) -> bytes:
         if self.framing is None:
@@ -255,7 +258,9 @@ class HostConnection(_Endpoint):
         self.state = State.AWAIT_HELLO
         self.hello: Hello | None = None
         self.pending: str | None = None  # the request awaiting its reply
-        self._step_cache: dict[int, bytes] = {}
+        self._step_requests = BoundedCache()  # Discrete action -> request bytes
+        self._action_prefix: bytes | None = None  # array actions: the frame bytes before the raw data
+        self._step_results = StepResultCache()
 
     @property
     def instance(self) -> int | None:
@@ -272,17 +277,30 @@ class HostConnection(_Endpoint):
         return self._request("reset", {"seed": seed, "options": options})
 
     def send_step(self, action: Any) -> bytes:
-        self._expect_state(State.IDLE, "step")
+        if self.state is not State.IDLE:
+            self._expect_state(State.IDLE, "step")
         space = self.hello.action_space
-        if isinstance(space, spaces.Discrete) and self.framing.name != "websocket":
+        if self.framing.name == "websocket":  # the frame header depends on the length: no caching
+            return self._request("step", {"action": encode_value(space, action)})
+        if isinstance(space, spaces.Discrete):
             # The bytes of a Discrete step request depend on the action alone: build each once.
             key = int(action)
-            data = self._step_cache.get(key)
+            data = self._step_requests.get(key)
             if data is None:
-                data = self._step_cache[key] = self._frame("step", {"action": key})
-            self.state, self.pending = State.AWAIT_REPLY, "step"
-            return data
-        return self._request("step", {"action": encode_value(space, action)})
+                data = self._frame("step", {"action": encode_value(space, key)})
+                self._step_requests.remember(key, data)
+        elif self.framing.name == "binary" and isinstance(space, (spaces.Box, spaces.MultiDiscrete, spaces.MultiBinary)):
+            # An array action's header never changes: only its raw bytes follow it.
+            arr = encode_value(space, action)
+            if self._action_prefix is None:
+                data = self._frame("step", {"action": arr})
+                self._action_prefix = data[: len(data) - arr.nbytes]
+            else:
+                data = self._action_prefix + arr.tobytes()
+        else:
+            return self._request("step", {"action": encode_value(space, action)})
+        self.state, self.pending = State.AWAIT_REPLY, "step"
+        return data
 
     def send_render(self) -> bytes:
         return self._request("render", {})
@@ -308,9 +326,22 @@ class HostConnection(_Endpoint):
     # -- receiving
     def next_event(self):
         """The next event from the game (Hello, a *Result, GameErrorReply), or None."""
-        msg = self._next_message()
-        if msg is None:
+        framing = self.framing
+        payload = None if framing is None else framing.next_payload()
+        if payload is None:
             return None
+        if self.pending == "step":
+            known = self._step_results.lookup(payload)
+            if known is not None:  # a header seen before: only the observation's bytes are new
+                self.state, self.pending = State.IDLE, None
+                return StepResult(*known, {})
+            event = self._reply(decode_message(payload, self.incoming))
+            if isinstance(event, StepResult) and not event.info:
+                self._step_results.learn(payload, event.reward, event.terminated, event.truncated, event.observation)
+            return event
+        return self._reply(decode_message(payload, self.incoming))
+
+    def _reply(self, msg):
         if self.state is State.AWAIT_HELLO:
             if msg.type != "hello":
                 raise UnexpectedMessage(f"expected 'hello' as the first message, got {msg.type!r}")
@@ -396,6 +427,8 @@ class GameConnection(_Endpoint):
         self.state = State.AWAIT_HELLO
         self.action_space: spaces.Space | None = None
         self.pending: str | None = None
+        self._step_requests = BoundedCache()  # request bytes -> Discrete action
+        self._step_results = StepResultEncoder() if self.framing.name == "binary" else None
 
     def send_hello(
         self,
@@ -428,9 +461,20 @@ class GameConnection(_Endpoint):
         return data
 
     def next_event(self):
-        msg = self._next_message()
-        if msg is None:
+        payload = self._next_payload()
+        if payload is None:
             return None
+        if self.state is State.AWAIT_REQUEST:
+            action = self._step_requests.get(payload)
+            if action is not None:  # the same bytes as an earlier Discrete step request
+                self.state, self.pending = State.REPLYING, "step"
+                return StepRequest(action)
+        event = self._request(decode_message(payload, self.incoming))
+        if isinstance(event, StepRequest) and isinstance(self.action_space, spaces.Discrete):
+            self._step_requests.remember(payload, event.action)
+        return event
+
+    def _request(self, msg):
         if self.state is State.AWAIT_WELCOME:
             if msg.type != "welcome":
                 raise UnexpectedMessage(f"expected 'welcome' after hello, got {msg.type!r}")
@@ -466,7 +510,13 @@ class GameConnection(_Endpoint):
         return self._reply("reset", "reset_result", {"observation": observation, "info": info or {}})
 
     def send_step_result(self, observation: Any, reward: float, terminated: bool, truncated: bool, info=None) -> bytes:
-        return self._reply(
+        key = None if info or self._step_results is None else self._step_results.key(observation, reward, terminated, truncated)
+        if key is not None and self.state is State.REPLYING and self.pending == "step":
+            data = self._step_results.lookup(key, observation)
+            if data is not None:  # a header sent before: only the observation's bytes are new
+                self.state, self.pending = State.AWAIT_REQUEST, None
+                return data
+        data = self._reply(
             "step",
             "step_result",
             {
@@ -477,6 +527,9 @@ class GameConnection(_Endpoint):
                 "info": info or {},
             },
         )
+        if key is not None:
+            self._step_results.learn(key, observation, data)
+        return data
 
     def send_render_result(self, frame: np.ndarray | None) -> bytes:
         return self._reply("render", "render_result", {"frame": frame})

@@ -59,6 +59,9 @@ class Framing:
         """The bytes that carry ``payload`` to the peer."""
         raise NotImplementedError
 
+    def has_data_to_send(self) -> bool:
+        return bool(self._outgoing)
+
     def data_to_send(self) -> bytes:
         """Bytes the framing itself must send (handshake answers, pongs); empty if none."""
         out = bytes(self._outgoing)
@@ -78,12 +81,47 @@ class BinaryFraming(Framing):
 
     name = "binary"
 
+    def __init__(self, max_size: int = DEFAULT_MAX_FRAME) -> None:
+        super().__init__(max_size)
+        # The usual case: one read brings exactly one frame. It is kept as received and its
+        # payload sliced out once, with no copy through the buffer.
+        self._chunk: bytes | None = None
+
+    def receive_data(self, data: bytes) -> None:
+        if self._chunk is not None:
+            self._buffer += self._chunk
+            self._chunk = None
+        if self._buffer:
+            self._buffer += data
+        else:
+            self._chunk = bytes(data)
+
+    def receive_eof(self) -> None:
+        self._flush_chunk()
+        super().receive_eof()
+
+    def _flush_chunk(self) -> None:
+        if self._chunk is not None:
+            self._buffer += self._chunk
+            self._chunk = None
+
     def next_payload(self) -> bytes | None:
+        chunk = self._chunk
+        if chunk is not None:
+            if len(chunk) >= 4:
+                (length,) = _U32.unpack_from(chunk, 0)
+                if length > self.max_size:
+                    self._check_size(length)
+                if len(chunk) == 4 + length:
+                    self._chunk = None
+                    return chunk[4:]
+            self._flush_chunk()
         buf = self._buffer
         if len(buf) < 4:
             return None
         (length,) = _U32.unpack_from(buf, 0)
-        self._check_size(length)
+        if length > self.max_size:
+            self._check_size(length)
         end = 4 + length
         if len(buf) < end:
             return None

@@ -53,6 +53,15 @@ class Buffers:
     layout: list[ArrayLayout]
     _maps: list[mmap.mmap]
 
+    def __post_init__(self) -> None:
+        # A plain (one-leaf) space needs no walk through a nested structure: bind the fast forms.
+        if self.obs_paths == [()]:
+            self.write_obs = self.obs[0].__setitem__
+        if self.act_paths == [()]:
+            self.action_of = self.actions[0].__getitem__
+        #: one integer action per instance (a Discrete action space)
+        self.discrete_actions = self.act_paths == [()] and self.actions[0].ndim == 1 and self.actions[0].dtype.kind == "i"
+
     @classmethod
     def create(cls, obs_space: spaces.Space, act_space: spaces.Space, num_envs: int, tag: str) -> "Buffers":
         base = os.path.join(_shm_dir(), f"vecbridge-{os.getpid()}-{tag}")
@@ -113,7 +122,8 @@ class Buffers:
         """A copy of instance ``i``'s observation, in the space's nested form."""
         return _assemble(self.obs_paths, [arr[i].copy() for arr in self.obs])
 
-    def read_action(self, i: int) -> Any:
+    def action_of(self, i: int) -> Any:
+        """Instance ``i``'s action (views into the shared buffer)."""
         return _assemble(self.act_paths, [arr[i] for arr in self.actions])
 
     def batch_obs(self, copy: bool = True, index: Any = None) -> Any:
@@ -123,6 +133,8 @@ class Buffers:
         return _assemble(self.obs_paths, arrays)
 
     def close(self) -> None:
+        for bound in ("write_obs", "action_of"):  # they hold the arrays, which pin the mappings
+            self.__dict__.pop(bound, None)
         self.obs = self.actions = []
         self.rewards = self.terminations = self.truncations = np.zeros(0)
         for mm in self._maps:

@@ -310,6 +310,11 @@ class BridgeVectorEnv(VectorEnv):
                     f"got shape {list(value.shape)}"
                 )
             if isinstance(leaf, spaces.Discrete):
+                if value.dtype.kind in "iu" and value.size:  # few values: Python's min/max beat numpy's
+                    values = value.tolist()
+                    if leaf.start <= min(values) and max(values) < leaf.start + leaf.n:
+                        arr[rows] = value
+                        continue
                 bad = (value < leaf.start) | (value >= leaf.start + leaf.n)
                 if bad.any():
                     k = int(np.flatnonzero(bad)[0])
@@ -328,15 +333,20 @@ class BridgeVectorEnv(VectorEnv):
         if self._in_flight:
             raise StateError(f"instances {sorted(self._in_flight)} are stepping through send(); recv() them first")
         self._write_actions(actions, None)
-        for w, ids in enumerate(self._owned):
-            self._pipes[w].send(("step", ids, True))
+        if self.in_process:
+            self._pipes[0].begin_lockstep()
+        else:
+            for w, ids in enumerate(self._owned):
+                self._pipes[w].send(("step", ids, True))
         self._state = State.WAITING_STEP
 
     def step_wait(self, timeout: float | None = None):
         self._require(State.WAITING_STEP, "step_wait")
         infos: dict[int, dict[str, Any]] = {}
         try:
-            for w in range(len(self._pipes)):
+            if self.in_process:
+                infos = self._pipes[0].finish_lockstep(timeout or self.timeout)
+            for w in range(0 if self.in_process else len(self._pipes)):
                 remaining = len(self._owned[w])
                 while remaining:
                     ids, worker_infos = self._expect(w, "ready", timeout or self.timeout)

@@ -8,7 +8,8 @@ an instance that crashes, hangs or breaks the protocol, within its restart budge
 
 from __future__ import annotations
 
-import selectors
+import select
+import socket
 import time
 from dataclasses import dataclass, field
 from typing import Any, Callable, Iterable
@@ -79,7 +80,9 @@ class InstanceGroup:
         self.notes: dict[int, Info] = {}  # info to attach to an instance's next completion
         self.status = GroupStatus()
         self.buffers: Buffers | None = None
-        self.sel = selectors.DefaultSelector()
+        # epoll over every instance socket and the wake-up pipe: fd -> instance index (None: the pipe)
+        self.poller = select.epoll()
+        self.fd_index: dict[int, int | None] = {}
         self.hello: Hello | None = None
 
     # ------------------------------------------------------------ start / stop
@@ -108,7 +111,7 @@ class InstanceGroup:
         # instance, so a send never waits on a full buffer.
         inst.sock.setblocking(True)
         self.instances[inst.index] = inst
-        self.sel.register(inst.sock, selectors.EVENT_READ, inst.index)
+        self._watch(inst.sock.fileno(), inst.index)
 
     def _check_same_spaces(self, inst: Instance, ref: Hello | None = None) -> None:
         ref = ref or self.hello
@@ -127,28 +130,45 @@ class InstanceGroup:
 
     def register_wakeup(self, fileobj: Any) -> None:
         """Also wake ``poll`` when ``fileobj`` (the worker's command pipe) is readable."""
-        self.sel.register(fileobj, selectors.EVENT_READ, None)
+        self._watch(fileobj.fileno(), None)
+
+    def _watch(self, fd: int, index: int | None) -> None:
+        self.poller.register(fd, select.EPOLLIN)
+        self.fd_index[fd] = index
+
+    def _unwatch(self, inst: Instance) -> None:
+        fd = inst.sock.fileno()
+        if self.fd_index.pop(fd, -1) != -1:
+            self.poller.unregister(fd)
 
     def close(self) -> None:
         """Close every instance: say close to all, wait one grace period, kill what is left."""
         instances, self.instances = list(self.instances.values()), {}
         for inst in instances:
-            try:
-                self.sel.unregister(inst.sock)
-            except (KeyError, ValueError):
-                pass
+            self._unwatch(inst)
         close_instances(instances, self.spec.close_grace)
         self.listener.close()
-        self.sel.close()
+        self.poller.close()
 
     # ------------------------------------------------------------ starting requests
     def begin_step(self, ids: Iterable[int]) -> None:
-        assert self.buffers is not None
+        # The hot path: one deadline and one Pending for the whole batch (nothing changes a
+        # Pending per instance), the action read straight from the shared buffer.
+        b = self.buffers
+        # Discrete actions as Python ints, all in one call: cheaper than a numpy scalar each
+        action_of = b.actions[0].tolist().__getitem__ if b.discrete_actions else b.action_of
+        instances, pending, needs_reset = self.instances, self.pending, self.needs_reset
+        step = Pending(STEP, time.monotonic() + self.spec.step_timeout)
         for i in ids:
-            if i in self.needs_reset:
+            if i in needs_reset:
                 self._send(i, Pending(AUTORESET, 0.0))
-            else:
-                self._send(i, Pending(STEP, 0.0))
+                continue
+            inst = instances[i]
+            pending[i] = step
+            try:
+                inst.sock.sendall(inst.conn.send_step(action_of(i)))
+            except OSError as exc:
+                self._fail(i, f"sending step failed: {exc}")
 
     def begin_reset(self, ids: Iterable[int], seeds: list[int | None], options: dict[str, Any] | None) -> None:
         for i, seed in zip(ids, seeds):
@@ -162,12 +182,14 @@ class InstanceGroup:
     def _request_bytes(self, i: int, p: Pending) -> bytes:
         conn = self.instances[i].conn
         if p.kind == STEP:
-            return conn.send_step(self.buffers.read_action(i))
+            return conn.send_step(self.buffers.action_of(i))
         if p.kind == CALL:
             return p.build(conn)
         return conn.send_reset(p.seed, p.options)
 
     def _send(self, i: int, p: Pending) -> None:
+        # Requests enter ``pending`` in deadline order (same timeout for all), so its first
+        # entry always holds the earliest deadline.
         p.deadline = time.monotonic() + self.spec.step_timeout
         self.pending[i] = p
         inst = self.instances[i]
@@ -180,28 +202,32 @@ class InstanceGroup:
     def poll(self, timeout: float | None) -> bool:
         """Wait up to ``timeout`` s for replies; handle them. True if the wake-up object is readable."""
         woken = False
-        if self.pending:
-            next_deadline = min(p.deadline for p in self.pending.values())
-            wait = max(0.0, next_deadline - time.monotonic())
+        pending = self.pending
+        if pending:
+            wait = max(0.0, next(iter(pending.values())).deadline - time.monotonic())
             timeout = wait if timeout is None else min(timeout, wait)
-        for key, _ in self.sel.select(timeout):
-            i = key.data
+        fd_index, instances = self.fd_index, self.instances
+        for fd, _ in self.poller.poll(-1 if timeout is None else timeout):
+            i = fd_index.get(fd, -1)
             if i is None:
                 woken = True
-            elif i in self.instances:
+            elif i in instances:
                 self._receive(i)
-        if self.pending:
-            now = time.monotonic()
-            for i in [i for i, p in self.pending.items() if p.deadline <= now]:
-                p = self.pending.get(i)
-                if p is not None and p.deadline <= time.monotonic():  # a relaunch may have extended it
-                    self._fail(i, f"no reply to {p.kind} within {self.spec.step_timeout:g} s (hung)")
+        while pending:
+            i, p = next(iter(pending.items()))
+            if p.deadline > time.monotonic():
+                break
+            self._fail(i, f"no reply to {p.kind} within {self.spec.step_timeout:g} s (hung)")
         return woken
 
     def _receive(self, i: int) -> None:
         inst = self.instances[i]
         try:
-            data = inst.sock.recv(RECV_SIZE)
+            # MSG_DONTWAIT: a readiness event may belong to a closed socket whose fd number a
+            # relaunched instance reuses; never block on it.
+            data = inst.sock.recv(RECV_SIZE, socket.MSG_DONTWAIT)
+        except BlockingIOError:
+            return
         except OSError as exc:
             self._fail(i, f"the connection failed: {exc}")
             return
@@ -210,12 +236,12 @@ class InstanceGroup:
                 inst.conn.receive_eof()
                 inst.process.wait_exit(0.2)
                 raise ConnectionClosed(f"the game closed the connection; it {inst.process.describe_exit()}")
-            inst.conn.receive_data(data)
-            while (event := inst.conn.next_event()) is not None:
+            conn = inst.conn
+            conn.receive_data(data)
+            while (event := conn.next_event()) is not None:
                 self._on_event(i, event)
-            out = inst.conn.data_to_send()
-            if out:
-                inst.sock.sendall(out)
+            if conn.has_data_to_send():
+                inst.sock.sendall(conn.data_to_send())
         except (ProtocolError, SpaceError, ConnectionClosed, OSError) as exc:
             self._fail(i, f"{type(exc).__name__}: {exc}")
 
@@ -230,6 +256,23 @@ class InstanceGroup:
     def _on_event(self, i: int, event: Any) -> None:
         p = self.pending.pop(i)
         b = self.buffers
+        if type(event) is StepResult:  # the hot path first
+            self.observed.add(i)
+            done = event.terminated or event.truncated
+            if done and self.same_step:
+                final = {"obs": event.observation, "info": event.info, "reward": event.reward,
+                         "terminated": event.terminated, "truncated": event.truncated}  # fmt: skip
+                self._send(i, Pending(AUTORESET_SAME, 0.0, final=final))
+                return
+            b.write_obs(i, event.observation)
+            b.rewards[i], b.terminations[i], b.truncations[i] = event.reward, event.terminated, event.truncated
+            if done:
+                self.needs_reset.add(i)
+            if event.info or self.notes:
+                self._complete(i, event.info)
+            else:
+                self.status.completed.append(i)
+            return
         if isinstance(event, GameErrorReply):
             if p.kind == RESET:
                 raise GameError(
@@ -250,19 +293,6 @@ class InstanceGroup:
         if p.kind == CALL:
             self.status.results[i] = getattr(event, "frame", getattr(event, "value", None))
             self.status.completed.append(i)
-            return
-        if isinstance(event, StepResult):
-            self.observed.add(i)
-            if (event.terminated or event.truncated) and self.same_step:
-                final = {"obs": event.observation, "info": event.info, "reward": event.reward,
-                         "terminated": event.terminated, "truncated": event.truncated}  # fmt: skip
-                self._send(i, Pending(AUTORESET_SAME, 0.0, final=final))
-                return
-            b.write_obs(i, event.observation)
-            b.rewards[i], b.terminations[i], b.truncations[i] = event.reward, event.terminated, event.truncated
-            if event.terminated or event.truncated:
-                self.needs_reset.add(i)
-            self._complete(i, event.info)
             return
         assert isinstance(event, ResetResult)
         self.observed.add(i)
@@ -314,15 +344,12 @@ class InstanceGroup:
             "vecbridge_restarts": ledger.total,
         }
         pause = time.monotonic() - started
-        for other in self.pending.values():  # the relaunch blocked everyone: do not count it against them
-            other.deadline += pause
+        for other in {id(q): q for q in self.pending.values()}.values():  # Pendings may be shared
+            other.deadline += pause  # the relaunch blocked everyone: do not count it against them
         self._settle_failed(i, p)
 
     def _discard(self, inst: Instance) -> None:
-        try:
-            self.sel.unregister(inst.sock)
-        except (KeyError, ValueError):
-            pass
+        self._unwatch(inst)
         inst.sock.close()
         inst.process.kill_tree(grace=0.2)
 

@@ -8,11 +8,12 @@ step (the parent just waits for it); here the caller's thread does the worker's 
 
 from __future__ import annotations
 
+import time
 import traceback
 from collections import deque
 from typing import Any
 
-from vecbridge.errors import StateError
+from vecbridge.errors import InstanceTimeout, StateError
 from vecbridge.launch.run import RunContext
 from vecbridge.launch.spec import LaunchSpec
 from vecbridge.vector.group import InstanceGroup
@@ -28,8 +29,10 @@ class LocalWorker:
     ) -> None:
         self.group = InstanceGroup(spec, ids, run, budget, same_step)
         self.core = WorkerCore(self.group)
+        self.ids = list(ids)
         self.outbox: deque[tuple] = deque()
         self.closed = False
+        self._deferred: BaseException | None = None  # a failure of begin_lockstep, raised by finish_lockstep
         self._guard(lambda: self.outbox.append(("hello", self.group.start())))
 
     def _guard(self, action) -> None:
@@ -45,16 +48,44 @@ class LocalWorker:
 
     def poll(self, timeout: float | None = 0.0) -> bool:
         """Drive the instances for up to ``timeout`` seconds; True once an answer is waiting."""
-        if not self.outbox and self.group.pending:
-            self._guard(lambda: self.group.poll(timeout))
-        if not self.outbox:
-            self._guard(self._collect)
-        return bool(self.outbox)
+        group, outbox = self.group, self.outbox
+        deadline = None if timeout is None else time.monotonic() + timeout
+        while not outbox:
+            try:
+                if group.pending:
+                    group.poll(None if deadline is None else max(0.0, deadline - time.monotonic()))
+                answer = self.core.ready()
+            except Exception as exc:  # delivered as a worker's fatal error, so the vector env raises it
+                outbox.append(("fatal", exc, traceback.format_exc()))
+                break
+            if answer is not None:
+                outbox.append(answer)
+            elif not group.pending or (deadline is not None and time.monotonic() >= deadline):
+                break
+        return bool(outbox)
 
-    def _collect(self) -> None:
-        answer = self.core.ready()
-        if answer is not None:
-            self.outbox.append(answer)
+    # A lockstep step of every instance, called directly: the hot path needs no command tuples.
+    def begin_lockstep(self) -> None:
+        try:
+            self.group.begin_step(self.ids)
+        except Exception as exc:  # raised by finish_lockstep, as a worker's error surfaces in step_wait
+            self._deferred = exc
+
+    def finish_lockstep(self, timeout: float | None) -> dict[int, Any]:
+        """Wait for every instance's step; their infos. Raises the instances' unrecoverable errors."""
+        group = self.group
+        if self._deferred is not None:
+            exc, self._deferred = self._deferred, None
+            raise exc
+        deadline = None if timeout is None else time.monotonic() + timeout
+        while group.pending:
+            remaining = None if deadline is None else deadline - time.monotonic()
+            if remaining is not None and remaining <= 0:
+                raise InstanceTimeout(
+                    f"step_wait: instances {sorted(group.pending)} did not answer within {timeout:g} s"
+                )
+            group.poll(remaining)
+        return group.take_status().infos
 
     def recv(self) -> Any:
         while not self.poll(None):

@@ -1,0 +1,100 @@
+"""Caches for the per-step messages, which repeat byte for byte (sans-I/O).
+
+A step request of a Discrete action, a step_result's header (everything but the
+observation's raw bytes) and the header of an array action take few distinct
+values over a run: the same reward, flags and array descriptor come back step
+after step. Each cache maps those bytes to work already done, checked once by the
+general code path. A miss, or anything unusual (an info, a nested observation, a
+payload of the wrong length), takes the general path, which also raises the errors.
+
+Every cache is bounded: a game whose rewards never repeat fills it once and then
+simply misses.
+"""
+
+from __future__ import annotations
+
+import json
+import struct
+from typing import Any
+
+import numpy as np
+
+CACHE_LIMIT = 256
+_U32 = struct.Struct("<I")
+_STEP_RESULT_KEYS = frozenset({"type", "observation", "reward", "terminated", "truncated", "info", "arrays"})
+
+# (reward, terminated, truncated, observation plan); the plan is ("value", v) for a JSON
+# observation, or ("array", dtype, shape, count, offset, payload length) for one raw array.
+StepPlan = tuple[float, bool, bool, tuple]
+
+
+class StepResultCache:
+    """Host side: step_result header bytes -> the checked reward, flags and observation layout."""
+
+    def __init__(self) -> None:
+        self._plans: dict[bytes, StepPlan] = {}
+
+    def lookup(self, payload: bytes) -> tuple[Any, float, bool, bool] | None:
+        """``(observation, reward, terminated, truncated)`` for a known header with no info, else None."""
+        if len(payload) < 4:
+            return None
+        (head_len,) = _U32.unpack_from(payload, 0)
+        plan = self._plans.get(payload[4 : 4 + head_len])
+        if plan is None:
+            return None
+        reward, terminated, truncated, obs = plan
+        if obs[0] == "value":
+            return obs[1], reward, terminated, truncated
+        _, dtype, shape, count, offset, length = obs
+        if len(payload) != length:
+            return None  # the general path says what is wrong
+        return np.frombuffer(payload, dtype, count, offset).reshape(shape), reward, terminated, truncated
+
+    def learn(self, payload: bytes, reward: float, terminated: bool, truncated: bool, observation: Any) -> None:
+        """Remember a step_result the general path accepted, if it has the plain per-step form."""
+        if len(self._plans) >= CACHE_LIMIT:
+            return
+        (head_len,) = _U32.unpack_from(payload, 0)
+        head = payload[4 : 4 + head_len]
+        header = json.loads(head)
+        if not _STEP_RESULT_KEYS.issuperset(header) or header.get("info"):
+            return
+        arrays = header.get("arrays") or []
+        if isinstance(observation, np.ndarray) and len(arrays) == 1 and header["observation"] == {"$array": 0}:
+            offset = 4 + head_len
+            plan = ("array", observation.dtype, observation.shape, observation.size, offset, offset + observation.nbytes)
+        elif type(observation) is int and not arrays:
+            plan = ("value", observation)
+        else:
+            return  # Dict/Tuple observations: the general path each time
+        self._plans[head] = (reward, terminated, truncated, plan)
+
+
+class StepResultEncoder:
+    """Game side: the bytes before the observation's raw data, per (reward, flags, dtype, shape)."""
+
+    def __init__(self) -> None:
+        self._prefixes: dict[tuple, bytes] = {}
+
+    @staticmethod
+    def key(observation: Any, reward: float, terminated: bool, truncated: bool) -> tuple | None:
+        if type(observation) is not np.ndarray or observation.dtype.byteorder == ">":
+            return None
+        return (float(reward), bool(terminated), bool(truncated), observation.dtype, observation.shape)
+
+    def lookup(self, key: tuple, observation: np.ndarray) -> bytes | None:
+        prefix = self._prefixes.get(key)
+        return None if prefix is None else prefix + observation.tobytes()
+
+    def learn(self, key: tuple, observation: np.ndarray, frame: bytes) -> None:
+        """``frame``: the whole frame the general path built, which ends with the observation's bytes."""
+        if len(self._prefixes) < CACHE_LIMIT:
+            self._prefixes[key] = frame[: len(frame) - observation.nbytes]
+
+
+class BoundedCache(dict):
+    """A dict that stops growing at ``CACHE_LIMIT`` entries (for repeated request bytes)."""
+
+    def remember(self, key: Any, value: Any) -> None:
+        if len(self) < CACHE_LIMIT:
+            self[key] = value
