@@ -151,3 +151,33 @@ def test_add_parser_takes_the_documented_interface():
     assert args.func.__name__ == "cmd_bench"
     with pytest.raises(SystemExit):
         parser.parse_args(["bench", "--num-envs", "0,2"])
+
+
+def test_interleaved_cases_take_turns_run_by_run():
+    from vecbridge.bench.schedule import run_interleaved
+
+    configs = [
+        CaseConfig(runner=r, env="vecbridge/Echo-v0", num_envs=2, seconds=0.2, repeat=3, warmup=0.1)
+        for r in ("floor", "no-such-runner", "vecbridge")
+    ]
+    order: list[tuple[int, int]] = []
+    results = run_interleaved(configs, lambda k, e: order.append((k, e["k"])) if e["event"] == "run" else None)
+    # every run of one round before any run of the next round: case 0, then case 2, round by round
+    assert order == [(0, 0), (2, 0), (0, 1), (2, 1), (0, 2), (2, 2)]
+    floor, missing, vb = results
+    assert floor["error"] is None and vb["error"] is None and len(floor["runs"]) == len(vb["runs"]) == 3
+    assert "unknown runner" in missing["error"]  # a case that cannot start does not hold up the others
+
+
+def test_a_sequential_case_runs_whole():
+    from vecbridge.bench.schedule import run_sequential, should_interleave
+
+    events: list[str] = []
+    result = run_sequential(
+        CaseConfig(runner="floor", env="vecbridge/Echo-v0", num_envs=1, seconds=0.1, repeat=2, warmup=0.1),
+        lambda e: events.append(e["event"]),
+    )
+    assert result["error"] is None and len(result["runs"]) == 2
+    assert events == ["started", "warmed", "run", "run"]
+    assert should_interleave("auto", ["floor", "vecbridge"], 32) and not should_interleave("auto", ["floor"] * 5, 16)
+    assert not should_interleave("off", ["floor", "vecbridge"], 1) and should_interleave("on", ["floor"], 512)

@@ -85,6 +85,10 @@ def configure(parser: argparse.ArgumentParser) -> argparse.ArgumentParser:
     parser.add_argument("--plot", metavar="PATH", help="write a PNG plot of steps/s against instance count here")
     parser.add_argument("--markdown", action="store_true", help="print the tables as Markdown")
     parser.add_argument("--no-progress", action="store_true", help="no progress bar")
+    parser.add_argument("--interleave", choices=("auto", "on", "off"), default="auto",
+                        help="measure the runners of one instance count turn about, run by run, so that a drifting "
+                             "machine affects them alike (auto: when they hold at most "
+                             "64 instances together; off: each case whole, one after another)")
     parser.add_argument("--case-timeout", type=float, default=None,
                         help="seconds one case may take in all (default: generous, from N and the run lengths)")
     parser.add_argument("--title", default=None, help="plot title")
@@ -145,6 +149,7 @@ def _run_from_args(args: argparse.Namespace) -> dict[str, Any]:
         markdown=args.markdown,
         case_timeout=args.case_timeout,
         title=args.title,
+        interleave=args.interleave,
     )
 
 
@@ -168,16 +173,20 @@ def run_bench(
     title: str | None = None,
     out: TextIO | None = None,
     extra: dict[str, Any] | None = None,
+    interleave: str = "auto",
 ) -> dict[str, Any]:
     """Run every (game, instance count, runner) case, each in a fresh process; the report dict.
 
     Cases run instance count by instance count, every runner at one count before the
-    next count, so that slow drift of a shared machine affects runners alike. The JSON
-    file (if any) is rewritten after every case, so an interrupted run keeps its results.
+    next count. Within one count the runners' timed runs are interleaved (see
+    :mod:`vecbridge.bench.schedule`), so that slow drift of a shared machine affects them
+    alike. The JSON file (if any) is rewritten after every count, so an interrupted run
+    keeps its results.
     """
-    from vecbridge.bench.measure import CaseConfig, machine_info, run_case_subprocess
+    from vecbridge.bench.measure import CaseConfig, machine_info
     from vecbridge.bench.report import Progress, format_tables, plot, write_json
     from vecbridge.bench.runners import DEFAULT_RUNNERS
+    from vecbridge.bench.schedule import run_interleaved, run_sequential, should_interleave
 
     out = out or sys.stdout
     envs = [envs] if isinstance(envs, str) else list(envs)
@@ -189,54 +198,45 @@ def run_bench(
         "config": {
             "envs": envs, "num_envs": list(counts), "runners": runners, "seconds": seconds, "repeat": repeat,
             "warmup": warmup, "options": options, "batch_size": batch_size, "num_workers": num_workers, "seed": seed,
-            **(extra or {}),
+            "interleave": interleave, **(extra or {}),
         },  # fmt: skip
         "results": [],
     }
-    cases = [
-        CaseConfig(runner=r, env=e, num_envs=n, seconds=seconds, repeat=repeat, warmup=warmup, options=options,
-                   batch_size=resolve_batch_size(batch_size, n), num_workers=num_workers, seed=seed)  # fmt: skip
+    groups = [
+        [
+            CaseConfig(runner=r, env=e, num_envs=n, seconds=seconds, repeat=repeat, warmup=warmup, options=options,
+                       batch_size=resolve_batch_size(batch_size, n), num_workers=num_workers, seed=seed)  # fmt: skip
+            for r in runners
+        ]
         for e in envs
         for n in counts
-        for r in runners
     ]
+    total = sum(len(g) for g in groups)
     per_case = 2 + repeat  # started, warmed, one per run
-    bar = Progress(len(cases) * per_case, enabled=progress)
+    bar = Progress(total * per_case, enabled=progress)
     restore = _stop_on_sigterm()
     interrupted = False
+    first = 0  # index of the group's first case among all cases
     try:
-        for k, case in enumerate(cases):
-            label = f"{case.runner} N={case.num_envs} ({k + 1}/{len(cases)})"
-            base = k * per_case
-            bar.set(base, f"{label}: launching")
-
-            def on_event(event: dict[str, Any], base: int = base, label: str = label) -> None:
-                if event["event"] == "started":
-                    bar.set(base + 1, f"{label}: warm-up")
-                elif event["event"] == "warmed":
-                    bar.set(base + 2, f"{label}: run 1/{repeat}")
-                elif event["event"] == "run":
-                    done = event["k"] + 1
-                    nxt = f"run {done + 1}/{repeat}" if done < repeat else "closing"
-                    bar.set(base + 2 + done, f"{label}: {nxt} (last {event['steps_per_s']:,.0f} steps/s)")
-
-            result = run_case_subprocess(case, on_event, timeout=case_timeout)
-            report["results"].append(result)
-            bar.set(base + per_case)
-            if result.get("error"):
-                first = str(result["error"]).strip().splitlines()[0]
-                bar.message(f"{case.env} {case.runner:16s} N={case.num_envs:<4d} {first}")
+        for group in groups:
+            handlers = [_progress_handler(bar, first + k, total, per_case, case) for k, case in enumerate(group)]
+            interleaved = should_interleave(interleave, runners, group[0].num_envs)
+            if interleaved:
+                results = run_interleaved(group, lambda k, event: handlers[k](event))
             else:
-                bar.message(
-                    f"{case.env} {case.runner:16s} N={case.num_envs:<4d} {result['steps_per_s']:>10,.0f} steps/s"
-                    f"  cpu {result['cpu_s_per_step'] * 1e6:7.1f} µs/step  rss {result['rss_bytes'] / 2**20:7.0f} MiB"
-                )
+                results = [run_sequential(case, handlers[k], timeout=case_timeout) for k, case in enumerate(group)]
+            for k, (case, result) in enumerate(zip(group, results)):
+                result["interleaved"] = interleaved
+                report["results"].append(result)
+                bar.set((first + k + 1) * per_case)
+                bar.message(_summary(case, result))
+            first += len(group)
             if json_path:
                 write_json(json_path, report)
     except KeyboardInterrupt:
         interrupted = True
         report["interrupted"] = True
-        bar.message(f"interrupted after {len(report['results'])} of {len(cases)} cases")
+        bar.message(f"interrupted after {len(report['results'])} of {total} cases")
     finally:
         restore()
         bar.close()
@@ -253,6 +253,32 @@ def run_bench(
     if interrupted:
         raise KeyboardInterrupt
     return report
+
+
+def _progress_handler(bar: Any, index: int, total: int, per_case: int, case: Any):
+    label = f"{case.runner} N={case.num_envs} ({index + 1}/{total})"
+    base = index * per_case
+
+    def on_event(event: dict[str, Any]) -> None:
+        if event["event"] == "started":
+            bar.set(base + 1, f"{label}: warm-up")
+        elif event["event"] == "warmed":
+            bar.set(base + 2, f"{label}: warmed up")
+        elif event["event"] == "run":
+            done = event["k"] + 1
+            bar.set(base + 2 + done, f"{label}: run {done}/{case.repeat} ({event['steps_per_s']:,.0f} steps/s)")
+
+    return on_event
+
+
+def _summary(case: Any, result: dict[str, Any]) -> str:
+    if result.get("error"):
+        first = str(result["error"]).strip().splitlines()[0]
+        return f"{case.env} {case.runner:16s} N={case.num_envs:<4d} {first}"
+    return (
+        f"{case.env} {case.runner:16s} N={case.num_envs:<4d} {result['steps_per_s']:>10,.0f} steps/s"
+        f"  cpu {result['cpu_s_per_step'] * 1e6:7.1f} µs/step  rss {result['rss_bytes'] / 2**20:7.0f} MiB"
+    )
 
 
 def _stop_on_sigterm():

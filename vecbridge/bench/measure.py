@@ -15,15 +15,11 @@ from __future__ import annotations
 import json
 import os
 import platform
-import selectors
 import signal
 import statistics
-import subprocess
-import sys
-import tempfile
 import time
 import traceback
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from typing import Any, Callable
 
@@ -76,8 +72,14 @@ def empty_result(config: CaseConfig, error: str | None = None) -> dict[str, Any]
 
 
 # ---------------------------------------------------------------- inside the case process
-def run_case(config: CaseConfig, emit: Callable[[Event], None] = lambda e: None) -> dict[str, Any]:
-    """Measure one case in this process. Returns the result dict (``error`` set on failure)."""
+def run_case(
+    config: CaseConfig, emit: Callable[[Event], None] = lambda e: None, gate: Callable[[], bool] | None = None
+) -> dict[str, Any]:
+    """Measure one case in this process. Returns the result dict (``error`` set on failure).
+
+    ``gate``, if given, is called before each timed run and blocks until the run may start
+    (interleaved schedules); it returns False to stop early.
+    """
     from vecbridge.bench.runners import RUNNERS, RunnerUnavailable
 
     result = empty_result(config)
@@ -108,6 +110,8 @@ def run_case(config: CaseConfig, emit: Callable[[Event], None] = lambda e: None)
         emit({"event": "warmed"})
         rates, details, rss_max, pss_max, game_rss = [], [], 0, None, 0
         for k in range(config.repeat):
+            if gate is not None and not gate():
+                raise RuntimeError(f"stopped by the bench after {k} of {config.repeat} runs")
             sets = procs.classify()
             own0, games0 = procs.cpu_seconds(sets.own), procs.cpu_seconds(sets.games)
             steps, elapsed = _timed(runner, config.seconds)
@@ -162,9 +166,14 @@ def _timed(runner: Any, seconds: float) -> tuple[int, float]:
 
 
 def case_main(argv: list[str]) -> int:
-    """``python -m vecbridge.bench.case CONFIG_JSON FD``: run one case, report events as JSON lines on FD."""
+    """``python -m vecbridge.bench.case CONFIG_JSON FD [GATE_FD]``: run one case, report events as JSON
+    lines on FD; with GATE_FD, wait for one byte on it before each timed run (EOF: stop)."""
     config = CaseConfig(**json.loads(argv[0]))
     out = os.fdopen(int(argv[1]), "w", buffering=1)
+    gate = None
+    if len(argv) > 2:
+        gate_fd = int(argv[2])
+        gate = lambda: os.read(gate_fd, 1) == b"g"  # noqa: E731
     # The bench process stops a case with SIGINT (and a user may send SIGTERM): both must close the
     # games, even where SIGINT was inherited as ignored (a background job of a non-interactive shell).
     signal.signal(signal.SIGINT, signal.default_int_handler)
@@ -174,7 +183,7 @@ def case_main(argv: list[str]) -> int:
         out.write(json.dumps(event) + "\n")
 
     try:
-        result = run_case(config, emit)
+        result = run_case(config, emit, gate)
     except KeyboardInterrupt:
         result = empty_result(config, "interrupted")
     emit({"event": "result", "result": result})
@@ -184,95 +193,6 @@ def case_main(argv: list[str]) -> int:
 
 def _interrupt(signum: int, frame: Any) -> None:
     raise KeyboardInterrupt(f"signal {signum}")
-
-
-# ---------------------------------------------------------------- in the bench process
-def run_case_subprocess(
-    config: CaseConfig, on_event: Callable[[Event], None] = lambda e: None, timeout: float | None = None
-) -> dict[str, Any]:
-    """Run one case in a fresh Python process; its result dict (``error`` set if it failed)."""
-    timeout = timeout or config.timeout()
-    r, w = os.pipe()
-    log = tempfile.TemporaryFile()
-    try:
-        child = subprocess.Popen(
-            [sys.executable, "-m", "vecbridge.bench.case", json.dumps(asdict(config)), str(w)],
-            pass_fds=(w,),
-            stdin=subprocess.DEVNULL,
-            stdout=log,
-            stderr=subprocess.STDOUT,
-        )
-    except BaseException:
-        os.close(r)
-        os.close(w)
-        log.close()
-        raise
-    os.close(w)
-    result: dict[str, Any] | None = None
-    error = None
-    sel = selectors.DefaultSelector()
-    sel.register(r, selectors.EVENT_READ)
-    buf = b""
-    deadline = time.monotonic() + timeout
-    try:
-        eof = False
-        while not eof:
-            remaining = deadline - time.monotonic()
-            if remaining <= 0:
-                error = f"timed out after {timeout:g} s"
-                break
-            if not sel.select(min(remaining, 1.0)):
-                continue
-            chunk = os.read(r, 1 << 16)
-            if not chunk:
-                eof = True
-            buf += chunk
-            *lines, buf = buf.split(b"\n")
-            for line in lines:
-                if not line.strip():
-                    continue
-                event = json.loads(line)
-                if event.get("event") == "result":
-                    result = event["result"]
-                else:
-                    on_event(event)
-    except KeyboardInterrupt:
-        _stop(child, grace=30.0)  # the child got the same SIGINT: let it close its games
-        raise
-    finally:
-        sel.close()
-        os.close(r)
-        if child.poll() is None:
-            _stop(child, grace=0.0 if result is not None else 30.0, wait_first=result is not None)
-        log.seek(0)
-        output = log.read().decode("utf-8", "replace")
-        log.close()
-    if result is None:
-        code = child.returncode
-        tail = "\n".join(output.strip().splitlines()[-15:])
-        result = empty_result(config, (error or f"the case process exited with status {code} without a result")
-                              + (f"\n{tail}" if tail else ""))  # fmt: skip
-    return result
-
-
-def _stop(child: subprocess.Popen, grace: float, wait_first: bool = False) -> None:
-    """End the case process: wait, SIGINT (it closes its games), then SIGKILL (its reapers clean up)."""
-    if wait_first:
-        try:
-            child.wait(timeout=60)
-            return
-        except subprocess.TimeoutExpired:
-            pass
-    if child.poll() is None and grace > 0:
-        child.send_signal(signal.SIGINT)
-        try:
-            child.wait(timeout=grace)
-            return
-        except subprocess.TimeoutExpired:
-            pass
-    if child.poll() is None:
-        child.kill()
-        child.wait()
 
 
 # ---------------------------------------------------------------- the machine
