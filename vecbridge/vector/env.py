@@ -117,7 +117,7 @@ class BridgeVectorEnv(VectorEnv):
         self._owned = [chunk.tolist() for chunk in chunks]
         self._owner = np.concatenate([np.full(len(c), w) for w, c in enumerate(chunks)])
         self._in_flight: set[int] = set()
-        self._ready: list[int] = []
+        self._ready: dict[int, None] = {}  # instances whose step is done, in completion order
         self._ready_infos: dict[int, dict[str, Any]] = {}
         self._pending_workers: list[int] = []  # workers owing a reply to reset_async
         _LIVE.add(self)
@@ -371,7 +371,7 @@ class BridgeVectorEnv(VectorEnv):
     def async_reset(self, seed: int | Sequence[int | None] | None = None, options: dict[str, Any] | None = None) -> None:
         """Reset every instance and mark all of them ready for ``recv()``."""
         _, infos = self.reset(seed=seed, options=options)
-        self._ready = list(range(self.num_envs))
+        self._ready = dict.fromkeys(range(self.num_envs))
         self._ready_infos = {}
 
     def send(self, actions: Any, env_ids: Sequence[int] | np.ndarray | None = None) -> None:
@@ -384,13 +384,16 @@ class BridgeVectorEnv(VectorEnv):
         if busy:
             raise StateError(f"instances {sorted(busy)} are already stepping; recv() them before sending again")
         self._write_actions(actions, ids)
-        for i in ids.tolist():
-            if i in self._ready:
-                self._ready.remove(i)
+        id_list = ids.tolist()
+        for i in id_list:
+            if self._ready.pop(i, 0) is None:
                 self._ready_infos.pop(i, None)
-        for w, wids in self._workers_of(ids.tolist()).items():
-            self._pipes[w].send(("step", wids, False))
-        self._in_flight.update(ids.tolist())
+        if self.in_process:
+            self._pipes[0].begin_steps(id_list)
+        else:
+            for w, wids in self._workers_of(id_list).items():
+                self._pipes[w].send(("step", wids, False))
+        self._in_flight.update(id_list)
 
     def recv(self, timeout: float | None = None):
         """The first ``batch_size`` instances whose step is done.
@@ -405,13 +408,21 @@ class BridgeVectorEnv(VectorEnv):
         if need == 0:
             raise StateError("recv() with nothing in flight: send() actions first (or async_reset())")
         while len(self._ready) < need:
-            busy = {int(self._owner[i]) for i in self._in_flight}
             remaining = None if deadline is None else max(0.0, deadline - time.monotonic())
             wait_s = 0.5 if remaining is None else min(0.5, remaining)
-            if self.in_process:
-                readable = [self._pipes[0]] if self._pipes[0].poll(wait_s) else []
-            else:
-                readable = wait([self._pipes[w] for w in busy], timeout=wait_s)
+            if self.in_process:  # no worker to wait for: drive the instances right here
+                ids, infos = self._pipes[0].collect(wait_s)
+                self._in_flight.difference_update(ids)
+                self._ready.update(dict.fromkeys(ids))
+                self._ready_infos.update(infos)
+                if not ids and deadline is not None and time.monotonic() >= deadline:
+                    raise InstanceTimeout(
+                        f"recv(): only {len(self._ready)} of {need} instances ready after {timeout:g} s; "
+                        f"still stepping: {sorted(self._in_flight)}"
+                    )
+                continue
+            busy = {int(self._owner[i]) for i in self._in_flight}
+            readable = wait([self._pipes[w] for w in busy], timeout=wait_s)
             if not readable:
                 for w in busy:
                     self._receive_nowait_check(w)
@@ -425,10 +436,12 @@ class BridgeVectorEnv(VectorEnv):
                 w = self._pipes.index(pipe)
                 ids, infos = self._expect(w, "ready", 0)
                 self._in_flight.difference_update(ids)
-                self._ready.extend(ids)
+                self._ready.update(dict.fromkeys(ids))
                 self._ready_infos.update(infos)
-        ids = np.array(self._ready[:need], dtype=np.int64)
-        del self._ready[:need]
+        ready = iter(self._ready)
+        ids = np.array([next(ready) for _ in range(need)], dtype=np.int64)
+        for i in ids.tolist():
+            del self._ready[i]
         infos = {i: self._ready_infos.pop(i) for i in ids.tolist() if i in self._ready_infos}
         b = self._buffers
         merged = self._merge_infos(infos, len(ids), {int(i): k for k, i in enumerate(ids)}) if infos else {}

@@ -64,19 +64,33 @@ class LocalWorker:
                 break
         return bool(outbox)
 
-    # A lockstep step of every instance, called directly: the hot path needs no command tuples.
+    # The hot paths call the group directly: no command tuples.
     def begin_lockstep(self) -> None:
+        self.begin_steps(self.ids)
+
+    def begin_steps(self, ids: list[int]) -> None:
         try:
-            self.group.begin_step(self.ids)
-        except Exception as exc:  # raised by finish_lockstep, as a worker's error surfaces in step_wait
+            self.group.begin_step(ids)
+        except Exception as exc:  # raised by the next wait, as a worker's error surfaces in step_wait/recv
             self._deferred = exc
+
+    def collect(self, timeout: float | None) -> tuple[list[int], dict[int, Any]]:
+        """Drive the instances once (up to ``timeout`` s); the ids whose step completed, and their infos."""
+        self._raise_deferred()
+        if self.group.pending:
+            self.group.poll(timeout)
+        status = self.group.take_status()
+        return status.completed, status.infos
+
+    def _raise_deferred(self) -> None:
+        if self._deferred is not None:
+            exc, self._deferred = self._deferred, None
+            raise exc
 
     def finish_lockstep(self, timeout: float | None) -> dict[int, Any]:
         """Wait for every instance's step; their infos. Raises the instances' unrecoverable errors."""
         group = self.group
-        if self._deferred is not None:
-            exc, self._deferred = self._deferred, None
-            raise exc
+        self._raise_deferred()
         deadline = None if timeout is None else time.monotonic() + timeout
         while group.pending:
             remaining = None if deadline is None else deadline - time.monotonic()
