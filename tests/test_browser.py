@@ -321,3 +321,16 @@ def test_package_unpacking_refuses_members_outside_the_package(tmp_path, kind):
     with pytest.raises(npm.NpmError, match="refusing"):
         npm._extract(tgz, tmp_path / "out")
     assert not (tmp_path / "evil").exists() and not (tmp_path / "out" / "link").exists()
+
+
+def test_2048_runs_under_a_run_dir_too_deep_for_chromiums_socket(tmp_path, no_traces):
+    # Chromium aborts when $TMPDIR/.org.chromium.Chromium.XXXXXX/SingletonSocket passes 107 bytes;
+    # every instance's TMPDIR lies inside run_dir, so the launcher gives Chromium a short one.
+    deep = tmp_path / ("deep-" * 12) / "run"
+    with make_2048(num_envs=1, run_dir=str(deep)) as envs:
+        obs, _ = envs.reset(seed=0)
+        assert obs.shape == (1, 4, 4)
+        assert envs.step(np.array([0]))[0].shape == (1, 4, 4)
+    logs = "".join(p.read_text() for p in deep.rglob("game*.log"))
+    assert "too long for Chromium's socket path" in logs
+    assert not [p for p in os.listdir("/tmp") if p.startswith("vecbridge-chromium-")]

@@ -265,7 +265,14 @@ def main(argv: list[str] | None = None) -> int:
             pass
     command = [find_chromium(args.chromium), *CHROMIUM_FLAGS, *args.flag, f"--user-data-dir={profile}", "about:blank"]
     started = time.monotonic()
-    proc = subprocess.Popen(command, stdin=subprocess.DEVNULL, preexec_fn=_pdeathsig)
+    short_tmp = short_tmpdir_if_needed(os.environ.get("TMPDIR") or "/tmp")
+    env = dict(os.environ, TMPDIR=short_tmp) if short_tmp else None
+    try:
+        proc = subprocess.Popen(command, stdin=subprocess.DEVNULL, preexec_fn=_pdeathsig, env=env)
+    except BaseException:
+        if short_tmp:
+            shutil.rmtree(short_tmp, ignore_errors=True)
+        raise
     devtools = None
     try:
         port, _ = cdp.read_active_port(profile, args.startup_timeout, alive=lambda: proc.poll() is None)
@@ -323,8 +330,26 @@ def main(argv: list[str] | None = None) -> int:
         if devtools is not None:
             devtools.close()
         stop(proc)
-        if temporary is not None:
-            shutil.rmtree(temporary, ignore_errors=True)
+        for folder in (temporary, short_tmp):
+            if folder is not None:
+                shutil.rmtree(folder, ignore_errors=True)
+
+
+# A Unix socket path holds at most 107 bytes. Chromium puts its singleton socket in
+# $TMPDIR/.org.chromium.Chromium.XXXXXX/SingletonSocket and aborts if that is longer.
+_SOCKET_PATH_MAX = 107
+_CHROMIUM_SOCKET_SUFFIX = "/.org.chromium.Chromium.XXXXXX/SingletonSocket"
+
+
+def short_tmpdir_if_needed(tmpdir: str) -> str | None:
+    """A short private temporary folder for Chromium when ``tmpdir`` is too deep for its socket, else None."""
+    if len(tmpdir) + len(_CHROMIUM_SOCKET_SUFFIX) <= _SOCKET_PATH_MAX:
+        return None
+    import tempfile
+
+    folder = tempfile.mkdtemp(prefix="vecbridge-chromium-", dir="/tmp")
+    log(f"TMPDIR {tmpdir!r} is too long for Chromium's socket path (at most {_SOCKET_PATH_MAX} bytes): using {folder}")
+    return folder
 
 
 if __name__ == "__main__":
