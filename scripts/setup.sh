@@ -2,13 +2,13 @@
 # Sets up everything vecbridge and its tests need, idempotently:
 #   - Debian packages: Lua 5.1/5.4/LuaJIT with LuaSocket (Lua clients, BizHawk stand-in),
 #     FCEUX and the BSD-licensed NES game efp (a real emulator), Chromium (browser games),
-#     Node.js (JS games)
+#     Node.js (JS games), a C compiler (a test game written in C, from the protocol page alone)
 #   - a virtual environment in .venv with vecbridge installed (editable) and its dev extras
 # Usage: scripts/setup.sh            (root or sudo needed for the Debian packages)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-DEBIAN_PACKAGES=(lua5.4 lua5.1 luajit lua-socket fceux efp chromium nodejs)
+DEBIAN_PACKAGES=(lua5.4 lua5.1 luajit lua-socket fceux efp chromium nodejs gcc libc6-dev)
 
 missing=()
 for pkg in "${DEBIAN_PACKAGES[@]}"; do
