@@ -57,6 +57,7 @@ def test_train_writes_a_run_resumes_and_evaluates(tmp_path, capsys):
     config = json.loads((run / "config.json").read_text())
     assert config["game"] == "vecbridge/Catch-v0" and config["policy"] == "MlpPolicy"
     assert config["ppo"]["n_steps"] == 256 and config["num_envs"] == 2
+    assert config["torch_threads"] == 1  # an MLP on the CPU: one thread, the games need the cores
     rows = (run / "progress.csv").read_text().splitlines()
     assert rows[0] == "timesteps,episode_return,episode_length,wall_time_s"
     assert len(rows) - 1 == 2 * (1024 // 70)  # each instance: 1024 steps, 14 episodes of 70 steps
