@@ -35,6 +35,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--runners", default=",".join(RUNNERS))
     parser.add_argument("--only", choices=sorted(SWEEPS), action="append")
     parser.add_argument("--out", default=os.path.join(HERE, "results"))
+    parser.add_argument("--interleave", choices=("auto", "on", "off"), default="on",
+                        help="runs of the runners turn about (default on: this sweep holds at most 96 instances)")
     args = parser.parse_args(argv)
     os.makedirs(args.out, exist_ok=True)
     failed = False
@@ -43,7 +45,7 @@ def main(argv: list[str] | None = None) -> int:
         print(f"\n## {env}, N = {counts}\n", flush=True)
         report = run_bench(
             env, counts, args.runners.split(","), seconds=args.seconds, repeat=args.repeat, markdown=True,
-            json_path=os.path.join(args.out, f"throughput-{key}.json"),
+            interleave=args.interleave, json_path=os.path.join(args.out, f"throughput-{key}.json"),
             plot_path=os.path.join(args.out, f"throughput-{key}.png"),
         )  # fmt: skip
         failed |= any(r.get("error") and not r["error"].startswith("unavailable") for r in report["results"])

@@ -76,6 +76,12 @@ def test_bench_writes_valid_json_a_png_and_a_table(tmp_path):
     image = matplotlib.image.imread(str(out_png))
     assert image.ndim == 3 and image.shape[0] > 200 and image.shape[1] > 200
 
+    ratios = {(x["runner"], x["num_envs"]): x for x in report["ratios"]}
+    assert sorted(ratios) == sorted((r, n) for r in ("floor", "gymnasium-sync") for n in (1, 2))
+    for (runner, n), x in ratios.items():  # interleaved runs: the ratio pairs them run by run
+        assert x["paired"] and x["ratio"] == pytest.approx(vb[n]["runs"][0] / next(
+            r["runs"][0] for r in results if r["runner"] == runner and r["num_envs"] == n), rel=1e-3)
+    assert "vecbridge / floor" in proc.stdout and "vecbridge / gymnasium-sync" in proc.stdout
     for name in runners:
         assert name in proc.stdout
     assert "N=1" in proc.stdout and "N=2" in proc.stdout and "steps per second" in proc.stdout

@@ -184,7 +184,7 @@ def run_bench(
     keeps its results.
     """
     from vecbridge.bench.measure import CaseConfig, machine_info
-    from vecbridge.bench.report import Progress, format_tables, plot, write_json
+    from vecbridge.bench.report import Progress, format_tables, plot, ratio_rows, write_json
     from vecbridge.bench.runners import DEFAULT_RUNNERS
     from vecbridge.bench.schedule import run_interleaved, run_sequential, should_interleave
 
@@ -231,6 +231,7 @@ def run_bench(
                 bar.set((first + k + 1) * per_case)
                 bar.message(_summary(case, result))
             first += len(group)
+            report["ratios"] = ratio_rows(report["results"])
             if json_path:
                 write_json(json_path, report)
     except KeyboardInterrupt:

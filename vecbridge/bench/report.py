@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import statistics
 import sys
 import time
 from typing import Any, Iterable, TextIO
@@ -152,6 +153,13 @@ def format_tables(results: list[dict[str, Any]], markdown: bool = False, tables=
             out.append(f"{env}: {title}" if not markdown else f"**{env}**: {title}\n")
             out.append(_render(header, body, markdown))
             out.append("")
+            if fmt in (_fmt_rate, _fmt_spread) and REFERENCE in runners and len(runners) > 1:
+                ratios = {(x["runner"], x["num_envs"]): x["ratio"] for x in ratio_rows(rows)}
+                body = [[f"{REFERENCE} / {name}"] + [f"{ratios[(name, n)]:.2f}x" if (name, n) in ratios else ""
+                                                     for n in counts] for name in runners if name != REFERENCE]  # fmt: skip
+                out.append(f"{env}: {RATIO_TITLE}" if not markdown else f"**{env}**: {RATIO_TITLE}\n")
+                out.append(_render(["ratio"] + header[1:], body, markdown))
+                out.append("")
         errors = [r for r in rows if r.get("error")]
         for r in errors:
             first = str(r["error"]).strip().splitlines()[0] if str(r["error"]).strip() else "error"
@@ -159,6 +167,37 @@ def format_tables(results: list[dict[str, Any]], markdown: bool = False, tables=
         if errors:
             out.append("")
     return "\n".join(out).rstrip() + "\n"
+
+
+REFERENCE = "vecbridge"
+RATIO_TITLE = (
+    "vecbridge's steps/s divided by each runner's (median of the per-run ratios, runs paired in time "
+    "when interleaved)"
+)
+
+
+def ratio(a: dict[str, Any], b: dict[str, Any]) -> tuple[float, bool] | None:
+    """``a``'s throughput over ``b``'s, and whether it pairs their runs (both interleaved, same count)."""
+    if not a.get("steps_per_s") or not b.get("steps_per_s"):
+        return None
+    runs_a, runs_b = a.get("runs") or [], b.get("runs") or []
+    if a.get("interleaved") and b.get("interleaved") and runs_a and len(runs_a) == len(runs_b) and all(runs_b):
+        return statistics.median(x / y for x, y in zip(runs_a, runs_b)), True
+    return a["steps_per_s"] / b["steps_per_s"], False
+
+
+def ratio_rows(results: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """vecbridge against every other runner, per game and instance count."""
+    cell = {(r["env"], r["runner"], r["num_envs"]): r for r in results}
+    rows = []
+    for (env, runner, n), r in cell.items():
+        ref = cell.get((env, REFERENCE, n))
+        if runner == REFERENCE or ref is None:
+            continue
+        found = ratio(ref, r)
+        if found is not None:
+            rows.append({"env": env, "num_envs": n, "runner": runner, "ratio": round(found[0], 4), "paired": found[1]})
+    return rows
 
 
 def _render(header: list[str], body: list[list[str]], markdown: bool) -> str:
