@@ -454,6 +454,7 @@ class BridgeVectorEnv(VectorEnv):
 
     # ------------------------------------------------------------ call / attributes / render
     def _broadcast(self, op: str, ids: list[int], *args: Any, timeout: float | None = None) -> list[Any]:
+        """Send ``(op, its ids, *args)`` to each worker owning some of ``ids``; their results, in ``ids`` order."""
         self._require(State.DEFAULT, op)
         if self._in_flight:
             raise StateError(f"cannot {op} while instances {sorted(self._in_flight)} are stepping; recv() them first")
@@ -492,8 +493,8 @@ class BridgeVectorEnv(VectorEnv):
             values = [values] * self.num_envs
         if len(values) != self.num_envs:
             raise ValueError(f"set_attr needs one value per instance ({self.num_envs}), got {len(values)}")
-        for i, value in enumerate(values):
-            self.call_at([i], "__setattr__", name, value)
+        ids = list(range(self.num_envs))
+        self._broadcast("setattr", ids, name, dict(zip(ids, values)))  # one round trip for all instances
 
     def render(self) -> tuple[np.ndarray, ...] | None:
         if self.render_mode is None:

@@ -45,7 +45,7 @@ class Pending:
     deadline: float
     seed: int | None = None
     options: dict[str, Any] | None = None
-    build: Callable[[Any], bytes] | None = None  # for CALL: how to (re)build the request
+    build: Callable[[Any, int], bytes] | None = None  # for CALL: (connection, instance) -> the request
     final: dict[str, Any] | None = None  # AUTORESET_SAME: the final step's results
 
 
@@ -175,7 +175,7 @@ class InstanceGroup:
             self.needs_reset.discard(i)
             self._send(i, Pending(RESET, 0.0, seed=seed, options=options))
 
-    def begin_call(self, ids: Iterable[int], build: Callable[[Any], bytes]) -> None:
+    def begin_call(self, ids: Iterable[int], build: Callable[[Any, int], bytes]) -> None:
         for i in ids:
             self._send(i, Pending(CALL, 0.0, build=build))
 
@@ -184,7 +184,7 @@ class InstanceGroup:
         if p.kind == STEP:
             return conn.send_step(self.buffers.action_of(i))
         if p.kind == CALL:
-            return p.build(conn)
+            return p.build(conn, i)
         return conn.send_reset(p.seed, p.options)
 
     def _send(self, i: int, p: Pending) -> None:

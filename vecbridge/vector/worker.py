@@ -6,6 +6,7 @@ Commands (parent -> worker) and answers (worker -> parent), all small tuples:
     ("step", ids, batch)                       -> ("ready", ids, infos) once (batch) or per select round
     ("reset", ids, seeds, options)             -> ("reset_done", ids, infos)
     ("call", ids, name, args, kwargs)          -> ("results", {id: value or exception})
+    ("setattr", ids, name, {id: value})        -> ("results", {id: None or exception})
     ("render", ids)                            -> ("results", {id: frame})
     ("close",)                                 -> ("closed",)
 
@@ -97,10 +98,15 @@ class WorkerCore:
             return [("reset_done", status.completed, status.infos)]
         if op == "call":
             name, args, kwargs = cmd[2], cmd[3], cmd[4]
-            _run_to_completion(group, lambda: group.begin_call(cmd[1], lambda conn: conn.send_call(name, args, kwargs)))
+            _run_to_completion(group, lambda: group.begin_call(cmd[1], lambda conn, i: conn.send_call(name, args, kwargs)))
+            return [("results", group.take_status().results)]
+        if op == "setattr":  # one value per instance, every instance at once
+            name, values = cmd[2], cmd[3]
+            build = lambda conn, i: conn.send_call("__setattr__", [name, values[i]], {})  # noqa: E731
+            _run_to_completion(group, lambda: group.begin_call(cmd[1], build))
             return [("results", group.take_status().results)]
         if op == "render":
-            _run_to_completion(group, lambda: group.begin_call(cmd[1], lambda conn: conn.send_render()))
+            _run_to_completion(group, lambda: group.begin_call(cmd[1], lambda conn, i: conn.send_render()))
             return [("results", group.take_status().results)]
         if op == "attach":
             group.buffers = Buffers.attach(cmd[1], cmd[2], cmd[3])
