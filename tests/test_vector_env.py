@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+import time
 from pathlib import Path
 
 import numpy as np
@@ -168,6 +169,58 @@ def test_a_crashed_instance_is_truncated_and_relaunched(num_workers):
         assert info["vecbridge_restarts"][1] == 1
         obs, _, _, trunc, _ = envs.step(np.zeros(3, dtype=np.int64))  # the autoreset of the new instance
         assert obs[1, 0] == 0 and obs[0, 0] == 4 and not trunc.any()
+    finally:
+        envs.close()
+
+
+@pytest.mark.parametrize("num_workers", [0, 1])
+def test_the_others_keep_stepping_while_an_instance_relaunches(num_workers):
+    # instance 0 crashes at its 3rd step; its new process takes 4 s to connect. Through
+    # send/recv (batch 1), instances 1 and 2 must keep stepping meanwhile: a relaunch
+    # does not block the group.
+    envs = vecbridge.make(
+        "vecbridge/Echo-v0", num_envs=3, num_workers=num_workers, batch_size=1,
+        crash_instances=[0], crash_at_step=3, slow_relaunch_s=4.0,
+    )  # fmt: skip
+    try:
+        envs.async_reset(seed=0)
+        steps = {0: 0, 1: 0, 2: 0}
+        crashed_at = back_at = None  # the number of steps the others had done then
+        give_up = time.monotonic() + 60
+        while time.monotonic() < give_up:
+            obs, _, _, trunc, info, ids = envs.recv(timeout=60)
+            i = int(ids[0])
+            steps[i] += 1
+            if i == 0 and crashed_at is None and "vecbridge_error" in info:
+                assert trunc[0] and "exited with status 7" in info["vecbridge_error"][0]
+                crashed_at = steps[1] + steps[2]
+            elif i == 0 and crashed_at is not None:  # the new instance's first answer (its reset)
+                back_at = steps[1] + steps[2]
+                assert obs[0, 0] == 0  # a fresh episode
+                break
+            envs.send(np.zeros(1, dtype=np.int64), ids)
+        assert crashed_at is not None and back_at is not None
+        assert back_at - crashed_at >= 200, (crashed_at, back_at)  # 4 s of relaunch: many steps of the others
+        logs = sorted(p.name for p in Path(envs._run.run_dir, "instance-0").glob("game*.log"))
+        assert logs == ["game.log", "game.restart-1.log"]
+    finally:
+        envs.close()
+
+
+def test_a_relaunch_that_fails_is_retried_within_the_budget():
+    # every process of instance 0 after the first crashes at once: each relaunch fails, and
+    # the budget (not a hang) ends the run, naming the launch failure
+    envs = vecbridge.make(
+        "vecbridge/Echo-v0", num_envs=2, crash_instances=[0], crash_at_step=2,
+        restart_budget=RestartBudget(max_restarts=3),
+    )  # fmt: skip
+    try:
+        envs.reset(seed=0)
+        envs.call_at([0], "__setattr__", "crash_at", 1)  # the next steps of instance 0 crash at once
+        with pytest.raises(RestartBudgetExceeded) as err:
+            for _ in range(20):
+                envs.step(np.zeros(2, dtype=np.int64))
+        assert err.value.instance == 0 and "3 restart(s) used of 3" in str(err.value)
     finally:
         envs.close()
 

@@ -10,7 +10,8 @@ and ``slow_factor`` (those instances sleep ``delay_s * slow_factor``, or 1 ms ti
 factor when ``delay_s`` is 0), ``crash_instances`` + ``crash_at_step`` (exit abruptly),
 ``hang_instances`` + ``hang_at_step`` (stop answering), ``fail_instances`` +
 ``fail_at_step`` (raise inside step, reported as an error reply), ``crash_on_launch``
-(exit before connecting).
+(exit before connecting), ``slow_relaunch_s`` (a relaunched instance sleeps this long
+before connecting: its first launch leaves a mark in its instance folder).
 """
 
 from __future__ import annotations
@@ -40,12 +41,19 @@ class EchoEnv(gym.Env):
         fail_instances: list[int] = (),
         fail_at_step: int = -1,
         crash_on_launch: bool = False,
+        slow_relaunch_s: float = 0.0,
         render_mode: str | None = "rgb_array",
     ) -> None:
         self.instance = int(os.environ.get("VECBRIDGE_INSTANCE", "0"))
         if crash_on_launch:
             print(f"echo instance {self.instance}: crash_on_launch is set, exiting", flush=True)
             raise SystemExit(3)
+        if slow_relaunch_s:
+            mark = os.path.join(os.environ.get("VECBRIDGE_WORKDIR", "."), "launched-before")
+            if os.path.exists(mark):
+                print(f"echo instance {self.instance}: relaunched, sleeping {slow_relaunch_s} s", flush=True)
+                time.sleep(slow_relaunch_s)
+            open(mark, "w").close()
         self.episode_length = episode_length
         self.delay_s = delay_s
         if self.instance in slow_instances:

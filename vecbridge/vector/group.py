@@ -1,9 +1,11 @@
 """A group of instances multiplexed by one process: requests out, replies in, restarts.
 
 This is the body of a vecbridge worker. It sends requests to many instances at
-once and collects their replies as they arrive (one ``select`` over all sockets),
+once and collects their replies as they arrive (one ``epoll`` over all sockets),
 writes results straight into the shared buffers, applies autoreset, and relaunches
 an instance that crashes, hangs or breaks the protocol, within its restart budget.
+A relaunch does not block the group: the new process's handshake is read from the
+same event loop, and the instance's next request waits for it while the others step.
 """
 
 from __future__ import annotations
@@ -23,7 +25,8 @@ from vecbridge.errors import (
     SpaceError,
     VecBridgeError,
 )
-from vecbridge.launch.instance import Instance, Listener, close_instances, describe_log
+from vecbridge.launch.instance import HelloAcceptor, Instance, Listener, close_instances, describe_log
+from vecbridge.launch.process import GameProcess
 from vecbridge.launch.run import RunContext
 from vecbridge.launch.spec import LaunchSpec
 from vecbridge.protocol.connection import GameErrorReply, Hello, ResetResult, StepResult
@@ -38,6 +41,11 @@ Info = dict[str, Any]
 # place of a step, the reset SAME_STEP autoreset does right after a final step, and blocking calls.
 STEP, RESET, AUTORESET, AUTORESET_SAME, CALL = "step", "reset", "autoreset", "autoreset_same", "call"
 
+# fd_index values that are not instances: the worker's command pipe, the listener, a connection before its hello
+PIPE, LISTENER, HANDSHAKE = None, -2, -3
+# while an instance relaunches, check its process at least this often (seconds)
+RELAUNCH_CHECK_S = 0.1
+
 
 @dataclass
 class Pending:
@@ -47,6 +55,14 @@ class Pending:
     options: dict[str, Any] | None = None
     build: Callable[[Any, int], bytes] | None = None  # for CALL: (connection, instance) -> the request
     final: dict[str, Any] | None = None  # AUTORESET_SAME: the final step's results
+
+
+@dataclass
+class Relaunch:
+    process: GameProcess
+    deadline: float  # for its hello
+    stage: str  # how the failure that caused it is described ("" or " before its first observation ...")
+    reason: str
 
 
 @dataclass
@@ -84,6 +100,9 @@ class InstanceGroup:
         self.poller = select.epoll()
         self.fd_index: dict[int, int | None] = {}
         self.hello: Hello | None = None
+        self.relaunching: dict[int, Relaunch] = {}
+        self.acceptor = HelloAcceptor(self.listener, spec, run.token, {})
+        self.handshakes: dict[int, Any] = {}  # fd -> accepted socket awaiting its hello
 
     # ------------------------------------------------------------ start / stop
     def start(self) -> dict[str, Any]:
@@ -91,6 +110,7 @@ class InstanceGroup:
         launched = self.listener.launch(self.spec, self.indices, self.run.token, self.run.run_dir, self.run.reaper)
         for i in self.indices:
             self._adopt(launched[i])
+        self._watch(self.listener.sock.fileno(), LISTENER)  # relaunched instances connect here
         first = self.instances[self.indices[0]].hello
         self.hello = first
         return {
@@ -146,6 +166,10 @@ class InstanceGroup:
         instances, self.instances = list(self.instances.values()), {}
         for inst in instances:
             self._unwatch(inst)
+        for relaunch in self.relaunching.values():
+            relaunch.process.kill_tree(grace=0.2)
+        self.relaunching.clear()
+        self.acceptor.close()
         close_instances(instances, self.spec.close_grace)
         self.listener.close()
         self.poller.close()
@@ -189,9 +213,11 @@ class InstanceGroup:
 
     def _send(self, i: int, p: Pending) -> None:
         # Requests enter ``pending`` in deadline order (same timeout for all), so its first
-        # entry always holds the earliest deadline.
+        # entry always holds the earliest deadline (except while an instance relaunches).
         p.deadline = time.monotonic() + self.spec.step_timeout
         self.pending[i] = p
+        if i in self.relaunching:
+            return  # sent once the new process has said hello
         inst = self.instances[i]
         try:
             inst.sock.sendall(self._request_bytes(i, p))
@@ -202,17 +228,31 @@ class InstanceGroup:
     def poll(self, timeout: float | None) -> bool:
         """Wait up to ``timeout`` s for replies; handle them. True if the wake-up object is readable."""
         woken = False
-        pending = self.pending
+        pending, relaunching = self.pending, self.relaunching
         if pending:
-            wait = max(0.0, next(iter(pending.values())).deadline - time.monotonic())
+            first = min(p.deadline for p in pending.values()) if relaunching else next(iter(pending.values())).deadline
+            wait = max(0.0, first - time.monotonic())
             timeout = wait if timeout is None else min(timeout, wait)
+        if relaunching:
+            timeout = RELAUNCH_CHECK_S if timeout is None else min(timeout, RELAUNCH_CHECK_S)
         fd_index, instances = self.fd_index, self.instances
         for fd, _ in self.poller.poll(-1 if timeout is None else timeout):
-            i = fd_index.get(fd, -1)
+            i = fd_index.get(fd, HANDSHAKE - 1)
             if i is None:
                 woken = True
-            elif i in instances:
-                self._receive(i)
+            elif i >= 0:
+                if i in instances:
+                    self._receive(i)
+            elif i == LISTENER:
+                self._accept()
+            elif i == HANDSHAKE:
+                self._handshake(fd)
+        if relaunching:
+            self._check_relaunches()
+            for i in [i for i, p in pending.items() if p.deadline <= time.monotonic() and i not in relaunching]:
+                if i in pending:  # an earlier failure's relaunch may have settled it
+                    self._fail(i, f"no reply to {pending[i].kind} within {self.spec.step_timeout:g} s (hung)")
+            return woken
         while pending:
             i, p = next(iter(pending.items()))
             if p.deadline > time.monotonic():
@@ -313,40 +353,115 @@ class InstanceGroup:
     # ------------------------------------------------------------ failures and restarts
     def _fail(self, i: int, reason: str) -> None:
         """Instance ``i`` crashed, hung or broke the protocol: relaunch it and settle its request."""
-        started = time.monotonic()
         p = self.pending.pop(i, None)
         old = self.instances.pop(i)
         stage = "" if i in self.observed else " before its first observation (stage: first observation)"
+        self.observed.discard(i)
         log = describe_log(old.process)
         self._discard(old)
+        self._relaunch(i, Relaunch(old.process, 0.0, stage, reason), log)
+        self._settle_failed(i, p)
+
+    def _relaunch(self, i: int, failed: Relaunch, log: str) -> None:
+        """Start a new process for ``i`` (its handshake is read by ``poll``), within the restart budget."""
         ledger = self.ledgers[i]
+        reason = failed.reason
         while True:
             if not ledger.try_spend():
                 raise RestartBudgetExceeded(
-                    f"instance {i} failed{stage} and its restart budget is spent ({ledger.describe()}).\n"
-                    f"last error: {reason}\n{log}",
+                    f"instance {i} failed{failed.stage} and its restart budget is spent ({ledger.describe()}).\n"
+                    f"last error: {reason}\n{log}".rstrip(),
                     instance=i,
-                    log_path=str(old.process.log_path),
+                    log_path=str(failed.process.log_path),
                     last_error=reason,
                 )
             try:
-                launched = self.listener.launch(
-                    self.spec, [i], self.run.token, self.run.run_dir, self.run.reaper,
+                process = self.listener.spawn(
+                    self.spec, i, self.run.token, self.run.run_dir, self.run.reaper,
                     log_name=f"game.restart-{ledger.total}.log",
                 )  # fmt: skip
-                self.observed.discard(i)
-                self._adopt(launched[i])
                 break
             except LaunchError as exc:
                 reason, log = str(exc), ""
+        self.acceptor.processes[i] = process
+        self.relaunching[i] = Relaunch(process, time.monotonic() + self.spec.startup_timeout, failed.stage, reason)
         self.notes[i] = {
-            "vecbridge_error": f"instance {i} failed{stage}: {reason}",
+            "vecbridge_error": f"instance {i} failed{failed.stage}: {reason}",
             "vecbridge_restarts": ledger.total,
         }
-        pause = time.monotonic() - started
-        for other in {id(q): q for q in self.pending.values()}.values():  # Pendings may be shared
-            other.deadline += pause  # the relaunch blocked everyone: do not count it against them
-        self._settle_failed(i, p)
+
+    # ------------------------------------------------------------ relaunched instances' handshakes
+    def _accept(self) -> None:
+        try:
+            sock = self.acceptor.accept()
+        except OSError:
+            return
+        self.handshakes[sock.fileno()] = sock
+        self._watch(sock.fileno(), HANDSHAKE)
+
+    def _handshake(self, fd: int) -> None:
+        sock = self.handshakes[fd]
+        inst, error = None, None
+        try:
+            inst = self.acceptor.read(sock)
+        except LaunchError as exc:
+            error = exc
+        if sock not in self.acceptor.anonymous:  # welcomed, or dropped: no longer watched as a handshake
+            del self.handshakes[fd]
+            self.fd_index.pop(fd, None)
+            try:
+                self.poller.unregister(fd)
+            except OSError:
+                pass  # dropped: closing it took it out of the epoll set
+        if error is not None and error.instance in self.relaunching:
+            self._relaunch_failed(error.instance, str(error))
+        # (an error naming no relaunching instance is a stray connection, dropped; no instance is affected)
+        if inst is not None:
+            self._relaunched(inst)
+
+    def _relaunched(self, inst: Instance) -> None:
+        i = inst.index
+        relaunch = self.relaunching.pop(i)
+        try:
+            self._adopt(inst)
+        except LaunchError as exc:  # it declares other spaces than the run's
+            inst.sock.close()
+            self.relaunching[i] = relaunch
+            self._relaunch_failed(i, str(exc))
+            return
+        p = self.pending.pop(i, None)
+        if p is not None:
+            self._send(i, p)  # the request that waited for the new process
+
+    def _check_relaunches(self) -> None:
+        """Fail relaunches whose process died or whose hello is overdue (after reading any that arrived)."""
+        now = time.monotonic()
+        for i, relaunch in list(self.relaunching.items()):
+            if relaunch.process.poll() is None and now < relaunch.deadline:
+                continue
+            self._drain_handshakes()  # the hello may be waiting unread (the caller was busy elsewhere)
+            if i not in self.relaunching:
+                continue
+            acceptor = self.acceptor
+            error = acceptor.died(relaunch.process) if relaunch.process.poll() is not None else acceptor.timed_out(i)
+            self._relaunch_failed(i, str(error))
+
+    def _drain_handshakes(self) -> None:
+        while True:
+            ready, _, _ = select.select([self.listener.sock, *self.handshakes.values()], [], [], 0)
+            if not ready:
+                return
+            for sock in ready:
+                if sock is self.listener.sock:
+                    self._accept()
+                elif sock.fileno() in self.handshakes:
+                    self._handshake(sock.fileno())
+
+    def _relaunch_failed(self, i: int, reason: str) -> None:
+        relaunch = self.relaunching.pop(i)
+        self.acceptor.processes.pop(i, None)
+        relaunch.process.kill_tree(grace=0.2)
+        self._relaunch(i, Relaunch(relaunch.process, 0.0, relaunch.stage, reason), "")
 
     def _discard(self, inst: Instance) -> None:
         self._unwatch(inst)
