@@ -21,6 +21,13 @@ from vecbridge import GameEnv
 from vecbridge.backends import fceux
 from vecbridge.backends.fceux import EFP_ROM, escape_from_pong_spec, register_games
 
+from escape_from_pong_checks import (
+    check_ball_drawn_where_ram_says,
+    check_holding_down_escapes_three_levels_then_dies,
+    check_random_play_is_deterministic_and_clean,
+    children_running,
+)
+
 pytestmark = pytest.mark.lua
 
 GAME = "vecbridge/EscapeFromPong-v0"
@@ -50,14 +57,7 @@ def no_new_files_in_home_or_tmp():
 
 
 def fceux_children() -> list[psutil.Process]:
-    procs = []
-    for p in psutil.Process().children(recursive=True):
-        try:
-            if "fceux" in " ".join(p.cmdline()):
-                procs.append(p)
-        except psutil.Error:
-            pass
-    return procs
+    return children_running("fceux")
 
 
 def test_registered():
@@ -69,39 +69,7 @@ def test_registered():
 
 
 def test_two_instances_1000_random_steps_deterministic_and_clean(no_new_files_in_home_or_tmp):
-    rng = np.random.default_rng(0)
-    actions = rng.integers(0, 9, size=(1000, 2))
-
-    def run(n_steps):
-        envs = vecbridge.make(GAME, num_envs=2, observation_type="value")
-        try:
-            assert envs.single_action_space == spaces.Discrete(9)
-            assert envs.single_observation_space == spaces.Box(-np.inf, np.inf, (8,), np.float32)
-            procs = fceux_children()
-            assert len(procs) == 2
-            obs, info = envs.reset(seed=11)
-            trace, rewards, ends = [obs], [], 0
-            for a in actions[:n_steps]:
-                obs, reward, terminated, truncated, info = envs.step(a)
-                assert obs.shape == (2, 8) and np.isfinite(obs).all()
-                assert set(np.unique(reward)) <= {-1.0, 0.0, 1.0}
-                trace.append(obs)
-                rewards.append(reward)
-                ends += int(terminated.sum() + truncated.sum())
-            return np.stack(trace), np.stack(rewards), ends, procs
-        finally:
-            envs.close()
-
-    t0 = time.monotonic()
-    long_trace, long_rewards, _, procs = run(1000)
-    elapsed = time.monotonic() - t0
-    assert not any(p.is_running() and p.status() != psutil.STATUS_ZOMBIE for p in procs)  # close() ended FCEUX
-    assert not np.array_equal(long_trace[:, 0], long_trace[:, 1])  # seeds 11 and 12: different starts
-    assert len({row.tobytes() for row in long_trace[:, 0]}) > 100  # the ball moves
-    # a fresh launch, the same seed and actions: the same observations and rewards
-    short_trace, short_rewards, _, _ = run(200)
-    np.testing.assert_array_equal(short_trace, long_trace[:201])
-    np.testing.assert_array_equal(short_rewards, long_rewards[:200])
+    elapsed = check_random_play_is_deterministic_and_clean(GAME, "fceux")
     print(f"2 x FCEUX, 1000 steps (4 frames each): {elapsed:.1f} s including start-up")
 
 
@@ -109,24 +77,7 @@ def test_rewards_and_game_over_from_ram():
     """Holding Down (thrust up): levels 1-3 are escaped (+1 each), then level 4 kills the ball 3 times."""
     env = GameEnv(escape_from_pong_spec(observation_type="value"))
     try:
-        obs, info = env.reset(seed=0, options={"noops": 0})
-        assert info == {"noops": 0, "levels": 0, "deaths": 0, "lives": 3, "level_ptr": 0x8385}
-        assert obs[7] == 3  # lives
-        events = []
-        for step in range(400):
-            obs, reward, terminated, truncated, info = env.step(2)
-            if reward:
-                events.append((reward, info["levels"], info["deaths"], info["lives"]))
-            if terminated or truncated:
-                break
-        assert terminated and not truncated
-        assert events == [(1, 1, 0, 3), (1, 2, 0, 3), (1, 3, 0, 3), (-1, 3, 1, 2), (-1, 3, 2, 1), (-1, 3, 3, 0)]
-        assert info["level_ptr"] == 0x83A0 and obs[7] == 0  # level 4's script
-        # the episode length is a RAM fact too: the same in a second episode
-        env.reset(seed=0, options={"noops": 0})
-        for again in range(step + 1):
-            *_, terminated, truncated, _ = env.step(2)
-        assert terminated and again == step
+        assert check_holding_down_escapes_three_levels_then_dies(env) == 173
     finally:
         env.close()
 
@@ -134,16 +85,7 @@ def test_rewards_and_game_over_from_ram():
 def test_screen_observation_matches_ram():
     env = GameEnv(escape_from_pong_spec(observation_type="both"), render_mode="rgb_array")
     try:
-        assert env.observation_space["image"] == spaces.Box(0, 255, (240, 256, 3), np.uint8)
-        obs, info = env.reset(seed=1)
-        for _ in range(5):
-            obs, *_ = env.step(0)
-        img, value = obs["image"], obs["value"]
-        # the ball: white pixels at about (2 * y + 2, 2 * x + 2) (RAM $18/$16 are in 2-pixel units)
-        white = np.argwhere(img.sum(axis=2) > 600)
-        near = white[(np.abs(white[:, 1] - (2 * value[0] + 2)) <= 4) & (np.abs(white[:, 0] - (2 * value[1] + 2)) <= 4)]
-        assert len(near) > 0, (value[:2], white[:10])
-        np.testing.assert_array_equal(env.render(), img)  # render() is the same frame
+        img = check_ball_drawn_where_ram_says(env)
         # gui.gdscreenshot(true): no FCEUX on-screen message ("Emulation speed ...", white on dark blue)
         # in the picture: the game draws only black, white and red
         r, g, b = (img[..., i].astype(int) for i in range(3))

@@ -24,6 +24,13 @@ import vecbridge
 from vecbridge import GameEnv
 from vecbridge.backends import fceux, node, npm
 
+from escape_from_pong_checks import (
+    check_ball_drawn_where_ram_says,
+    check_holding_down_escapes_three_levels_then_dies,
+    check_random_play_is_deterministic_and_clean,
+    children_running,
+)
+
 pytestmark = pytest.mark.node
 
 GAME = "vecbridge/EscapeFromPongJS-v0"
@@ -41,14 +48,7 @@ def _registered():
 
 
 def node_children() -> list[psutil.Process]:
-    procs = []
-    for p in psutil.Process().children(recursive=True):
-        try:
-            if "escape_from_pong.mjs" in " ".join(p.cmdline()):
-                procs.append(p)
-        except psutil.Error:
-            pass
-    return procs
+    return children_running("escape_from_pong.mjs")
 
 
 def test_registered_spec():
@@ -69,41 +69,11 @@ def test_registered_spec():
 def test_two_instances_1000_random_steps_deterministic_and_clean():
     home = Path.home()
     home_before = set(os.listdir(home)) if home.is_dir() else set()
-    rng = np.random.default_rng(0)
-    actions = rng.integers(0, 9, size=(1000, 2))
 
-    def run(n_steps):
-        envs = vecbridge.make(GAME, num_envs=2, observation_type="value")
-        try:
-            assert envs.single_action_space == spaces.Discrete(9)
-            assert envs.single_observation_space == spaces.Box(-np.inf, np.inf, (8,), np.float32)
-            procs = node_children()
-            assert len(procs) == 2
-            # the launcher exec'd Node: no Python process stays between vecbridge and the game
-            assert all(Path(p.exe()).name.startswith("node") for p in procs), [p.cmdline() for p in procs]
-            obs, info = envs.reset(seed=11)
-            trace, rewards, ends = [obs], [], 0
-            for a in actions[:n_steps]:
-                obs, reward, terminated, truncated, info = envs.step(a)
-                assert obs.shape == (2, 8) and np.isfinite(obs).all()
-                assert set(np.unique(reward)) <= {-1.0, 0.0, 1.0}
-                trace.append(obs)
-                rewards.append(reward)
-                ends += int(terminated.sum() + truncated.sum())
-            return np.stack(trace), np.stack(rewards), ends, procs
-        finally:
-            envs.close()
+    def launched_node_itself(procs):  # the launcher exec'd Node: no Python process stays between
+        assert all(Path(p.exe()).name.startswith("node") for p in procs), [p.cmdline() for p in procs]
 
-    t0 = time.monotonic()
-    long_trace, long_rewards, _, procs = run(1000)
-    elapsed = time.monotonic() - t0
-    assert not any(p.is_running() and p.status() != psutil.STATUS_ZOMBIE for p in procs)  # close() ended Node
-    assert not np.array_equal(long_trace[:, 0], long_trace[:, 1])  # seeds 11 and 12: different starts
-    assert len({row.tobytes() for row in long_trace[:, 0]}) > 100  # the ball moves
-    # a fresh launch, the same seed and actions: the same observations and rewards
-    short_trace, short_rewards, _, _ = run(200)
-    np.testing.assert_array_equal(short_trace, long_trace[:201])
-    np.testing.assert_array_equal(short_rewards, long_rewards[:200])
+    elapsed = check_random_play_is_deterministic_and_clean(GAME, "escape_from_pong.mjs", launched_node_itself)
     assert (set(os.listdir(home)) if home.is_dir() else set()) == home_before  # nothing written to $HOME
     print(f"2 x Node/jsnes, 1000 steps (4 frames each): {elapsed:.1f} s including start-up")
 
@@ -111,17 +81,8 @@ def test_two_instances_1000_random_steps_deterministic_and_clean():
 def test_screen_observation_and_render():
     env = GameEnv(node.escape_from_pong_js_spec(observation_type="both"), render_mode="rgb_array")
     try:
-        assert env.observation_space["image"] == spaces.Box(0, 255, (240, 256, 3), np.uint8)
         assert env.metadata["render_fps"] == 15
-        obs, info = env.reset(seed=1)
-        for _ in range(5):
-            obs, *_ = env.step(0)
-        img, value = obs["image"], obs["value"]
-        # the ball: white pixels at about (2 * y + 2, 2 * x + 2) (RAM $18/$16 are in 2-pixel units)
-        white = np.argwhere(img.sum(axis=2) > 600)
-        near = white[(np.abs(white[:, 1] - (2 * value[0] + 2)) <= 4) & (np.abs(white[:, 0] - (2 * value[1] + 2)) <= 4)]
-        assert len(near) > 0, (value[:2], white[:10])
-        np.testing.assert_array_equal(env.render(), img)
+        img = check_ball_drawn_where_ram_says(env)
         assert {tuple(c) for c in img.reshape(-1, 3)} <= set(JSNES_TO_FCEUX)  # black, white, red (jsnes palette)
     finally:
         env.close()
@@ -131,24 +92,8 @@ def test_rewards_and_game_over_from_ram():
     """Holding Down (thrust up): the same events as under FCEUX, 7 steps later (longer start pauses, see the docs)."""
     env = GameEnv(node.escape_from_pong_js_spec(observation_type="value"))
     try:
-        obs, info = env.reset(seed=0, options={"noops": 0})
-        assert info == {"noops": 0, "levels": 0, "deaths": 0, "lives": 3, "level_ptr": 0x8385}
-        assert obs[7] == 3
-        events = []
-        for step in range(400):
-            obs, reward, terminated, truncated, info = env.step(2)
-            if reward:
-                events.append((reward, info["levels"], info["deaths"], info["lives"]))
-            if terminated or truncated:
-                break
-        assert terminated and not truncated
-        assert events == [(1, 1, 0, 3), (1, 2, 0, 3), (1, 3, 0, 3), (-1, 3, 1, 2), (-1, 3, 2, 1), (-1, 3, 3, 0)]
-        assert info["level_ptr"] == 0x83A0 and obs[7] == 0
-        assert step + 1 == 180  # FCEUX: 173 (each of the 5 restart pauses lasts 71-72 frames here, 65 there)
-        env.reset(seed=0, options={"noops": 0})
-        for again in range(step + 1):
-            *_, terminated, truncated, _ = env.step(2)
-        assert terminated and again == step
+        # FCEUX: 173 (each of the 5 restart pauses lasts 71-72 frames here, 65 there)
+        assert check_holding_down_escapes_three_levels_then_dies(env) == 180
     finally:
         env.close()
 

@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 import argparse
-import json
 import sys
 import time
 from typing import Sequence
 
 import numpy as np
+
+from vecbridge.keyvalue import parse_pairs
 
 
 def _spec_from(args: argparse.Namespace):
@@ -19,19 +20,6 @@ def _spec_from(args: argparse.Namespace):
     if not args.game:
         raise SystemExit("name a registered game (vecbridge list) or give a command after --")
     return args.game
-
-
-def _options(pairs: Sequence[str]) -> dict:
-    options = {}
-    for pair in pairs or []:
-        key, sep, value = pair.partition("=")
-        if not sep:
-            raise SystemExit(f"--option takes KEY=VALUE, got {pair!r}")
-        try:
-            options[key] = json.loads(value)
-        except json.JSONDecodeError:
-            options[key] = value
-    return options
 
 
 def cmd_list(args: argparse.Namespace) -> int:
@@ -48,7 +36,7 @@ def cmd_run(args: argparse.Namespace) -> int:
 
     spec = _spec_from(args)
     started = time.monotonic()
-    envs = vecbridge.make(spec, num_envs=args.num_envs, num_workers=args.num_workers, **_options(args.option))
+    envs = vecbridge.make(spec, num_envs=args.num_envs, num_workers=args.num_workers, **parse_pairs(args.option, "--option"))
     try:
         workers = "driven from this process" if envs.in_process else f"{envs.num_workers} worker process(es)"
         print(f"launched {envs.num_envs} instance(s) of {envs.game_name or spec} in {time.monotonic() - started:.2f} s "
@@ -82,7 +70,7 @@ def cmd_check(args: argparse.Namespace) -> int:
     from vecbridge.testing import check_game, check_vector_env
 
     spec = _spec_from(args)
-    options = _options(args.option)
+    options = parse_pairs(args.option, "--option")
     report = check_game(spec, steps=args.steps, seed=args.seed, deterministic=not args.nondeterministic, **options)
     print(report.format())
     if not report.ok:

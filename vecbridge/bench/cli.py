@@ -7,10 +7,11 @@ with ``python -m vecbridge.bench``. In Python: :func:`run_bench`.
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import sys
 from typing import Any, Sequence, TextIO
+
+from vecbridge.keyvalue import parse_pairs
 
 DEFAULT_COUNTS = "1,2,4,8,16"
 
@@ -46,20 +47,6 @@ def resolve_batch_size(spec: float | int | None, num_envs: int) -> int | None:
     if isinstance(spec, float):
         return max(1, min(num_envs, int(round(spec * num_envs))))
     return max(1, min(num_envs, int(spec)))
-
-
-def parse_options(pairs: Sequence[str] | None) -> dict[str, Any]:
-    """``KEY=VALUE`` pairs, each value read as JSON when it parses (``slow_instances=[0]``)."""
-    options: dict[str, Any] = {}
-    for pair in pairs or []:
-        key, sep, value = pair.partition("=")
-        if not sep or not key:
-            raise SystemExit(f"--option takes KEY=VALUE, got {pair!r}")
-        try:
-            options[key] = json.loads(value)
-        except json.JSONDecodeError:
-            options[key] = value
-    return options
 
 
 def configure(parser: argparse.ArgumentParser) -> argparse.ArgumentParser:
@@ -139,7 +126,7 @@ def _run_from_args(args: argparse.Namespace) -> dict[str, Any]:
         seconds=args.seconds,
         repeat=args.repeat,
         warmup=args.warmup,
-        options=parse_options(args.option),
+        options=parse_pairs(args.option, "--option"),
         batch_size=args.batch_size,
         num_workers=args.num_workers,
         seed=args.seed,

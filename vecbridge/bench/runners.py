@@ -98,15 +98,26 @@ class Runner:
         raise NotImplementedError
 
     def close(self) -> None:
-        raise NotImplementedError
+        """Close the vector env in ``self.envs``, if it was built (the floor overrides this)."""
+        envs = getattr(self, "envs", None)
+        if envs is not None:
+            envs.close()
 
     def settings(self) -> dict[str, Any]:
         """Extra settings worth recording with the result."""
         return {}
 
 
+class LockstepRunner(Runner):
+    """A vector env in ``self.envs`` stepped whole, with actions from ``self.actions``."""
+
+    def step(self) -> int:
+        self.envs.step(self.actions.next())
+        return self.num_envs
+
+
 # ---------------------------------------------------------------- vecbridge
-class VecbridgeRunner(Runner):
+class VecbridgeRunner(LockstepRunner):
     name = "vecbridge"
     description = "vecbridge vector env, lockstep step()"
 
@@ -122,15 +133,6 @@ class VecbridgeRunner(Runner):
         self.envs = self._make()
         self.envs.reset(seed=self.seed)
         self.actions = ActionPool(self.envs.single_action_space, self.num_envs, self.seed)
-
-    def step(self) -> int:
-        self.envs.step(self.actions.next())
-        return self.num_envs
-
-    def close(self) -> None:
-        envs = getattr(self, "envs", None)
-        if envs is not None:
-            envs.close()
 
     def settings(self) -> dict[str, Any]:
         envs = getattr(self, "envs", None)
@@ -173,7 +175,7 @@ def game_env_factories(env_id: str, num_envs: int, options: dict[str, Any]) -> l
     return [functools.partial(_game_env, env_id, i, dict(options)) for i in range(num_envs)]
 
 
-class GymnasiumAsyncRunner(Runner):
+class GymnasiumAsyncRunner(LockstepRunner):
     name = "gymnasium-async"
     description = "gymnasium.vector.AsyncVectorEnv(shared_memory=True) over GameEnv"
 
@@ -183,15 +185,6 @@ class GymnasiumAsyncRunner(Runner):
         self.envs = vecbridge.make(self.env_id, num_envs=self.num_envs, backend="gymnasium", **self.options)
         self.envs.reset(seed=self.seed)
         self.actions = ActionPool(self.envs.single_action_space, self.num_envs, self.seed)
-
-    def step(self) -> int:
-        self.envs.step(self.actions.next())
-        return self.num_envs
-
-    def close(self) -> None:
-        envs = getattr(self, "envs", None)
-        if envs is not None:
-            envs.close()
 
 
 class GymnasiumSyncRunner(GymnasiumAsyncRunner):
@@ -206,7 +199,7 @@ class GymnasiumSyncRunner(GymnasiumAsyncRunner):
         self.actions = ActionPool(self.envs.single_action_space, self.num_envs, self.seed)
 
 
-class SB3SubprocRunner(Runner):
+class SB3SubprocRunner(LockstepRunner):
     name = "sb3-subproc"
     description = "stable_baselines3 SubprocVecEnv over GameEnv"
 
@@ -224,15 +217,6 @@ class SB3SubprocRunner(Runner):
         self.envs.seed(self.seed)
         self.envs.reset()
         self.actions = ActionPool(self.envs.action_space, self.num_envs, self.seed)
-
-    def step(self) -> int:
-        self.envs.step(self.actions.next())
-        return self.num_envs
-
-    def close(self) -> None:
-        envs = getattr(self, "envs", None)
-        if envs is not None:
-            envs.close()
 
 
 class PufferLibRunner(Runner):
@@ -276,11 +260,6 @@ class PufferLibRunner(Runner):
         self.envs.recv()
         self.envs.send(self.actions.next())
         return self.batch
-
-    def close(self) -> None:
-        envs = getattr(self, "envs", None)
-        if envs is not None:
-            envs.close()
 
     def settings(self) -> dict[str, Any]:
         return {"num_workers": self.num_workers or 1, "batch_size": getattr(self, "batch", None)}

@@ -29,20 +29,6 @@ def require_sb3(command: str) -> None:
                          f"pip install 'vecbridge[sb3]' (with torch pinned, e.g. torch==2.13.0)") from None  # fmt: skip
 
 
-def parse_pairs(pairs: Sequence[str] | None, flag: str) -> dict[str, Any]:
-    """``["key=value", ...]`` to a dict; values are JSON where they parse (``3``, ``1e-3``, ``[64, 64]``), else strings."""
-    out: dict[str, Any] = {}
-    for pair in pairs or []:
-        key, sep, value = pair.partition("=")
-        if not sep or not key:
-            raise SystemExit(f"{flag} takes KEY=VALUE, got {pair!r}")
-        try:
-            out[key.strip()] = json.loads(value)
-        except json.JSONDecodeError:
-            out[key.strip()] = value
-    return out
-
-
 def load_config(path: str | Path) -> dict[str, Any]:
     """PPO keyword arguments from a JSON file (or YAML, if the name ends in .yaml/.yml and PyYAML is installed).
 

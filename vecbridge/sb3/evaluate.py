@@ -21,7 +21,8 @@ from typing import Any, Callable, Sequence
 
 import numpy as np
 
-from vecbridge.sb3.common import frame_stack_of, parse_pairs, summarize, vecnormalize_for
+from vecbridge.keyvalue import parse_pairs
+from vecbridge.sb3.common import frame_stack_of, summarize, vecnormalize_for
 
 Policy = Callable[[Any], np.ndarray]
 

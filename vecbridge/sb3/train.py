@@ -20,13 +20,13 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Sequence
 
+from vecbridge.keyvalue import parse_pairs
 from vecbridge.sb3.common import (
     DEFAULT_FRAME_STACK,
     VECNORMALIZE_FILE,
     frame_stack_of,
     load_config,
     new_run_dir,
-    parse_pairs,
     policy_for,
     require_sb3,
     run_dir_of,
