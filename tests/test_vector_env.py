@@ -207,6 +207,23 @@ def test_the_others_keep_stepping_while_an_instance_relaunches(num_workers):
         envs.close()
 
 
+def test_close_during_a_relaunch_ends_the_new_process_too():
+    envs = vecbridge.make(
+        "vecbridge/Echo-v0", num_envs=2, batch_size=1, crash_instances=[0], crash_at_step=1, slow_relaunch_s=30.0
+    )
+    try:
+        envs.async_reset(seed=0)
+        envs.send(np.zeros(2, dtype=np.int64))
+        for _ in range(2):  # instance 0's step fails (its new process sleeps 30 s before connecting)
+            *_, info, ids = envs.recv(timeout=30)
+        relaunching = envs._pipes[0].group.relaunching
+        assert list(relaunching) == [0] and relaunching[0].process.poll() is None
+        process = relaunching[0].process
+    finally:
+        envs.close()
+    assert process.poll() is not None  # killed, not left to connect to nobody (the fixture checks the rest)
+
+
 def test_a_relaunch_that_fails_is_retried_within_the_budget():
     # every process of instance 0 after the first crashes at once: each relaunch fails, and
     # the budget (not a hang) ends the run, naming the launch failure
