@@ -216,7 +216,7 @@ def test_close_during_a_relaunch_ends_the_new_process_too():
         envs.send(np.zeros(2, dtype=np.int64))
         for _ in range(2):  # instance 0's step fails (its new process sleeps 30 s before connecting)
             *_, info, ids = envs.recv(timeout=30)
-        relaunching = envs._pipes[0].group.relaunching
+        relaunching = envs._pipes[0].group.relauncher.active
         assert list(relaunching) == [0] and relaunching[0].process.poll() is None
         process = relaunching[0].process
     finally:

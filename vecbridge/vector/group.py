@@ -21,19 +21,18 @@ from vecbridge.errors import (
     GameError,
     LaunchError,
     ProtocolError,
-    RestartBudgetExceeded,
     SpaceError,
     VecBridgeError,
 )
-from vecbridge.launch.instance import HelloAcceptor, Instance, Listener, close_instances, describe_log
-from vecbridge.launch.process import GameProcess
+from vecbridge.launch.instance import Instance, Listener, close_instances, describe_log
 from vecbridge.launch.run import RunContext
 from vecbridge.launch.spec import LaunchSpec
 from vecbridge.protocol.connection import GameErrorReply, Hello, ResetResult, StepResult
 from vecbridge.protocol.spaces import space_to_json
 from vecbridge.transport import RECV_SIZE
 from vecbridge.vector.buffers import Buffers
-from vecbridge.vector.restart import RestartBudget, RestartLedger
+from vecbridge.vector.relaunch import Relaunch, Relauncher
+from vecbridge.vector.restart import RestartBudget
 
 Info = dict[str, Any]
 
@@ -58,14 +57,6 @@ class Pending:
 
 
 @dataclass
-class Relaunch:
-    process: GameProcess
-    deadline: float  # for its hello
-    stage: str  # how the failure that caused it is described ("" or " before its first observation ...")
-    reason: str
-
-
-@dataclass
 class GroupStatus:
     completed: list[int] = field(default_factory=list)
     infos: dict[int, Info] = field(default_factory=dict)
@@ -87,7 +78,6 @@ class InstanceGroup:
         self.indices = list(indices)
         self.run = run
         self.same_step = same_step
-        self.ledgers = {i: RestartLedger(budget) for i in self.indices}
         self.listener = Listener()
         self.instances: dict[int, Instance] = {}
         self.pending: dict[int, Pending] = {}
@@ -100,9 +90,10 @@ class InstanceGroup:
         self.poller = select.epoll()
         self.fd_index: dict[int, int | None] = {}
         self.hello: Hello | None = None
-        self.relaunching: dict[int, Relaunch] = {}
-        self.acceptor = HelloAcceptor(self.listener, spec, run.token, {})
-        self.handshakes: dict[int, Any] = {}  # fd -> accepted socket awaiting its hello
+        self.relauncher = Relauncher(
+            self.listener, spec, run, budget, self.indices,
+            watch=lambda fd: self._watch(fd, HANDSHAKE), unwatch=self._unwatch_fd, notes=self.notes,
+        )  # fmt: skip
 
     # ------------------------------------------------------------ start / stop
     def start(self) -> dict[str, Any]:
@@ -157,19 +148,21 @@ class InstanceGroup:
         self.fd_index[fd] = index
 
     def _unwatch(self, inst: Instance) -> None:
-        fd = inst.sock.fileno()
+        self._unwatch_fd(inst.sock.fileno())
+
+    def _unwatch_fd(self, fd: int) -> None:
         if self.fd_index.pop(fd, -1) != -1:
-            self.poller.unregister(fd)
+            try:
+                self.poller.unregister(fd)
+            except OSError:
+                pass  # already closed, which took it out of the epoll set
 
     def close(self) -> None:
         """Close every instance: say close to all, wait one grace period, kill what is left."""
         instances, self.instances = list(self.instances.values()), {}
         for inst in instances:
             self._unwatch(inst)
-        for relaunch in self.relaunching.values():
-            relaunch.process.kill_tree(grace=0.2)
-        self.relaunching.clear()
-        self.acceptor.close()
+        self.relauncher.close()
         close_instances(instances, self.spec.close_grace)
         self.listener.close()
         self.poller.close()
@@ -216,7 +209,7 @@ class InstanceGroup:
         # entry always holds the earliest deadline (except while an instance relaunches).
         p.deadline = time.monotonic() + self.spec.step_timeout
         self.pending[i] = p
-        if i in self.relaunching:
+        if i in self.relauncher:
             return  # sent once the new process has said hello
         inst = self.instances[i]
         try:
@@ -228,7 +221,7 @@ class InstanceGroup:
     def poll(self, timeout: float | None) -> bool:
         """Wait up to ``timeout`` s for replies; handle them. True if the wake-up object is readable."""
         woken = False
-        pending, relaunching = self.pending, self.relaunching
+        pending, relaunching = self.pending, self.relauncher
         if pending:
             first = min(p.deadline for p in pending.values()) if relaunching else next(iter(pending.values())).deadline
             wait = max(0.0, first - time.monotonic())
@@ -244,11 +237,14 @@ class InstanceGroup:
                 if i in instances:
                     self._receive(i)
             elif i == LISTENER:
-                self._accept()
+                self.relauncher.on_listener()
             elif i == HANDSHAKE:
-                self._handshake(fd)
+                inst = self.relauncher.on_handshake(fd)
+                if inst is not None:
+                    self._relaunched(inst)
         if relaunching:
-            self._check_relaunches()
+            for inst in self.relauncher.check():
+                self._relaunched(inst)
             for i in [i for i, p in pending.items() if p.deadline <= time.monotonic() and i not in relaunching]:
                 if i in pending:  # an earlier failure's relaunch may have settled it
                     self._fail(i, f"no reply to {pending[i].kind} within {self.spec.step_timeout:g} s (hung)")
@@ -359,109 +355,21 @@ class InstanceGroup:
         self.observed.discard(i)
         log = describe_log(old.process)
         self._discard(old)
-        self._relaunch(i, Relaunch(old.process, 0.0, stage, reason), log)
+        self.relauncher.start(i, Relaunch(old.process, 0.0, stage, reason), log)
         self._settle_failed(i, p)
 
-    def _relaunch(self, i: int, failed: Relaunch, log: str) -> None:
-        """Start a new process for ``i`` (its handshake is read by ``poll``), within the restart budget."""
-        ledger = self.ledgers[i]
-        reason = failed.reason
-        while True:
-            if not ledger.try_spend():
-                raise RestartBudgetExceeded(
-                    f"instance {i} failed{failed.stage} and its restart budget is spent ({ledger.describe()}).\n"
-                    f"last error: {reason}\n{log}".rstrip(),
-                    instance=i,
-                    log_path=str(failed.process.log_path),
-                    last_error=reason,
-                )
-            try:
-                process = self.listener.spawn(
-                    self.spec, i, self.run.token, self.run.run_dir, self.run.reaper,
-                    log_name=f"game.restart-{ledger.total}.log",
-                )  # fmt: skip
-                break
-            except LaunchError as exc:
-                reason, log = str(exc), ""
-        self.acceptor.processes[i] = process
-        self.relaunching[i] = Relaunch(process, time.monotonic() + self.spec.startup_timeout, failed.stage, reason)
-        self.notes[i] = {
-            "vecbridge_error": f"instance {i} failed{failed.stage}: {reason}",
-            "vecbridge_restarts": ledger.total,
-        }
-
-    # ------------------------------------------------------------ relaunched instances' handshakes
-    def _accept(self) -> None:
-        try:
-            sock = self.acceptor.accept()
-        except OSError:
-            return
-        self.handshakes[sock.fileno()] = sock
-        self._watch(sock.fileno(), HANDSHAKE)
-
-    def _handshake(self, fd: int) -> None:
-        sock = self.handshakes[fd]
-        inst, error = None, None
-        try:
-            inst = self.acceptor.read(sock)
-        except LaunchError as exc:
-            error = exc
-        if sock not in self.acceptor.anonymous:  # welcomed, or dropped: no longer watched as a handshake
-            del self.handshakes[fd]
-            self.fd_index.pop(fd, None)
-            try:
-                self.poller.unregister(fd)
-            except OSError:
-                pass  # dropped: closing it took it out of the epoll set
-        if error is not None and error.instance in self.relaunching:
-            self._relaunch_failed(error.instance, str(error))
-        # (an error naming no relaunching instance is a stray connection, dropped; no instance is affected)
-        if inst is not None:
-            self._relaunched(inst)
-
     def _relaunched(self, inst: Instance) -> None:
-        i = inst.index
-        relaunch = self.relaunching.pop(i)
+        """A relaunched instance said hello: take it back, and send the request that waited for it."""
         try:
             self._adopt(inst)
         except LaunchError as exc:  # it declares other spaces than the run's
             inst.sock.close()
-            self.relaunching[i] = relaunch
-            self._relaunch_failed(i, str(exc))
+            self.relauncher.rejected(inst.index, str(exc))
             return
-        p = self.pending.pop(i, None)
+        self.relauncher.adopted(inst.index)
+        p = self.pending.pop(inst.index, None)
         if p is not None:
-            self._send(i, p)  # the request that waited for the new process
-
-    def _check_relaunches(self) -> None:
-        """Fail relaunches whose process died or whose hello is overdue (after reading any that arrived)."""
-        now = time.monotonic()
-        for i, relaunch in list(self.relaunching.items()):
-            if relaunch.process.poll() is None and now < relaunch.deadline:
-                continue
-            self._drain_handshakes()  # the hello may be waiting unread (the caller was busy elsewhere)
-            if i not in self.relaunching:
-                continue
-            acceptor = self.acceptor
-            error = acceptor.died(relaunch.process) if relaunch.process.poll() is not None else acceptor.timed_out(i)
-            self._relaunch_failed(i, str(error))
-
-    def _drain_handshakes(self) -> None:
-        while True:
-            ready, _, _ = select.select([self.listener.sock, *self.handshakes.values()], [], [], 0)
-            if not ready:
-                return
-            for sock in ready:
-                if sock is self.listener.sock:
-                    self._accept()
-                elif sock.fileno() in self.handshakes:
-                    self._handshake(sock.fileno())
-
-    def _relaunch_failed(self, i: int, reason: str) -> None:
-        relaunch = self.relaunching.pop(i)
-        self.acceptor.processes.pop(i, None)
-        relaunch.process.kill_tree(grace=0.2)
-        self._relaunch(i, Relaunch(relaunch.process, 0.0, relaunch.stage, reason), "")
+            self._send(inst.index, p)
 
     def _discard(self, inst: Instance) -> None:
         self._unwatch(inst)
