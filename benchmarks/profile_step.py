@@ -24,6 +24,7 @@ import collections
 import cProfile
 import os
 import pstats
+import shutil
 import signal
 import subprocess
 import sys
@@ -280,7 +281,11 @@ def floor_wall(num_envs: int, seconds: float) -> tuple[float, float]:
 
 # ---------------------------------------------------------------- py-spy
 def py_spy(pids: dict[str, int], seconds: float, run, rate: int = 200) -> dict[str, list[tuple[int, str]]]:
-    tmp = tempfile.mkdtemp(prefix="vb-pyspy-")
+    with tempfile.TemporaryDirectory(prefix="vb-pyspy-") as tmp:
+        return _py_spy(pids, seconds, run, rate, tmp)
+
+
+def _py_spy(pids: dict[str, int], seconds: float, run, rate: int, tmp: str) -> dict[str, list[tuple[int, str]]]:
     spies = {}
     for name, pid in pids.items():
         out = os.path.join(tmp, f"{name}.txt")
@@ -400,6 +405,7 @@ def main(argv: list[str] | None = None) -> int:
                     print(f"    {c:6d}  {c / total_samples * 100:4.0f}%  {frame}")
     finally:
         envs.close()
+        shutil.rmtree(prof_dir, ignore_errors=True)
 
     # 4. reference points
     print("\n### 4. reference points\n")
