@@ -312,16 +312,6 @@ local function pack_with_string_pack(code, t, n)
 	return table_concat(parts)
 end
 
-local function pack_chars(t, n)
-	if n <= CHUNK then return string_char(unpack(t, 1, n)) end
-	local parts, k = {}, 0
-	for i = 1, n, CHUNK do
-		k = k + 1
-		parts[k] = string_char(unpack(t, i, math_min(i + CHUNK - 1, n)))
-	end
-	return table_concat(parts)
-end
-
 local function pack_pure(dt, t, n)
 	local b, k = {}, 0
 	local name, size = dt.name, dt.size
@@ -414,7 +404,7 @@ local function pack_values(dt, t, n, what)
 	end
 	local ok, result
 	if dt.name == "uint8" then
-		ok, result = pcall(pack_chars, t, n)
+		ok, result = pcall(bytes_to_string, t, n)
 	elseif spack and dt.code then
 		ok, result = pcall(pack_with_string_pack, dt.code, t, n)
 	elseif ffi and FFI_TYPES[dt.name] then
