@@ -131,8 +131,6 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--no-live-dom", action="store_true", help="skip the live_dom case")
     parser.add_argument("--json", help="write the results here")
     args = parser.parse_args(argv)
-    if "vecbridge/2048-v0" not in vecbridge.registered():
-        browser.register_games()
     browser.fetch_2048()
 
     raw = raw_speed(args.seconds)
