@@ -40,7 +40,7 @@ def instance_process(i: int) -> psutil.Process:
 
 
 def test_airstriker_spaces_reset_and_step():
-    env = vecbridge.GameEnv(AIRSTRIKER_ID)
+    env = vecbridge.GameEnv(AIRSTRIKER_ID, render_mode="rgb_array")
     try:
         assert env.observation_space == gym.spaces.Box(0, 255, (224, 320, 3), np.uint8)
         assert env.action_space == gym.spaces.MultiBinary(12)
@@ -53,6 +53,7 @@ def test_airstriker_spaces_reset_and_step():
             assert obs.shape == (224, 320, 3) and not truncated
         assert set(info) >= {"score", "lives", "gameover"}  # the integration's data.json variables
         assert rewards == info["score"]  # the scenario rewards the score
+        assert np.array_equal(env.render(), obs)  # render() is the last screen
         assert env.call("get_action_meaning", [1, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0]) == ["B"]
     finally:
         env.close()
@@ -196,7 +197,7 @@ def test_a_custom_integration_and_a_state_file(tmp_path):
 def test_the_bench_runners_step_retro_make_as_its_users_do():
     from vecbridge.bench import run_bench
 
-    runners = ["vecbridge", "retro-alone", "retro-sb3-subproc", "retro-gymnasium-async"]
+    runners = ["retro-alone", "retro-sb3-subproc", "retro-gymnasium-async"]  # (the vecbridge runner: test_bench.py)
     with open(os.devnull, "w") as devnull:
         report = run_bench(AIRSTRIKER_ID, counts=[1], runners=runners, seconds=0.5, repeat=1, warmup=0.2,
                            options=PLAIN, progress=False, out=devnull)  # fmt: skip
