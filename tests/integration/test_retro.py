@@ -95,17 +95,17 @@ def test_ram_observations_and_discrete_actions():
 def test_seeded_sticky_actions_repeat_and_instances_are_independent_emulators():
     # The registered id: 4 frames per step, sticky actions (0.25) drawn from the seed.
     actions = button_actions(25, num_envs=2)
-    runs = []
-    for _ in range(2):
-        envs = vecbridge.make(AIRSTRIKER_ID, num_envs=2)
-        try:
-            assert envs.observation_space.shape == (2, 224, 320, 3)
+    envs = vecbridge.make(AIRSTRIKER_ID, num_envs=2)
+    try:
+        assert envs.observation_space.shape == (2, 224, 320, 3)
+        runs = []
+        for _ in range(2):
             frames = [envs.reset(seed=7)[0].copy()]
             for a in actions:
                 frames.append(envs.step(a)[0].copy())
             runs.append(np.stack(frames))
-        finally:
-            envs.close()
+    finally:
+        envs.close()
     assert np.array_equal(runs[0], runs[1])  # same seed, same actions: the same frames
     assert not np.array_equal(runs[0][:, 0], runs[0][:, 1])  # each instance plays its own game
 
