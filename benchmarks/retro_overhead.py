@@ -78,7 +78,7 @@ def table(rows: dict[int, dict[str, dict[str, Any]]]) -> str:
     ]
     for n, res in rows.items():
         rates = [fmt(res[r]["steps_per_s"], ",.0f") if not res[r].get("error") else "failed" for r in RUNNERS]
-        ratios = [fmt(paired(res["vecbridge"], res[r]), ".2f") + "x" for r in ("retro-alone", "retro-sb3-subproc", "retro-gymnasium-async")]
+        ratios = [fmt(paired(res["vecbridge"], res[r]), ".2f") + "x" for r in RUNNERS if r != "vecbridge"]
         cpus = ", ".join(fmt(cpu_us(res[r]), ",.0f") for r in RUNNERS)
         lines.append(f"| {n} | " + " | ".join(rates + ratios) + f" | {cpus} |")
     return "\n".join(lines)

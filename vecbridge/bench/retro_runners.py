@@ -18,7 +18,7 @@ from __future__ import annotations
 import functools
 from typing import Any, Callable
 
-from vecbridge.bench.runners import RUNNERS, ActionPool, LockstepRunner, Runner, RunnerUnavailable
+from vecbridge.bench.runners import RUNNERS, ActionPool, LockstepRunner, Runner, RunnerUnavailable, SB3SubprocRunner
 
 GAME_TARGET = "vecbridge.games.retro_game:make_env"
 
@@ -42,6 +42,7 @@ class _RetroRunner(Runner):
 
         if importlib.util.find_spec("stable_retro") is None:
             raise RunnerUnavailable("stable-retro is not installed; pip install 'vecbridge[retro]'")
+        super().check_available()  # and what the runner it builds on needs (SB3)
 
 
 class RetroAloneRunner(_RetroRunner):
@@ -67,17 +68,9 @@ class RetroAloneRunner(_RetroRunner):
             env.close()
 
 
-class RetroSB3SubprocRunner(_RetroRunner, LockstepRunner):
+class RetroSB3SubprocRunner(_RetroRunner, SB3SubprocRunner):
     name = "retro-sb3-subproc"
     description = "stable_baselines3 SubprocVecEnv over retro.make"
-
-    @classmethod
-    def check_available(cls) -> None:
-        super().check_available()
-        try:
-            import stable_baselines3  # noqa: F401
-        except ImportError as exc:
-            raise RunnerUnavailable(f"stable-baselines3 is not installed ({exc}); pip install 'vecbridge[bench]'") from None
 
     def start(self) -> None:
         from stable_baselines3.common.vec_env import SubprocVecEnv
@@ -95,7 +88,8 @@ class RetroGymnasiumAsyncRunner(_RetroRunner, LockstepRunner):
     def start(self) -> None:
         import gymnasium as gym
 
-        self.envs = gym.vector.AsyncVectorEnv([retro_factory(self.env_id, self.options)] * self.num_envs, shared_memory=True)
+        factory = retro_factory(self.env_id, self.options)
+        self.envs = gym.vector.AsyncVectorEnv([factory] * self.num_envs, shared_memory=True)
         self.envs.reset(seed=self.seed)
         self.actions = ActionPool(self.envs.single_action_space, self.num_envs, self.seed)
 

@@ -14,7 +14,8 @@ Options (JSON values; ``vecbridge.make(spec, game=..., ...)``), named as in ``re
 ``state``                  None: the game's default state; ``"none"``: power-on; else a state name or a ``.state`` path
 ``scenario``, ``info``     names or ``.json`` paths, as ``retro.make`` takes them (None: the game's own)
 ``players``                1 (more: actions for every player in one array, rewards summed)
-``use_restricted_actions`` ``"filtered"`` (default, MultiBinary buttons), ``"all"``, ``"discrete"``, ``"multi_discrete"``
+``use_restricted_actions`` ``"filtered"`` (default: MultiBinary buttons), ``"all"``, ``"discrete"``,
+                           ``"multi_discrete"``
 ``obs_type``               ``"image"`` (uint8 HxWx3 screen, default) or ``"ram"`` (uint8 bytes of the game's RAM)
 ``inttype``                integrations searched: ``"stable"`` (default), ``"experimental"``, ``"contrib"``, ``"all"``
 ``integration_paths``      folders of custom integrations (``Integrations.add_custom_path``); adds ``custom``
@@ -56,11 +57,13 @@ def _check_game(retro: Any, game: str, state: str | None, flags: Any) -> None:
     """Fail before the emulator starts, saying what exists (retro's own errors name a path or nothing)."""
     data = retro.data
     if not isinstance(game, str) or not game:
-        raise ValueError(f"the retro game option 'game' must be an integration name such as 'Airstriker-Genesis-v0', got {game!r}")
+        raise ValueError(f"the retro game option 'game' must be an integration name such as "
+                         f"'Airstriker-Genesis-v0', got {game!r}")  # fmt: skip
     if data.get_file_path(game, "rom.sha", flags) is None:
         close = difflib.get_close_matches(game, data.list_games(flags), n=5, cutoff=0.5)
         hint = f"; close matches: {', '.join(close)}" if close else ""
-        raise ValueError(f"stable-retro has no integration named {game!r} in the {flags.name.lower()} integrations{hint}")
+        where = (flags.name or str(flags.value)).lower()
+        raise ValueError(f"stable-retro has no integration named {game!r} in the {where} integrations{hint}")
     try:
         data.get_romfile_path(game, flags)
     except FileNotFoundError:
@@ -93,7 +96,7 @@ def make_env(
     frameskip: int = 1,
     sticky_action_prob: float = 0.0,
 ) -> gym.Env:
-    """``retro.make(game, state, ...)`` with ``render_mode="rgb_array"``; wrapped only for frameskip or sticky actions."""
+    """``retro.make(game, state, ...)``, ``render_mode="rgb_array"``; wrapped for frameskip or sticky actions only."""
     import stable_retro as retro
 
     if int(frameskip) < 1 or not 0.0 <= float(sticky_action_prob) < 1.0:
@@ -102,13 +105,14 @@ def make_env(
     flags = _integrations(retro, inttype, integration_paths)
     special = {None: retro.State.DEFAULT, "none": retro.State.NONE}
     _check_game(retro, game, None if state in (None, "none") else state, flags)
+    actions = retro.Actions[_choice("use_restricted_actions", use_restricted_actions, ACTIONS).upper()]
     env = retro.make(
         game,
         state=special.get(state, state),
         scenario=scenario,
         info=info,
         players=int(players),
-        use_restricted_actions=retro.Actions[_choice("use_restricted_actions", use_restricted_actions, ACTIONS).upper()],
+        use_restricted_actions=actions,
         obs_type=retro.Observations[_choice("obs_type", obs_type, OBS_TYPES).upper()],
         inttype=flags,
         render_mode="rgb_array",  # retro.make's default "human" opens a window; this one costs nothing per step
