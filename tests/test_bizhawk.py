@@ -179,8 +179,8 @@ def test_fake_emuhawk_vector_env(fake_emuhawk):
 def test_fake_emuhawk_hash_mismatch(fake_emuhawk, tmp_path):
     processor = tmp_path / "p.lua"
     processor.write_text(TEMPLATE.read_text(encoding="utf-8").replace('this.HASH = ""', 'this.HASH = "ABCDEF"'))
-    with pytest.raises(LaunchError, match=r"(?s)HASH mismatch.*abcdef.*1dd014ece0763d49710ca3f27d032ae227cd9d96"):
-        GameEnv(bizhawk_spec(processor, rom=EFP_ROM, emuhawk=fake_emuhawk, windows=True))
+    with pytest.raises(LaunchError, match=r"(?s)HASH not match.*abcdef.*1dd014ece0763d49710ca3f27d032ae227cd9d96"):
+        GameEnv(bizhawk_spec(processor, rom=EFP_ROM, emuhawk=fake_emuhawk, windows=True, check_hash="error"))
 
 
 def test_processor_opens_its_rom_when_emuhawk_has_none(fake_emuhawk, monkeypatch):

@@ -80,7 +80,7 @@ def processor_rom(processor: str | os.PathLike) -> Path:
     rom_path = Path(rom)
     if not rom_path.is_absolute():
         rom_path = path.parent / rom_path
-    rom_path = rom_path.resolve()
+    rom_path = Path(os.path.normpath(rom_path))  # symlinks kept: the user's name for the file
     if not rom_path.is_file():
         raise FileNotFoundError(f"the processor {path} names the ROM {rom!r}, and {rom_path} does not exist")
     return rom_path
