@@ -230,7 +230,7 @@ def test_install_script_dry_run():
     """scripts/install-bizhawk.sh needs the internet (not here): its --dry-run shows what it would do."""
     import subprocess
 
-    script = Path(__file__).resolve().parents[1] / "scripts" / "install-bizhawk.sh"
+    script = Path(__file__).resolve().parents[2] / "scripts" / "install-bizhawk.sh"
     for version in ("2.10", "2.9.1"):
         done = subprocess.run(["bash", str(script), "--dry-run", version, "/opt/bh"], capture_output=True, text=True,
                               timeout=30)

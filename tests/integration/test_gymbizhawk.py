@@ -9,9 +9,7 @@ current release) and gymbizhawk_prerelease_processor.lua (bizhawk.new / init).
 
 from __future__ import annotations
 
-import json
 import os
-import struct
 import subprocess
 from pathlib import Path
 
@@ -23,8 +21,7 @@ import vecbridge
 from vecbridge import GameEnv, LaunchError
 from vecbridge.backends.fceux import EFP_ROM, fceux_spec
 from vecbridge.backends.processor_rom import probe_processor, processor_rom
-from vecbridge.protocol import HostConnection
-from vecbridge.protocol.connection import ResetResult, StepResult
+from support.action_mask import RESET_FIELDS, STEP_FIELDS, masked_payload
 
 from test_processor import EFP_SHA1, GAMES, LAUNCHERS, TEMPLATE, standin_spec, with_hash
 
@@ -210,34 +207,14 @@ def test_processor_masks_on_the_fake_console():
     assert result.returncode == 0 and result.stdout.strip() == "ok", result.stderr + result.stdout
 
 
-def _expected_payload(type_: str, fields: str) -> bytes:
-    header = ('{"type":"%s",%s"arrays":[{"dtype":"float32","shape":[2]},{"dtype":"bool","shape":[3]}]}'
-              % (type_, fields)).encode()
-    return struct.pack("<I", len(header)) + header + struct.pack("<2f", 0.5, -1.0) + b"\x01\x00\x01"
-
-
 @pytest.mark.parametrize("flavor", ["lua5.4", "lua5.1"])
-def test_action_mask_bytes_and_the_host_ignores_them(flavor):
-    """vecbridge.lua appends "action_mask" (a bool array); today's host reads the rest and ignores it."""
+def test_action_mask_bytes(flavor):
+    """vecbridge.lua appends "action_mask" (a bool array) exactly as docs/protocol.md writes it
+    (tests/unit/test_action_mask_wire.py feeds the same bytes to today's host)."""
     lines = _lua(str(GAMES / "gymbizhawk_unit.lua"), "mask-payloads", flavor=flavor).stdout.split()
     step, reset = (bytes.fromhex(line) for line in lines)
-    assert step == _expected_payload("step_result", '"observation":{"$array":0},"reward":1,"terminated":false,'
-                                     '"truncated":false,"info":{},"action_mask":{"$array":1},')
-    assert reset == _expected_payload("reset_result", '"observation":{"$array":0},"info":{},"action_mask":{"$array":1},')
-    host = HostConnection("t0k")
-    hello = {"type": "hello", "version": 1, "instance": 0, "token": "t0k", "observation_space": "float[2]",
-             "action_space": "int 0 2", "metadata": {"action_mask": True}}
-    head = json.dumps(hello).encode()
-    for payload in (struct.pack("<I", len(head)) + head,):
-        host.receive_data(struct.pack("<I", len(payload)) + payload)
-    assert host.next_event().metadata["action_mask"] is True
-    host.send_welcome()
-    for request, payload, kind in ((host.send_reset, reset, ResetResult), (lambda: host.send_step(1), step, StepResult)):
-        request()
-        host.receive_data(struct.pack("<I", len(payload)) + payload)
-        event = host.next_event()
-        assert isinstance(event, kind)
-        np.testing.assert_array_equal(event.observation, np.array([0.5, -1.0], np.float32))
+    assert step == masked_payload("step_result", STEP_FIELDS)
+    assert reset == masked_payload("reset_result", RESET_FIELDS)
 
 
 # ------------------------------------------------------------------ BizHawk's Lua API under FCEUX
