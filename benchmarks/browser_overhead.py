@@ -34,7 +34,8 @@ import numpy as np
 import psutil
 
 import vecbridge
-from vecbridge.backends import browser, cdp
+from vecbridge.backends import browser
+from vecbridge.backends.instance import cdp
 
 
 def instance_pss_mib() -> list[float]:
