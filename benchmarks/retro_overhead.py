@@ -78,10 +78,21 @@ def table(rows: dict[int, dict[str, dict[str, Any]]]) -> str:
     ]
     for n, res in rows.items():
         rates = [fmt(res[r]["steps_per_s"], ",.0f") if not res[r].get("error") else "failed" for r in RUNNERS]
-        ratios = [fmt(paired(res["vecbridge"], res[r]), ".2f") + "x" for r in RUNNERS if r != "vecbridge"]
+        ratios = [fmt(paired(res["vecbridge"], res[r]), ".2f") for r in RUNNERS if r != "vecbridge"]
         cpus = ", ".join(fmt(cpu_us(res[r]), ",.0f") for r in RUNNERS)
         lines.append(f"| {n} | " + " | ".join(rates + ratios) + f" | {cpus} |")
     return "\n".join(lines)
+
+
+def vecbridge_split(rows: dict[int, dict[str, dict[str, Any]]]) -> str:
+    """Where vecbridge's CPU per step goes: the caller's process against the game processes."""
+    parts = []
+    for n, res in rows.items():
+        r = res["vecbridge"]
+        if not r.get("error"):
+            parts.append(f"N={n}: {r['cpu_s_per_step'] * 1e6:,.0f} in the caller, {r['game_cpu_s_per_step'] * 1e6:,.0f} "
+                         f"in the games")  # fmt: skip
+    return "vecbridge's CPU µs per step: " + "; ".join(parts)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -108,6 +119,7 @@ def main(argv: list[str] | None = None) -> int:
     print(f"\nenv steps/s, total over N instances (median of {args.repeat} interleaved runs of {args.seconds:g} s); "
           f"ratios: medians of the per-round ratios")  # fmt: skip
     print(table(rows))
+    print(vecbridge_split(rows))
     print(f"\nload average before {info['load_average_at_start']}, after {info['load_average_at_end']}; "
           f"{info['cores_logical']} cores")  # fmt: skip
     if args.json:
