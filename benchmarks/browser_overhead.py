@@ -34,7 +34,8 @@ import numpy as np
 import psutil
 
 import vecbridge
-from vecbridge.backends import browser, cdp
+from vecbridge.backends import browser
+from vecbridge.backends.instance import cdp
 
 
 def instance_pss_mib() -> list[float]:
@@ -131,8 +132,6 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--no-live-dom", action="store_true", help="skip the live_dom case")
     parser.add_argument("--json", help="write the results here")
     args = parser.parse_args(argv)
-    if "vecbridge/2048-v0" not in vecbridge.registered():
-        browser.register_games()
     browser.fetch_2048()
 
     raw = raw_speed(args.seconds)

@@ -1,4 +1,4 @@
-"""``vecbridge.make``: a registered game (or a LaunchSpec) as a vector env."""
+"""``vecbridge.make``: a registered game (or a LaunchSpec) as a vector env; Gymnasium's entry points."""
 
 from __future__ import annotations
 
@@ -8,10 +8,8 @@ from typing import Any
 from vecbridge.launch.spec import LaunchSpec
 from vecbridge.registry import resolve_spec
 
-
-
 def _vector_options() -> set[str]:
-    from vecbridge.vector.env import BridgeVectorEnv
+    from vecbridge.vector.vector_env import BridgeVectorEnv
 
     return {p for p in inspect.signature(BridgeVectorEnv.__init__).parameters if p not in ("self", "spec", "num_envs")}
 
@@ -37,7 +35,7 @@ def make(spec: LaunchSpec | str, num_envs: int = 1, *, backend: str = "vecbridge
     config = {k: v for k, v in kwargs.items() if k not in options}
     launch = resolve_spec(spec, config)
     if backend == "vecbridge":
-        from vecbridge.vector.env import BridgeVectorEnv
+        from vecbridge.vector.vector_env import BridgeVectorEnv
 
         envs = BridgeVectorEnv(launch, num_envs, **vector_kwargs)
     elif backend == "gymnasium":
@@ -64,7 +62,7 @@ def _preprocessed(envs: Any, preprocess: Any) -> Any:
 def _gymnasium_async(launch: LaunchSpec, num_envs: int, vector_kwargs: dict[str, Any]):
     import gymnasium as gym
 
-    from vecbridge.env import GameEnv
+    from vecbridge.game_env import GameEnv
 
     render_mode = vector_kwargs.pop("render_mode", None)
     autoreset = vector_kwargs.pop("autoreset_mode", gym.vector.AutoresetMode.NEXT_STEP)
@@ -82,3 +80,16 @@ def _gymnasium_async(launch: LaunchSpec, num_envs: int, vector_kwargs: dict[str,
         autoreset_mode=autoreset,
         **vector_kwargs,
     )
+
+
+def make_single(game_id: str, render_mode: str | None = None, **config: Any):
+    """Gymnasium ``entry_point`` (``gymnasium.make``): one instance as a GameEnv."""
+    from vecbridge.game_env import GameEnv
+
+    return GameEnv(game_id, render_mode=render_mode, **config)
+
+
+def make_vector(num_envs: int = 1, game_id: str = "", **kwargs: Any):
+    """Gymnasium ``vector_entry_point`` (``gymnasium.make_vec``): vecbridge options and game options in one kwargs dict."""
+    kwargs.pop("max_episode_steps", None)
+    return make(game_id, num_envs=num_envs, **kwargs)

@@ -100,7 +100,7 @@ def check_game(spec: LaunchSpec | str, *, steps: int = 100, seed: int = 0, deter
     """Launch one instance of a game and check it against the protocol and Gymnasium's rules."""
     from gymnasium.utils.env_checker import check_env
 
-    from vecbridge.env import GameEnv
+    from vecbridge.game_env import GameEnv
 
     report = CheckReport(spec if isinstance(spec, str) else " ".join(spec.argv({k: f"{{{k}}}" for k in _PLACEHOLDERS})))
     holder: dict[str, Any] = {}

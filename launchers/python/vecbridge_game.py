@@ -29,8 +29,8 @@ from vecbridge.protocol.connection import (
     RenderRequest,
     ResetRequest,
     StepRequest,
-    encode_value,
 )
+from vecbridge.protocol.values import encode_value
 from vecbridge.transport import read_event, send_all
 
 EnvOrFactory = Any  # a gymnasium.Env, or a callable(**config) -> gymnasium.Env

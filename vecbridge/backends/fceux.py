@@ -29,7 +29,7 @@ from typing import Any
 
 from vecbridge.launch.spec import LaunchSpec
 
-__all__ = ["EFP_ROM", "find_fceux", "fceux_spec", "escape_from_pong_spec", "register_games"]
+__all__ = ["EFP_ROM", "find_fceux", "fceux_spec", "escape_from_pong_spec"]
 
 EFP_ROM = Path("/usr/share/nes/efp.nes")  # Debian package `efp` (BSD-3-Clause)
 
@@ -108,10 +108,3 @@ def escape_from_pong_spec(rom: str | os.PathLike = EFP_ROM, **config: Any) -> La
     """
     options = {"observation_type": "image", "frameskip": 4, "noop_max": 30, "lives": 3, **config}
     return fceux_spec("escape_from_pong", rom, name="EscapeFromPong", **options)
-
-
-def register_games() -> None:
-    """Register ``vecbridge/EscapeFromPong-v0`` (vecbridge.make and gymnasium.make/make_vec)."""
-    from vecbridge.registry import register
-
-    register("vecbridge/EscapeFromPong-v0", escape_from_pong_spec())

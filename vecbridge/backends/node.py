@@ -22,17 +22,13 @@ process stays. See docs/backends/node.md.
 from __future__ import annotations
 
 import os
-import re
 import shutil
-import sys
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Iterable, Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-if __package__:
-    from . import npm
-else:  # run as a script (the instance launcher): its folder is sys.path[0]
-    import npm  # type: ignore[no-redef]
+from vecbridge.backends.instance import npm
+from vecbridge.backends.instance.npm import env_name
 
 if TYPE_CHECKING:
     from vecbridge.launch.spec import LaunchSpec
@@ -46,10 +42,9 @@ __all__ = [
     "node_spec",
     "fetch_jsnes",
     "escape_from_pong_js_spec",
-    "register_games",
 ]
 
-LAUNCHER = Path(__file__).resolve()
+LAUNCHER = Path(__file__).resolve().parent / "instance" / "node_launcher.py"
 GAMES_DIR = "{launchers}/js/games"  # the shipped games, as a command placeholder
 EFP_ROM = Path("/usr/share/nes/efp.nes")  # Debian package `efp` (BSD-3-Clause)
 
@@ -66,11 +61,6 @@ NpmPackage = tuple[str, str, str]  # (name, version, integrity)
 def _literal(text: str | os.PathLike) -> str:
     """Text that survives LaunchSpec's str.format of command parts."""
     return str(text).replace("{", "{{").replace("}", "}}")
-
-
-def env_name(package: str) -> str:
-    """The environment variable holding an npm package's folder: ``VECBRIDGE_NPM_JSNES``, ``..._TYPES_NODE``."""
-    return "VECBRIDGE_NPM_" + re.sub(r"[^A-Za-z0-9]", "_", package.lstrip("@")).upper()
 
 
 def find_node() -> str:
@@ -168,56 +158,3 @@ def escape_from_pong_js_spec(
         rom=str(Path(rom).resolve()),
         **options,
     )
-
-
-def register_games(register: Callable[..., None] | None = None) -> None:
-    """Register the Node games (``vecbridge/EscapeFromPongJS-v0``) with vecbridge (and Gymnasium)."""
-    if register is None:
-        from vecbridge.registry import register
-    register("vecbridge/EscapeFromPongJS-v0", escape_from_pong_js_spec())
-
-
-# ---------------------------------------------------------------------- the instance launcher
-
-
-def _launch(argv: list[str]) -> None:
-    """``node.py --npm NAME@VERSION --integrity SRI ... [--npm-cache DIR] -- NODE ARGS...``:
-    fetch the packages, then exec Node with ``VECBRIDGE_NPM_<NAME>`` set."""
-    import argparse
-
-    if "--" not in argv:
-        raise SystemExit("vecbridge node launcher: expected `-- node script.js ...` after the options")
-    split = argv.index("--")
-    own, command = argv[:split], argv[split + 1:]
-    parser = argparse.ArgumentParser(prog="vecbridge node launcher")
-    parser.add_argument("--npm", action="append", default=[], help="NAME@VERSION of an npm package")
-    parser.add_argument("--integrity", action="append", default=[], help="its integrity string, in the same order")
-    parser.add_argument("--npm-cache", default=None, help="the package cache folder (default: per-user cache)")
-    args = parser.parse_args(own)
-    if len(args.npm) != len(args.integrity):
-        raise SystemExit("vecbridge node launcher: give one --integrity per --npm")
-    if not command:
-        raise SystemExit("vecbridge node launcher: no command after --")
-    env = dict(os.environ)
-    for spec, integrity in zip(args.npm, args.integrity):
-        pkg_name, _, version = spec.rpartition("@")
-        if not pkg_name or not version:
-            raise SystemExit(f"vecbridge node launcher: --npm wants NAME@VERSION, got {spec!r}")
-        folder = npm.package_dir(pkg_name, version, args.npm_cache)
-        if not (folder / npm.MARKER).is_file():
-            print(f"vecbridge node launcher: fetching {spec} with npm pack into {folder.parent} (once)",
-                  file=sys.stderr, flush=True)
-        try:
-            folder = npm.fetch_package(pkg_name, version, integrity, root=args.npm_cache)
-        except npm.NpmError as exc:
-            raise SystemExit(f"vecbridge node launcher: {exc}") from None
-        env[env_name(pkg_name)] = str(folder)
-    executable = shutil.which(command[0], path=env.get("PATH")) or command[0]
-    try:
-        os.execve(executable, command, env)  # Node takes this process's place: same pid, same process group
-    except OSError as exc:
-        raise SystemExit(f"vecbridge node launcher: cannot run {command[0]!r}: {exc}") from None
-
-
-if __name__ == "__main__":
-    _launch(sys.argv[1:])

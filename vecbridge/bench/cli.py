@@ -96,16 +96,16 @@ def add_parser(subparsers: Any) -> argparse.ArgumentParser:
 
 def cmd_bench(args: argparse.Namespace) -> int:
     from vecbridge.bench.runners import RUNNERS
-    from vecbridge.registry import registered
+    from vecbridge.registry import registered_ids
 
     unknown = [r for r in args.runners if r not in RUNNERS]
     if unknown:
         print(f"unknown runner(s) {unknown}; known: {', '.join(RUNNERS)}", file=sys.stderr)
         return 2
-    games = registered()
+    games = registered_ids()
     missing = [e for e in args.env if e not in games]
     if missing:
-        print(f"no vecbridge game is registered as {missing}; registered: {', '.join(sorted(games))}", file=sys.stderr)
+        print(f"no vecbridge game is registered as {missing}; registered: {', '.join(games)}", file=sys.stderr)
         return 2
     if args.repeat < 1 or args.seconds <= 0:
         print("--repeat must be at least 1 and --seconds positive", file=sys.stderr)

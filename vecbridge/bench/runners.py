@@ -165,7 +165,7 @@ class VecbridgeAsyncRunner(VecbridgeRunner):
 
 # ---------------------------------------------------------------- single-instance GameEnv factories
 def _game_env(env_id: str, instance: int, options: dict[str, Any]):
-    from vecbridge.env import GameEnv
+    from vecbridge.game_env import GameEnv
 
     return GameEnv(env_id, instance=instance, **options)
 

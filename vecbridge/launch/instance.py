@@ -17,7 +17,6 @@ from vecbridge.protocol.connection import Hello, HostConnection
 from vecbridge.transport import deadline_after, read_event, send_all
 
 HOST = "127.0.0.1"
-STAGES = ("spawned", "connected", "handshake", "first observation")
 
 
 @dataclass

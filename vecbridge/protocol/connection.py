@@ -31,67 +31,7 @@ from vecbridge.protocol.fastpath import BoundedCache, StepResultCache, StepResul
 from vecbridge.protocol.framing import DEFAULT_MAX_FRAME, Framing, detect_framing, make_framing
 from vecbridge.protocol.messages import GAME_MESSAGES, HOST_MESSAGES, PROTOCOL_VERSION, decode_message, encode_message
 from vecbridge.protocol.spaces import space_from_json, space_to_json
-
-# ---------------------------------------------------------------- typed values
-
-
-def encode_value(space: spaces.Space, value: Any) -> Any:
-    """A value of ``space`` in its wire form (Discrete: an int; arrays: numpy arrays)."""
-    if isinstance(space, spaces.Discrete):
-        return int(value)
-    if isinstance(space, spaces.Dict):
-        return {k: encode_value(sub, value[k]) for k, sub in space.spaces.items()}
-    if isinstance(space, spaces.Tuple):
-        return [encode_value(sub, v) for sub, v in zip(space.spaces, value)]
-    arr = np.asarray(value, dtype=space.dtype)
-    if arr.shape != space.shape:
-        raise ArrayMismatch(f"expected shape {list(space.shape)}, got {list(arr.shape)}")
-    return arr
-
-
-def describe_value(value: Any) -> str:
-    if isinstance(value, np.ndarray):
-        return f"a {value.dtype.name} array of shape {list(value.shape)}"
-    if isinstance(value, (list, dict)):
-        return f"a JSON {'list' if isinstance(value, list) else 'object'} {str(value)[:60]}"
-    return f"{type(value).__name__} {value!r}"[:80]
-
-
-def describe_space(space: spaces.Space) -> str:
-    if isinstance(space, spaces.Discrete):
-        return f"an integer in [{space.start}, {space.start + space.n - 1}] (Discrete({space.n}))"
-    if isinstance(space, (spaces.Box, spaces.MultiDiscrete, spaces.MultiBinary)):
-        return f"a {space.dtype.name} array of shape {list(space.shape)} ({type(space).__name__})"
-    return repr(space)
-
-
-def decode_value(space: spaces.Space, value: Any, what: str = "value") -> Any:
-    """Check a received value against ``space``; returns it in its Python/numpy form."""
-    if isinstance(space, spaces.Discrete):
-        if isinstance(value, np.ndarray) and value.shape == () and np.issubdtype(value.dtype, np.integer):
-            value = int(value)
-        if not isinstance(value, int) or isinstance(value, bool):
-            raise ArrayMismatch(f"{what}: expected {describe_space(space)}, got {describe_value(value)}")
-        if not space.start <= value < space.start + space.n:
-            raise ArrayMismatch(f"{what}: expected {describe_space(space)}, got {value}")
-        return value
-    if isinstance(space, spaces.Dict):
-        if not isinstance(value, dict) or set(value) != set(space.spaces):
-            got = sorted(value) if isinstance(value, dict) else describe_value(value)
-            raise ArrayMismatch(f"{what}: expected an object with keys {sorted(space.spaces)}, got {got}")
-        return {k: decode_value(sub, value[k], f"{what}[{k!r}]") for k, sub in space.spaces.items()}
-    if isinstance(space, spaces.Tuple):
-        if not isinstance(value, list) or len(value) != len(space.spaces):
-            raise ArrayMismatch(f"{what}: expected a list of {len(space.spaces)} values, got {describe_value(value)}")
-        return tuple(decode_value(sub, v, f"{what}[{i}]") for i, (sub, v) in enumerate(zip(space.spaces, value)))
-    if not isinstance(value, np.ndarray):
-        raise ArrayMismatch(
-            f"{what}: expected {describe_space(space)} sent as raw bytes, got {describe_value(value)}"
-        )
-    if value.dtype != space.dtype or value.shape != space.shape:
-        raise ArrayMismatch(f"{what}: expected {describe_space(space)}, got {describe_value(value)}")
-    return value
-
+from vecbridge.protocol.values import decode_value, describe_value, encode_value
 
 # ---------------------------------------------------------------- events
 
@@ -191,7 +131,9 @@ def _info(value: Any, request: str) -> dict[str, Any]:
     return value
 
 
-class _Endpoint:
+class Endpoint:
+    """What both ends share: the framing (detected from the peer's first bytes on the host) and the send queue."""
+
     incoming: dict[str, tuple[str, ...]] = {}
 
     def __init__(self, framing: str = "auto", max_frame_size: int = DEFAULT_MAX_FRAME) -> None:
@@ -230,17 +172,13 @@ class _Endpoint:
     def _next_payload(self) -> bytes | None:
         return None if self.framing is None else self.framing.next_payload()
 
-    def _next_message(self):
-        payload = self._next_payload()
-        return None if payload is None else decode_message(payload, self.incoming)
-
     def _frame(self, type_: str, fields: dict[str, Any] | None = None) -> bytes:
         if self.framing is None:
             raise StateError("cannot send before the peer's first bytes chose the framing")
         return self.framing.data_to_send() + self.framing.encode(encode_message(type_, fields))
 
 
-class HostConnection(_Endpoint):
+class HostConnection(Endpoint):
     """vecbridge's end of a connection to one game instance."""
 
     incoming = GAME_MESSAGES
@@ -415,7 +353,7 @@ class HostConnection(_Endpoint):
         return CallResult(f["value"])
 
 
-class GameConnection(_Endpoint):
+class GameConnection(Endpoint):
     """The game's end: says hello, then answers vecbridge's requests."""
 
     incoming = HOST_MESSAGES

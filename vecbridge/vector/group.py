@@ -32,7 +32,7 @@ from vecbridge.protocol.spaces import space_to_json
 from vecbridge.transport import RECV_SIZE
 from vecbridge.vector.buffers import Buffers
 from vecbridge.vector.relaunch import Relaunch, Relauncher
-from vecbridge.vector.restart import RestartBudget
+from vecbridge.vector.budget import RestartBudget
 
 Info = dict[str, Any]
 

@@ -17,7 +17,7 @@ from vecbridge.errors import InstanceTimeout, StateError
 from vecbridge.launch.run import RunContext
 from vecbridge.launch.spec import LaunchSpec
 from vecbridge.vector.group import InstanceGroup
-from vecbridge.vector.restart import RestartBudget
+from vecbridge.vector.budget import RestartBudget
 from vecbridge.vector.worker import WorkerCore
 
 

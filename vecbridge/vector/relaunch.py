@@ -19,7 +19,7 @@ from vecbridge.launch.instance import HelloAcceptor, Instance, Listener
 from vecbridge.launch.process import GameProcess
 from vecbridge.launch.run import RunContext
 from vecbridge.launch.spec import LaunchSpec
-from vecbridge.vector.restart import RestartBudget, RestartLedger
+from vecbridge.vector.budget import RestartBudget, RestartLedger
 
 Info = dict[str, Any]
 

@@ -29,7 +29,7 @@ from vecbridge.launch.run import RunContext
 from vecbridge.launch.spec import LaunchSpec
 from vecbridge.vector.buffers import Buffers
 from vecbridge.vector.group import InstanceGroup
-from vecbridge.vector.restart import RestartBudget
+from vecbridge.vector.budget import RestartBudget
 
 
 class _Terminated(BaseException):

@@ -65,7 +65,7 @@ def test_bench_writes_valid_json_a_png_and_a_table(tmp_path):
         assert isinstance(r["rss_bytes"], int) and r["rss_bytes"] > 10 * 2**20
         assert r["num_game_processes"] == r["num_envs"]  # the games were found, and not counted as the runner's
     vb = {r["num_envs"]: r for r in results if r["runner"] == "vecbridge"}
-    from vecbridge.vector.env import default_num_workers
+    from vecbridge.vector.vector_env import default_num_workers
 
     assert vb[1]["settings"]["num_workers"] == default_num_workers(1)  # the vector env's own default layout
 

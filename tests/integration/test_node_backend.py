@@ -22,9 +22,10 @@ from gymnasium import spaces
 
 import vecbridge
 from vecbridge import GameEnv
-from vecbridge.backends import fceux, node, npm
+from vecbridge.backends import fceux, node
+from vecbridge.backends.instance import npm
 
-from escape_from_pong_checks import (
+from support.escape_from_pong_checks import (
     check_ball_drawn_where_ram_says,
     check_holding_down_escapes_three_levels_then_dies,
     check_random_play_is_deterministic_and_clean,

@@ -6,7 +6,7 @@ import subprocess
 import sys
 from pathlib import Path
 
-RAW_LIAR = str(Path(__file__).parent / "games" / "raw_liar.py")
+RAW_LIAR = str(Path(__file__).resolve().parents[1] / "games" / "raw_liar.py")
 
 
 def vecbridge(*args: str, timeout: float = 240) -> subprocess.CompletedProcess:

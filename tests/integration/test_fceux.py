@@ -19,9 +19,9 @@ from gymnasium import spaces
 import vecbridge
 from vecbridge import GameEnv
 from vecbridge.backends import fceux
-from vecbridge.backends.fceux import EFP_ROM, escape_from_pong_spec, register_games
+from vecbridge.backends.fceux import EFP_ROM, escape_from_pong_spec
 
-from escape_from_pong_checks import (
+from support.escape_from_pong_checks import (
     check_ball_drawn_where_ram_says,
     check_holding_down_escapes_three_levels_then_dies,
     check_random_play_is_deterministic_and_clean,
@@ -37,7 +37,6 @@ GAME = "vecbridge/EscapeFromPong-v0"
 def _registered():
     assert EFP_ROM.exists(), "the Debian package efp is not installed: run scripts/setup.sh"
     assert Path(fceux.find_fceux()).exists(), "FCEUX is not installed: run scripts/setup.sh"
-    register_games()
 
 
 @pytest.fixture

@@ -29,7 +29,7 @@ from vecbridge.transport import read_event, send_all
 
 pytestmark = pytest.mark.lua
 
-GAMES = Path(__file__).parent / "games" / "lua"
+GAMES = Path(__file__).resolve().parents[1] / "games" / "lua"
 LUA_DIR = Path(vecbridge.launchers_dir()) / "lua"
 
 FLAVORS = {

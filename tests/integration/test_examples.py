@@ -12,7 +12,7 @@ import pytest
 
 import torch
 
-EXAMPLES = Path(__file__).resolve().parent.parent / "examples"
+EXAMPLES = Path(__file__).resolve().parents[2] / "examples"
 
 
 def load_example(name: str):
@@ -39,6 +39,7 @@ def test_cleanrl_gae_skips_reset_steps_and_bootstraps_truncations():
         torch.testing.assert_close(ret, adv + values)
 
 
+@pytest.mark.slow
 def test_cleanrl_example_runs():
     proc = subprocess.run(
         [sys.executable, str(EXAMPLES / "cleanrl_ppo.py"), "--num-envs", "4", "--num-steps", "64",

@@ -7,36 +7,15 @@ from typing import Any, SupportsFloat
 import gymnasium as gym
 import numpy as np
 
-from vecbridge.errors import ConnectionClosed, GameError, InstanceTimeout, InvalidAction, StateError, VecBridgeError
+from vecbridge.errors import ConnectionClosed, GameError, InstanceTimeout, StateError, VecBridgeError
 from vecbridge.launch.instance import Instance, Listener
 from vecbridge.launch.run import RunContext
 from vecbridge.launch.spec import LaunchSpec
-from vecbridge.protocol.connection import GameErrorReply, describe_space, encode_value
+from vecbridge.protocol.connection import GameErrorReply
+from vecbridge.protocol.values import check_action, owned_copy
 
 ObsType = Any
 ActType = Any
-
-
-def owned_copy(value: Any) -> Any:
-    """Observations arrive as read-only views of a received frame: give the user their own arrays."""
-    if isinstance(value, np.ndarray):
-        return value.copy()
-    if isinstance(value, dict):
-        return {k: owned_copy(v) for k, v in value.items()}
-    if isinstance(value, tuple):
-        return tuple(owned_copy(v) for v in value)
-    return value
-
-
-def check_action(space: gym.Space, action: Any, instance: int) -> Any:
-    """The action in its wire form, or :class:`InvalidAction` naming what was expected."""
-    try:
-        wire = encode_value(space, action)
-    except (TypeError, ValueError, VecBridgeError) as exc:
-        raise InvalidAction(f"instance {instance}: expected an action of {describe_space(space)}; got {action!r} ({exc})") from None
-    if isinstance(space, gym.spaces.Discrete) and not space.start <= wire < space.start + space.n:
-        raise InvalidAction(f"instance {instance}: expected an action of {describe_space(space)}; got {action!r}")
-    return wire
 
 
 class GameEnv(gym.Env):

@@ -41,11 +41,9 @@ import sys
 import time
 from pathlib import Path
 
-if __package__:
-    from . import cdp, npm
-else:  # run as a script: its folder is sys.path[0]
-    import cdp  # type: ignore[no-redef]
-    import npm  # type: ignore[no-redef]
+# Run as a plain script (never imported): its folder, with cdp.py and npm.py, is sys.path[0].
+import cdp
+import npm
 
 BINDING = "__vecbridgeCapture"
 

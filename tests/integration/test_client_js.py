@@ -29,7 +29,7 @@ from vecbridge.errors import GameError, LaunchError
 from vecbridge.protocol.connection import CallResult, HostConnection, ResetResult, StepResult
 from vecbridge.transport import deadline_after, read_event, send_all
 
-GAMES = Path(__file__).resolve().parent / "games" / "js"
+GAMES = Path(__file__).resolve().parents[1] / "games" / "js"
 CLIENT = vecbridge.launchers_dir() / "js" / "vecbridge.js"
 
 # docs: ../shared/notes/real-backends.md; a private profile per instance, in its workdir

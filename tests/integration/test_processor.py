@@ -25,7 +25,7 @@ from vecbridge.backends.fceux import EFP_ROM, fceux_spec
 
 pytestmark = pytest.mark.lua
 
-GAMES = Path(__file__).parent / "games" / "lua"
+GAMES = Path(__file__).resolve().parents[1] / "games" / "lua"
 TEMPLATE = GAMES / "template_processor.lua"
 LAUNCHERS = Path(vecbridge.launchers_dir())
 EFP_SHA1 = "1dd014ece0763d49710ca3f27d032ae227cd9d96"  # the whole efp.nes file (Debian efp 1.6-3)

@@ -14,7 +14,7 @@ import pytest
 from gymnasium.utils.env_checker import check_env
 
 import vecbridge
-from conftest import vecbridge_processes, wait_for_no_processes
+from support.leftovers import vecbridge_processes, wait_for_no_processes
 
 
 def _games_started_since(start: float) -> list[psutil.Process]:

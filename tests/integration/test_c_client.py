@@ -18,7 +18,7 @@ from gymnasium import spaces
 
 import vecbridge
 
-SOURCE = Path(__file__).parent / "games" / "c" / "walk.c"
+SOURCE = Path(__file__).resolve().parents[1] / "games" / "c" / "walk.c"
 
 
 @pytest.fixture(scope="module")

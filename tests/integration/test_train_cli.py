@@ -37,6 +37,7 @@ def eval_line(text):
     return int(m.group(1)), float(m.group(3)), float(m.group(4))
 
 
+@pytest.mark.slow
 def test_train_writes_a_run_resumes_and_evaluates(tmp_path, capsys):
     from stable_baselines3 import PPO
 
@@ -95,6 +96,7 @@ def test_train_writes_a_run_resumes_and_evaluates(tmp_path, capsys):
     assert count == 4 and mean < 10
 
 
+@pytest.mark.slow
 def test_config_file_and_command_line_overrides(tmp_path, capsys):
     from stable_baselines3 import PPO
 
@@ -115,6 +117,7 @@ def test_config_file_and_command_line_overrides(tmp_path, capsys):
         train_cmd.main(["vecbridge/Catch-v0", "--run-dir", str(tmp_path / "x"), "--ppo", "n_step=3"])
 
 
+@pytest.mark.slow
 def test_image_game_trains_a_cnn_on_stacked_frames(tmp_path, capsys):
     from stable_baselines3 import PPO
 
@@ -151,6 +154,7 @@ def test_vecbridge_command_line_has_train_and_eval():
     assert "train" in choices and "eval" in choices
 
 
+@pytest.mark.slow
 def test_normalize_statistics_travel_with_checkpoints(tmp_path, capsys):
     run_dir = tmp_path / "norm"
     common = ["vecbridge/Catch-v0", "-n", "2", "--run-dir", str(run_dir), "--normalize", "--checkpoint-freq", "256",

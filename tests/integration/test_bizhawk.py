@@ -24,7 +24,7 @@ from vecbridge.backends.fceux import EFP_ROM
 
 pytestmark = pytest.mark.lua
 
-GAMES = Path(__file__).parent / "games" / "lua"
+GAMES = Path(__file__).resolve().parents[1] / "games" / "lua"
 TEMPLATE = GAMES / "template_processor.lua"
 LAUNCHERS = str(vecbridge.launchers_dir())
 

@@ -287,7 +287,7 @@ def test_a_spent_restart_budget_raises_naming_instance_and_log(num_workers):
         envs.close()
 
 
-RAW_LIAR = str(Path(__file__).parent / "games" / "raw_liar.py")
+RAW_LIAR = str(Path(__file__).resolve().parents[1] / "games" / "raw_liar.py")
 
 
 @pytest.mark.parametrize(
@@ -361,7 +361,7 @@ def test_dict_and_image_observations():
 
 
 def test_the_default_worker_layout_follows_the_core_count(monkeypatch):
-    from vecbridge.vector.env import default_num_workers
+    from vecbridge.vector.vector_env import default_num_workers
 
     monkeypatch.setattr("os.cpu_count", lambda: 2)
     assert default_num_workers(8) == 0  # small machine: this process drives the instances

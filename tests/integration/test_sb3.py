@@ -322,6 +322,7 @@ def test_ppo_smoke():
         env.close()
 
 
+@pytest.mark.slow
 def test_ppo_beats_the_random_policy_on_catch(tmp_path):
     """Evidence that it learns: PPO on Catch (random ≈ -6, best +10), fixed seed, a CI-sized budget.
 

@@ -11,14 +11,13 @@ from gymnasium import spaces
 from vecbridge.errors import SpaceError, VecBridgeError
 from vecbridge.protocol.spaces import (
     WIRE_DTYPES,
-    leaf_dtype_shape,
-    leaves,
     parse_type_string,
     space_from_json,
     space_from_type_strings,
     space_to_json,
     wire_dtype,
 )
+from vecbridge.vector.buffers import leaf_dtype_shape, leaves
 
 I64 = np.iinfo(np.int64)
 INF = np.inf

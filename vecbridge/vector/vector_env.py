@@ -19,20 +19,18 @@ from multiprocessing.connection import Connection, wait
 from typing import Any, Sequence
 
 import numpy as np
-from gymnasium import spaces
 from gymnasium.vector import AutoresetMode, VectorEnv
 from gymnasium.vector.utils import batch_space
 
 from vecbridge.errors import InstanceTimeout, InvalidAction, LaunchError, StateError, VecBridgeError, WorkerError
 from vecbridge.launch.run import RunContext
 from vecbridge.launch.spec import LaunchSpec
-from vecbridge.protocol.connection import describe_space
-from vecbridge.protocol.spaces import leaves, space_from_json
-from vecbridge.vector.buffers import Buffers
+from vecbridge.protocol.spaces import space_from_json
+from vecbridge.protocol.values import describe_space, first_invalid
+from vecbridge.vector.buffers import Buffers, leaves
 from vecbridge.vector.local import LocalWorker
-from vecbridge.vector.restart import RestartBudget
+from vecbridge.vector.budget import RestartBudget
 
-Ids = np.ndarray
 Infos = dict[str, Any]
 
 
@@ -309,23 +307,10 @@ class BridgeVectorEnv(VectorEnv):
                     f"expected actions of shape {list(expected)} (one {describe_space(leaf)} per instance), "
                     f"got shape {list(value.shape)}"
                 )
-            if isinstance(leaf, spaces.Discrete):
-                if value.dtype.kind in "iu" and value.size:  # few values: Python's min/max beat numpy's
-                    values = value.tolist()
-                    if leaf.start <= min(values) and max(values) < leaf.start + leaf.n:
-                        arr[rows] = value
-                        continue
-                bad = (value < leaf.start) | (value >= leaf.start + leaf.n)
-                if bad.any():
-                    k = int(np.flatnonzero(bad)[0])
-                    who = k if ids is None else int(ids[k])
-                    raise InvalidAction(f"instance {who}: expected an action of {describe_space(leaf)}, got {value[k]!r}")
-            elif isinstance(leaf, spaces.MultiDiscrete):
-                bad = ((value < leaf.start) | (value >= leaf.start + leaf.nvec)).any(axis=tuple(range(1, value.ndim)))
-                if bad.any():
-                    k = int(np.flatnonzero(bad)[0])
-                    who = k if ids is None else int(ids[k])
-                    raise InvalidAction(f"instance {who}: expected an action of {describe_space(leaf)}, got {value[k]!r}")
+            bad = first_invalid(leaf, value)
+            if bad is not None:
+                who = bad if ids is None else int(ids[bad])
+                raise InvalidAction(f"instance {who}: expected an action of {describe_space(leaf)}, got {value[bad]!r}")
             arr[rows] = value
 
     def step_async(self, actions: Any) -> None:

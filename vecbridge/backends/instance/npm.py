@@ -11,8 +11,8 @@ SHA-512 of the .tgz) before anything is extracted; extraction refuses links, dev
 paths outside the package. Concurrent callers (several instances starting at once)
 serialize on a lock file, so the package is downloaded once.
 
-Standard library only and no vecbridge imports: the browser launcher runs it in each
-instance's process (see ``cdp.py`` for why).
+Standard library only and no vecbridge imports: the instance launchers (``browser_launcher.py``,
+``node_launcher.py``) run it in each instance's process.
 """
 
 from __future__ import annotations
@@ -20,15 +20,21 @@ from __future__ import annotations
 import base64
 import hashlib
 import os
+import re
 import shutil
 import subprocess
 import tarfile
 import tempfile
 from pathlib import Path
 
-__all__ = ["NpmError", "cache_root", "package_dir", "fetch_package"]
+__all__ = ["NpmError", "cache_root", "package_dir", "fetch_package", "env_name"]
 
 MARKER = ".vecbridge-ok"
+
+
+def env_name(package: str) -> str:
+    """The environment variable holding an npm package's folder: ``VECBRIDGE_NPM_JSNES``, ``..._TYPES_NODE``."""
+    return "VECBRIDGE_NPM_" + re.sub(r"[^A-Za-z0-9]", "_", package.lstrip("@")).upper()
 
 
 class NpmError(RuntimeError):
