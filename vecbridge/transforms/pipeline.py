@@ -163,6 +163,12 @@ class Pipeline:
         self._in_shape = image_shape(space)
         return spaces.Box(0, 255, self.shapes(self._in_shape)[-1], np.uint8)
 
+    @property
+    def stack_size(self) -> int:
+        """How many frames the result holds side by side (the last stack step's n; 1 without one)."""
+        stacks = [s.n for s in self.steps if isinstance(s, FrameStack)]
+        return stacks[-1] if stacks else 1
+
     def frame_channels(self, space: spaces.Space) -> int:
         """Channels of one frame in the result (before a stack puts n of them side by side)."""
         shapes = self.shapes(image_shape(space))

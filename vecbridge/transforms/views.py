@@ -100,29 +100,48 @@ def save_video(frames: Sequence[np.ndarray], path: str | Path, fps: float = 30) 
     path = Path(path)
     if not len(frames):
         raise ValueError("no frames to write")
-    path.parent.mkdir(parents=True, exist_ok=True)
     if path.suffix.lower() == ".gif":
         from PIL import Image
 
+        path.parent.mkdir(parents=True, exist_ok=True)
         images = [Image.fromarray(to_image(f)) for f in frames]
         images[0].save(path, save_all=True, append_images=images[1:], duration=max(1, round(1000 / fps)), loop=0)
         return path
-    try:
-        import imageio.v2 as imageio
-    except ImportError:
-        raise RuntimeError(f"writing {path.suffix} needs imageio: pip install 'vecbridge[video]' (imageio, "
-                           f"imageio-ffmpeg); or use a .gif name") from None  # fmt: skip
-    images = [to_image(f) for f in frames]
-    if path.suffix.lower() in (".mp4", ".mkv", ".mov", ".avi", ".webm"):
-        # H.264 in yuv420p needs even sides: pad by one edge pixel rather than let ffmpeg rescale
-        images = [_even(f) for f in images]
-        imageio.mimsave(str(path), images, fps=fps, macro_block_size=1)
-    else:
-        imageio.mimsave(str(path), images, fps=fps)
-    return path
+    writer = VideoWriter(path, fps)
+    for frame in frames:
+        writer.append(frame)
+    return writer.close()
+
+
+class VideoWriter:
+    """Frames to a video file one at a time (imageio; .mp4 and the like through imageio-ffmpeg)."""
+
+    MOVIES = (".mp4", ".mkv", ".mov", ".avi", ".webm", ".m4v")
+
+    def __init__(self, path: str | Path, fps: float = 30) -> None:
+        try:
+            import imageio.v2 as imageio
+        except ImportError:
+            raise RuntimeError(f"writing {Path(path).suffix} needs imageio: pip install 'vecbridge[video]' (imageio, "
+                               f"imageio-ffmpeg); or use a .gif name") from None  # fmt: skip
+        self.path = Path(path)
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        self.movie = self.path.suffix.lower() in self.MOVIES
+        # macro_block_size=1: imageio would otherwise rescale frames to multiples of 16
+        extra = {"macro_block_size": 1} if self.movie else {}
+        self._writer = imageio.get_writer(str(self.path), fps=fps, **extra)
+
+    def append(self, frame: np.ndarray) -> None:
+        image = to_image(frame)
+        self._writer.append_data(_even(image) if self.movie else image)
+
+    def close(self) -> Path:
+        self._writer.close()
+        return self.path
 
 
 def _even(frame: np.ndarray) -> np.ndarray:
+    """H.264 in yuv420p needs even sides: pad by one edge pixel rather than let ffmpeg rescale."""
     h, w = frame.shape[:2]
     pad = [(0, h % 2), (0, w % 2)] + [(0, 0)] * (frame.ndim - 2)
     return np.pad(frame, pad, mode="edge") if (h % 2 or w % 2) else frame
