@@ -53,7 +53,7 @@ def grid(rows: Sequence[Sequence[np.ndarray]], gap: int = 2, scale: int | None =
     if not rows:
         raise ValueError("no frames to lay out")
     h, w = rows[0][0].shape[:2]
-    scale = scale or max(1, 160 // h)
+    scale = scale or max(1, round(160 / h))
     rgb = any(f.ndim == 3 for row in rows for f in row)
     cols = max(len(row) for row in rows)
     fh, fw = h * scale, w * scale
