@@ -33,7 +33,12 @@ import statistics
 import time
 from typing import Callable
 
-import numpy as np
+# Every method on one thread, as in a worker process that shares the cores with the games
+# (numpy's BLAS would otherwise spin threads that fight the games, and each other).
+for _var in ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS", "MKL_NUM_THREADS"):
+    os.environ.setdefault(_var, "1")
+
+import numpy as np  # noqa: E402
 
 SHAPE = (240, 256, 3)
 OUT_W, OUT_H = 84, 84
