@@ -70,3 +70,10 @@ def test_gymnasium_make_vec_takes_preprocess():
 def test_preprocessing_a_vector_observation_is_refused_and_leaves_nothing_behind():
     with pytest.raises(PreprocessError, match=r"image observation: Box uint8 of shape \(height, width, channels\)"):
         vecbridge.make("vecbridge/Echo-v0", num_envs=2, preprocess="gray")
+
+
+def test_vecbridge_run_takes_preprocess(capsys):
+    from vecbridge.cli import main
+
+    assert main(["run", "vecbridge/EchoImage-v0", "-n", "2", "--seconds", "0.5", "--preprocess", "gray,resize=21,stack=2"]) == 0
+    assert "observation Box(0, 255, (21, 21, 2), uint8)" in capsys.readouterr().out
