@@ -14,3 +14,4 @@ register("vecbridge/Catch-v0", python_game("vecbridge.games.catch:CatchEnv", nam
 register("vecbridge/EscapeFromPong-v0", "vecbridge.backends.fceux:escape_from_pong_spec")
 register("vecbridge/EscapeFromPongJS-v0", "vecbridge.backends.node:escape_from_pong_js_spec")
 register("vecbridge/2048-v0", "vecbridge.backends.browser:game_2048_spec")
+register("vecbridge/EscapeFromPongBizHawk-v0", "vecbridge.backends.bizhawk:escape_from_pong_bizhawk_spec")
