@@ -17,6 +17,8 @@ register("vecbridge/Catch-v0", python_game("vecbridge.games.catch:CatchEnv", nam
 # 4,500 steps of 4 frames: 5 minutes of play; a random policy's episodes last about 870 steps.
 register("vecbridge/EscapeFromPong-v0", "vecbridge.backends.fceux:escape_from_pong_spec", max_episode_steps=4500)
 register("vecbridge/EscapeFromPongJS-v0", "vecbridge.backends.node:escape_from_pong_js_spec", max_episode_steps=4500)
+register("vecbridge/EscapeFromPongBizHawk-v0", "vecbridge.backends.bizhawk:escape_from_pong_bizhawk_spec",
+         max_episode_steps=4500)
 # 2,000 moves: past the 4096 tile (a move adds 2.2 to the board's sum on average); random play
 # ends after about 140. A policy stuck on a move that changes nothing is cut here.
 register("vecbridge/2048-v0", "vecbridge.backends.browser:game_2048_spec", max_episode_steps=2000)

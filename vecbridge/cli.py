@@ -23,10 +23,15 @@ def _spec_from(args: argparse.Namespace):
 
 
 def cmd_list(args: argparse.Namespace) -> int:
-    from vecbridge.registry import registered
+    from vecbridge.registry import registered_ids, resolve_spec
 
-    for game_id, spec in sorted(registered().items()):
-        print(f"{game_id:28s} {' '.join(spec.command) if not isinstance(spec.command, str) else spec.command}")
+    for game_id in registered_ids():
+        try:
+            spec = resolve_spec(game_id)
+            command = spec.command if isinstance(spec.command, str) else " ".join(spec.command)
+        except Exception as exc:  # e.g. an emulator that is not installed: say so, list the rest
+            command = f"(unavailable here: {exc})"
+        print(f"{game_id:34s} {command}")
     return 0
 
 
