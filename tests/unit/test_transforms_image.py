@@ -9,7 +9,6 @@ from PIL import Image
 
 from vecbridge.transforms import Crop, Grayscale, Pipeline, PreprocessError, Resize
 
-NO_IDS = np.arange(0)
 
 
 def run(step, frames: np.ndarray) -> np.ndarray:
