@@ -20,7 +20,8 @@ import pytest
 from gymnasium import spaces
 
 import vecbridge
-from vecbridge.backends import browser, npm
+from vecbridge.backends import browser
+from vecbridge.backends.instance import npm
 
 pytestmark = pytest.mark.browser
 
