@@ -279,6 +279,7 @@ def main(argv: list[str] | None = None) -> int:
         raise
     devtools = None
     try:
+        cdp.load()  # websockets' import overlaps Chromium's start-up
         port, _ = cdp.read_active_port(profile, args.startup_timeout, alive=lambda: proc.poll() is None)
         devtools = cdp.DevTools(cdp.page_websocket_url(port, timeout=args.startup_timeout))
         devtools.call("Page.enable")
