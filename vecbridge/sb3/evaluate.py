@@ -175,9 +175,11 @@ def evaluate(
 ) -> EvalResult:
     """Play ``episodes`` episodes of ``game`` with ``model`` (a path or a loaded SB3 model) or, with
     ``random=True``, uniformly random actions."""
+    from vecbridge.game_ref import resolve_or_exit
     from vecbridge.sb3.adapter import make_sb3_env
     from vecbridge.sb3.common import wrap
 
+    game = resolve_or_exit("eval", game)
     if (model is None) == (not random):
         raise SystemExit("give a model (--model PATH) or ask for the random policy (--random), not both")
     if episodes < 1:
@@ -223,7 +225,8 @@ def add_parser(subparsers: Any) -> argparse.ArgumentParser:
     """Add ``eval`` to ``vecbridge``'s subcommands."""
     p = subparsers.add_parser("eval", help="evaluate a trained model: mean and std of the episode return",
                               description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)  # fmt: skip
-    p.add_argument("game", help="a registered game id, e.g. vecbridge/Catch-v0")
+    p.add_argument("game", nargs="?", help="a registered id (vecbridge/Catch-v0), MODULE:ENV_ID, MODULE:ATTRIBUTE "
+                   "(a LaunchSpec, a function returning one, or a gymnasium.Env class); or the game's command after --")
     p.add_argument("--model", "-m", help="a model.zip or checkpoint from vecbridge train")
     p.add_argument("--random", action="store_true", help="evaluate uniformly random actions instead (a baseline)")
     p.add_argument("--episodes", "-k", type=int, default=20)
@@ -258,15 +261,18 @@ def _run_config(model: str | None) -> dict[str, Any]:
 
 
 def run_cli(args: argparse.Namespace) -> int:
+    from vecbridge.game_ref import game_argument, game_label
+
+    game = game_argument("eval", args.game, getattr(args, "command", []))
     config = _run_config(args.model)
-    if config and config.get("game") != args.game:
-        print(f"note: the model was trained on {config.get('game')}, evaluating on {args.game} "
+    if config and config.get("game") != game_label(game):
+        print(f"note: the model was trained on {config.get('game')}, evaluating on {game_label(game)} "
               f"(without the training run's game options)", file=sys.stderr)  # fmt: skip
         config = {}
     options = {**(config.get("game_options") or {}), **parse_pairs(args.option, "--option")}
     max_steps = args.max_episode_steps if args.max_episode_steps is not None else config.get("max_episode_steps")
     result = evaluate(
-        args.game,
+        game,
         model=args.model,
         random=args.random,
         episodes=args.episodes,
