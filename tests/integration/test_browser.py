@@ -335,3 +335,53 @@ def test_2048_runs_under_a_run_dir_too_deep_for_chromiums_socket(tmp_path, no_tr
     logs = "".join(p.read_text() for p in deep.rglob("game*.log"))
     assert "too long for Chromium's socket path" in logs
     assert not [p for p in os.listdir("/tmp") if p.startswith("vecbridge-chromium-")]
+
+
+# ---------------------------------------------------------------- a user's own page and adapter
+GAMES_JS = Path(__file__).resolve().parents[1] / "games" / "js"
+
+
+def walker_spec(page: Path = GAMES_JS / "walker.html", **settings):
+    return browser.browser_spec(url=page.as_uri(), scripts=[GAMES_JS / "walker_adapter.js"], viewport=(400, 300),
+                                startup_timeout=60, **settings)  # fmt: skip
+
+
+def test_a_users_page_serves_a_dict_observation_with_its_options_and_seed(no_traces):
+    env = vecbridge.GameEnv(walker_spec(), max_goal=50)  # the adapter reads vecbridgeBrowser.config.max_goal
+    try:
+        assert env.observation_space == spaces.Dict({"position": spaces.Box(-100, 100, (1,), np.int32),
+                                                     "goal": spaces.Box(-100, 100, (1,), np.int32)})  # fmt: skip
+        goals = []
+        for seed in (1, 2, 1):
+            obs, _ = env.reset(seed=seed)
+            assert obs["position"].tolist() == [0] and 1 <= obs["goal"][0] <= 50
+            goals.append(int(obs["goal"][0]))
+        assert goals[0] == goals[2]  # Math.random seeded by reset(seed)
+        obs, reward, terminated, _, _ = env.step(1)
+        assert obs["position"].tolist() == [1] and terminated == (goals[2] == 1) and reward == float(terminated)
+    finally:
+        env.close()
+
+
+def test_an_error_in_an_adapter_names_the_adapters_file_and_line(no_traces):
+    env = vecbridge.GameEnv(walker_spec())
+    try:
+        with pytest.raises(vecbridge.GameError) as caught:
+            env.reset(options={"fail": True})
+        text = f"{caught.value} {caught.value.remote_traceback}"
+        assert "the walker refuses to start" in text
+        assert f"{(GAMES_JS / 'walker_adapter.js').as_uri()}:21:" in text  # not vecbridge-injected.js:LINE
+        env.reset(seed=0)  # the page keeps serving
+    finally:
+        env.close()
+
+
+def test_a_page_that_cannot_load_fails_the_launch_at_once_naming_the_url(tmp_path, no_traces):
+    page = tmp_path / "game.html"
+    page.write_text((GAMES_JS / "walker.html").read_text())
+    spec = walker_spec(page)  # browser_spec checks the page now; it goes before the launch
+    page.unlink()
+    with pytest.raises(vecbridge.LaunchError) as caught:
+        vecbridge.make(spec, num_envs=1)
+    assert f"cannot load the page {page.as_uri()}: net::ERR_FILE_NOT_FOUND" in str(caught.value)
+    assert "did not connect" not in str(caught.value)  # reported when it happened, not at the start-up timeout
