@@ -72,9 +72,13 @@ def _import(module_name: str, text: str) -> Any:
 
 
 def _failure(what: str, exc: BaseException) -> str:
-    """``what failed at FILE:LINE: Type: message`` on one line (the innermost frame)."""
+    """``what failed at FILE:LINE: Type: message`` on one line: the innermost frame of the user's
+    own code (not vecbridge's, the standard library's or an installed package's), else the innermost."""
     frames = traceback.extract_tb(exc.__traceback__)
-    where = f" at {frames[-1].filename}:{frames[-1].lineno}" if frames else ""
+    library = tuple({os.path.dirname(os.path.dirname(__file__)), sys.prefix, sys.base_prefix, sys.exec_prefix})
+    own = [f for f in frames if not f.filename.startswith(library) and not f.filename.startswith("<")]
+    frame = (own or frames or [None])[-1]
+    where = f" at {frame.filename}:{frame.lineno}" if frame else ""
     message = " ".join(str(exc).split())
     return f"{what} failed{where}: {type(exc).__name__}: {message}"
 

@@ -34,6 +34,7 @@ class EvalResult:
     deterministic: bool
     frames: list[np.ndarray] = field(default_factory=list, repr=False)
     saved: list[Path] = field(default_factory=list)
+    vecnormalize: Path | None = None  # the VecNormalize statistics the observations were normalized with
 
     @property
     def mean(self) -> float:
@@ -189,12 +190,12 @@ def evaluate(
     venv = make_sb3_env(game, num_envs, max_episode_steps=max_episode_steps, num_workers=num_workers,
                         render_mode="rgb_array" if record else None, **(game_options or {}))  # fmt: skip
     env: Any = venv
+    stats = None
     try:
         if random:
             env = wrap(venv, frame_stack=1)
             policy = random_policy(venv.action_space, num_envs, seed)
         else:
-            stats = None
             if isinstance(model, (str, Path)):
                 from stable_baselines3 import PPO
 
@@ -209,7 +210,7 @@ def evaluate(
         if seed is not None:
             env.seed(seed)
         returns, lengths, frames = run_episodes(env, policy, episodes, record=record)
-        result = EvalResult(returns, lengths, deterministic and not random, frames)
+        result = EvalResult(returns, lengths, deterministic and not random, frames, vecnormalize=stats)
         fps = float(venv.metadata.get("render_fps", 30) or 30)
         if frames_dir is not None:
             result.saved += save_frames(frames, frames_dir)
@@ -287,6 +288,8 @@ def run_cli(args: argparse.Namespace) -> int:
         device=args.device,
     )
     kind = "deterministic" if args.deterministic else "stochastic"
+    if result.vecnormalize is not None:
+        print(f"observations normalized with the statistics in {result.vecnormalize}")
     print(result.format("random policy" if args.random else f"{kind} policy {args.model}"))
     if args.frames:
         print(f"{len(result.frames)} frames in {args.frames}")
