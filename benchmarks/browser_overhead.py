@@ -167,7 +167,11 @@ def compare_launchers(revision: str, rounds: int, seconds: float) -> dict:
     for label, m in medians.items():
         print(f"| {label} | {m['startup_s']:.2f} | {m['moves_per_s']:,.0f} | {m['launcher_pss_mib']:.1f} | "
               f"{m['pss_mib_per_instance']:.0f} |")
-    return {"medians": medians, "samples": samples}
+    mine, theirs = samples["this tree"], samples[revision]
+    paired = {key: statistics.median(a[key] - b[key] for a, b in zip(mine, theirs)) for key in keys}
+    print(f"| this tree - {revision}, median of the rounds' differences | {paired['startup_s']:+.2f} | "
+          f"{paired['moves_per_s']:+,.0f} | {paired['launcher_pss_mib']:+.1f} | {paired['pss_mib_per_instance']:+.0f} |")
+    return {"medians": medians, "paired_differences": paired, "samples": samples}
 
 
 def main(argv: list[str] | None = None) -> int:
