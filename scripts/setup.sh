@@ -4,6 +4,7 @@
 #     FCEUX and the BSD-licensed NES game efp (a real emulator), Chromium (browser games),
 #     Node.js (JS games), a C compiler (a test game written in C, from the protocol page alone)
 #   - a virtual environment in .venv with vecbridge installed (editable) and its dev extras
+#     (stable-baselines3, OpenCV headless for image preprocessing, imageio + ffmpeg for videos)
 # Usage: scripts/setup.sh            (root or sudo needed for the Debian packages)
 set -euo pipefail
 cd "$(dirname "$0")/.."

@@ -20,10 +20,15 @@ def _spec_from(args: argparse.Namespace):
 
 
 def cmd_list(args: argparse.Namespace) -> int:
-    from vecbridge.registry import registered
+    from vecbridge.registry import registered_ids, resolve_spec
 
-    for game_id, spec in sorted(registered().items()):
-        print(f"{game_id:28s} {' '.join(spec.command) if not isinstance(spec.command, str) else spec.command}")
+    for game_id in registered_ids():
+        try:
+            spec = resolve_spec(game_id)
+            command = spec.command if isinstance(spec.command, str) else " ".join(spec.command)
+        except Exception as exc:  # e.g. an emulator that is not installed: say so, list the rest
+            command = f"(unavailable here: {exc})"
+        print(f"{game_id:34s} {command}")
     return 0
 
 
@@ -34,7 +39,8 @@ def cmd_run(args: argparse.Namespace) -> int:
 
     spec = _spec_from(args)
     started = time.monotonic()
-    envs = vecbridge.make(spec, num_envs=args.num_envs, num_workers=args.num_workers, **parse_pairs(args.option, "--option"))
+    envs = vecbridge.make(spec, num_envs=args.num_envs, num_workers=args.num_workers, preprocess=args.preprocess,
+                          **parse_pairs(args.option, "--option"))  # fmt: skip
     try:
         workers = "driven from this process" if envs.in_process else f"{envs.num_workers} worker process(es)"
         print(f"launched {envs.num_envs} instance(s) of {envs.game_name or game_label(spec)} in {time.monotonic() - started:.2f} s "
@@ -104,6 +110,7 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--num-envs", "-n", type=int, default=8)
     run.add_argument("--num-workers", type=int, default=None)
     run.add_argument("--seconds", type=float, default=10.0)
+    run.add_argument("--preprocess", metavar="SPEC", help="image preprocessing, e.g. gray,resize=84x84,maxpool,stack=4")
     run.set_defaults(func=cmd_run)
 
     check = sub.add_parser("check", help="check a game against the protocol and the vector env contract")

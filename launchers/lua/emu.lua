@@ -22,10 +22,10 @@ What it maps (E.name says which one it found):
 | rom_hash(expected)  | gameinfo.getromhash()                     | rom.gethash("md5") or SHA-1 of the file|
 | state_save/load     | memorysavestate (or savestate files)      | savestate.create/save/load            |
 
-E.install_bizhawk_api() adds BizHawk's Lua names (mainmemory, client, gameinfo,
-joypad.set(table, player), savestate.loadslot, console.log, ...) to FCEUX, so that a
-processor written for BizHawk runs under FCEUX unchanged. It only adds what is
-missing (FCEUX's own functions keep working) and makes drawing calls no-ops.
+E.install_bizhawk_api() adds BizHawk's Lua names (memory domains, mainmemory, event,
+bizstring, comm, client, gameinfo, joypad.set(table, player), savestate paths and slots,
+console.log, ...) to FCEUX (bizhawk_api.lua), so that a processor written for BizHawk runs
+under FCEUX unchanged. FCEUX's own functions keep working; drawing calls are no-ops.
 
 This file parses under Lua 5.1 (FCEUX): no integer division or bitwise operators.
 ]]
@@ -183,8 +183,11 @@ end
 
 -- ------------------------------------------------------------------ memory
 
+-- FCEUX's own memory functions, kept before install_bizhawk_api() gives memory.* BizHawk's meaning
+local fceux_memory = E.name == "fceux" and { readbyte = G("memory").readbyte, readbyterange = G("memory").readbyterange }
+
 function E.read_u8(addr)
-	if E.name == "fceux" then return G("memory").readbyte(addr) end
+	if E.name == "fceux" then return fceux_memory.readbyte(addr) end
 	return G("mainmemory").read_u8(addr)
 end
 
@@ -200,7 +203,7 @@ E.list_to_string = list_to_string
 
 --- read_bytes(addr, n): n bytes of main memory as a string.
 function E.read_bytes(addr, n)
-	if E.name == "fceux" then return G("memory").readbyterange(addr, n) end
+	if E.name == "fceux" then return fceux_memory.readbyterange(addr, n) end
 	local mm = G("mainmemory")
 	if mm.read_bytes_as_array then return list_to_string(mm.read_bytes_as_array(addr, n), 1, n) end
 	return list_to_string(mm.readbyterange(addr, n), 0, n) -- older BizHawk: zero-indexed
@@ -614,148 +617,14 @@ end
 
 -- ------------------------------------------------------------------ BizHawk names under FCEUX
 
-local function noop() end
-
---- Adds BizHawk's Lua API names to FCEUX (only what is missing; FCEUX's own calls keep working).
+--- Adds BizHawk's Lua API names to FCEUX (only what is missing; FCEUX's own calls keep working):
+-- launchers/lua/bizhawk_api.lua, listed in docs/backends/bizhawk-api.md.
 function E.install_bizhawk_api()
 	if E.name ~= "fceux" or E._installed then return end
 	E._installed = true
-	local emu_, memory, joypad, savestate, gui = G("emu"), G("memory"), G("joypad"), G("savestate"), G("gui")
-
-	-- print/console.log go to stderr (FCEUX's console is invisible when headless)
-	local function log_values(...)
-		local parts = {}
-		for i = 1, select("#", ...) do parts[i] = tostring((select(i, ...))) end
-		E.log(table_concat(parts, "\t"))
-	end
-	_G.print = log_values
-	if G("console") == nil then _G.console = { log = log_values, writeline = log_values, clear = noop, write = log_values } end
-
-	-- joypad.set(table, player) as well as FCEUX's joypad.set(player, table)
-	local fceux_set, fceux_get = joypad.set, joypad.get
-	E._fceux_joypad_set = fceux_set
-	joypad.set = function(a, b)
-		if type(a) == "table" then return E.set_buttons(a, b or 1) end
-		return fceux_set(a, b)
-	end
-	-- joypad.get() with no player: BizHawk's form {["P1 Up"]=false, ...}
-	joypad.get = function(p)
-		if p ~= nil then return fceux_get(p) end
-		local t = {}
-		local cur = fceux_get(1) or {}
-		for _, name in ipairs(E.BUTTONS) do
-			t["P1 " .. name] = cur[FCEUX_NAMES[string.lower(name)]] and true or false
-		end
-		return t
-	end
-
-	-- main memory
-	local function s8(v) return v >= 128 and v - 256 or v end
-	local function u16le(a) return memory.readbyte(a) + 256 * memory.readbyte(a + 1) end
-	local function u16be(a) return memory.readbyte(a) * 256 + memory.readbyte(a + 1) end
-	local function s16(v) return v >= 32768 and v - 65536 or v end
-	local function u32le(a) return u16le(a) + 65536 * u16le(a + 2) end
-	local function bytes_table(a, n, first)
-		local s = memory.readbyterange(a, n)
-		local t = { string_byte(s, 1, n) }
-		if first == 0 then
-			local z = {}
-			for i = 1, n do z[i - 1] = t[i] end
-			return z
-		end
-		return t
-	end
-	local mm = {
-		read_u8 = memory.readbyte, readbyte = memory.readbyte,
-		read_s8 = function(a) return s8(memory.readbyte(a)) end,
-		read_u16_le = u16le, read_u16_be = u16be,
-		read_s16_le = function(a) return s16(u16le(a)) end, read_s16_be = function(a) return s16(u16be(a)) end,
-		read_u32_le = u32le,
-		read_bytes_as_array = function(a, n) return bytes_table(a, n, 1) end,
-		readbyterange = function(a, n) return bytes_table(a, n, 0) end,
-		write_u8 = memory.writebyte, writebyte = memory.writebyte,
-		getname = function() return "RAM" end, getsize = function() return 2048 end,
-	}
-	if G("mainmemory") == nil then _G.mainmemory = mm end
-	for k, v in pairs(mm) do
-		if memory[k] == nil and k ~= "readbyterange" then memory[k] = v end
-	end
-
-	-- emu
-	if emu_.getsystemid == nil then emu_.getsystemid = function() return "NES" end end
-
-	-- client
-	if G("client") == nil then
-		local rom = G("rom")
-		_G.client = {
-			speedmode = function(p) emu_.speedmode((tonumber(p) or 100) > 100 and "maximum" or "normal") end,
-			pause = noop, unpause = noop, togglepause = noop, SetSoundOn = noop, GetSoundOn = function() return false end,
-			invisibleemulation = noop, enablerewind = noop, frameskip = noop, displaymessages = noop,
-			getversion = function() return "FCEUX (vecbridge emu.lua)" end,
-			screenshot = function(path) return gui.savescreenshotas(path) end,
-			reboot_core = function() emu_.poweron() end,
-			openrom = function(path) return emu_.loadrom(path) end,
-			exit = function() emu_.exit() end,
-			bufferwidth = function() return 256 end, bufferheight = function() return 240 end,
-			screenwidth = function() return 256 end, screenheight = function() return 240 end,
-			getromname = function() return rom and rom.getfilename() end,
-		}
-	end
-
-	-- gameinfo
-	if G("gameinfo") == nil then
-		local rom = G("rom")
-		_G.gameinfo = {
-			getromname = function() return rom.getfilename() end,
-			getromhash = function()
-				E._sha1 = E._sha1 or string.upper((E.rom_hash(string.rep("0", 40), E.rom_path)))
-				return E._sha1
-			end,
-			getboardtype = function() return "" end,
-			getstatus = function() return "" end,
-		}
-	end
-
-	-- savestate: BizHawk's path/slot forms (kept in memory for this run)
-	local fceux_save, fceux_load = savestate.save, savestate.load
-	local by_path = {}
-	savestate.save = function(s, ...)
-		if type(s) == "string" then
-			by_path[s] = by_path[s] or savestate.create()
-			return fceux_save(by_path[s])
-		end
-		return fceux_save(s, ...)
-	end
-	savestate.load = function(s, ...)
-		if type(s) == "string" then
-			if not by_path[s] then error("savestate.load: no state was saved as " .. s) end
-			return fceux_load(by_path[s])
-		end
-		return fceux_load(s, ...)
-	end
-	if savestate.saveslot == nil then savestate.saveslot = function(n) return fceux_save(savestate.object(n)) end end
-	if savestate.loadslot == nil then savestate.loadslot = function(n) return fceux_load(savestate.object(n)) end end
-	if G("memorysavestate") == nil then
-		local states, n = {}, 0
-		_G.memorysavestate = {
-			savecorestate = function()
-				n = n + 1
-				local s = savestate.create()
-				fceux_save(s)
-				states[tostring(n)] = s
-				return tostring(n)
-			end,
-			loadcorestate = function(id) return fceux_load(states[id]) end,
-			removestate = function(id) states[id] = nil end,
-			clearstatesfrommemory = function() states = {} end,
-		}
-	end
-
-	-- drawing: no-ops when headless (BizHawk names); FCEUX's own gui.* stay
-	for _, name in ipairs({ "drawBox", "drawRectangle", "drawText", "drawString", "drawLine", "drawPixel",
-		"drawEllipse", "drawImage", "clearGraphics", "cleartext", "DrawNew", "DrawFinish", "addmessage" }) do
-		if gui[name] == nil then gui[name] = noop end
-	end
+	local dir = string.match(debug.getinfo(1, "S").source or "", "^@(.*[/\\])") or ""
+	local api = assert(loadfile(dir .. "bizhawk_api.lua"))()
+	api.install(E)
 end
 
 return E

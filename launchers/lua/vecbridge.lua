@@ -1568,7 +1568,9 @@ function M.connect(opts, p)
 	local which = opts.transport
 	if which == nil or which == "auto" then
 		local comm = rawget(_G, "comm")
-		which = (type(comm) == "table" and type(comm.socketServerSend) == "function") and "comm" or "socket"
+		-- (bizhawk_api.lua's stand-in for BizHawk's comm under FCEUX is marked: it is not a transport)
+		which = (type(comm) == "table" and type(comm.socketServerSend) == "function" and not comm.__vecbridge_emulated)
+			and "comm" or "socket"
 	end
 	if which == "comm" then return comm_transport(p, opts) end
 	if which == "socket" then return socket_transport(p, opts) end
@@ -1600,6 +1602,28 @@ end
 
 local STEP_ORDER = { "observation", "reward", "terminated", "truncated", "info" }
 local RESET_ORDER = { "observation", "info" }
+local STEP_MASK_ORDER = { "observation", "reward", "terminated", "truncated", "info", "action_mask" }
+local RESET_MASK_ORDER = { "observation", "info", "action_mask" }
+
+-- game:action_mask() -> a bool array (true = allowed), sent with every reset/step result
+local function action_mask(game)
+	local mask = game:action_mask()
+	if type(mask) == "table" and getmetatable(mask) == ARRAY_MT then
+		if mask.dtype ~= "bool" or #mask.shape ~= 1 then
+			fail("action_mask: expected a 1-D bool array, got " .. tostring(mask))
+		end
+		return mask
+	end
+	if type(mask) ~= "table" or #mask == 0 then
+		fail("action_mask: expected a non-empty list of booleans, got " .. describe(mask))
+	end
+	for i = 1, #mask do
+		if type(mask[i]) ~= "boolean" then
+			fail("action_mask: item " .. i .. " is " .. describe(mask[i]) .. ", expected true or false")
+		end
+	end
+	return M.array("bool", { #mask }, mask)
+end
 
 local function info_value(info, what)
 	if info == nil or info == NULL then return EMPTY_OBJECT end
@@ -1677,20 +1701,24 @@ local function handle(game, obs_space, msg)
 			if reward == true then reward = 1 elseif reward == false then reward = 0
 			else fail("step: the reward must be a number, got " .. describe(reward)) end
 		end
+		local masked = is_callable(game.action_mask)
 		return encode_message("step_result", {
 			observation = encode_space_value(obs_space, obs, "step observation"),
 			reward = reward,
 			terminated = flag(terminated, "terminated"),
 			truncated = flag(truncated, "truncated"),
 			info = info_value(info, "step"),
-		}, STEP_ORDER)
+			action_mask = masked and action_mask(game) or nil,
+		}, masked and STEP_MASK_ORDER or STEP_ORDER)
 	elseif t == "reset" then
 		local options = denull(msg.options)
 		local obs, info = game:reset(denull(msg.seed), options)
+		local masked = is_callable(game.action_mask)
 		return encode_message("reset_result", {
 			observation = encode_space_value(obs_space, obs, "reset observation"),
 			info = info_value(info, "reset"),
-		}, RESET_ORDER)
+			action_mask = masked and action_mask(game) or nil,
+		}, masked and RESET_MASK_ORDER or RESET_ORDER)
 	elseif t == "render" then
 		local frame = nil
 		if is_callable(game.render) then frame = render_frame(game:render()) end
@@ -1705,6 +1733,11 @@ local function handle(game, obs_space, msg)
 	end
 	fail("unexpected request " .. describe(t))
 end
+
+--- `vecbridge.handle(game, obs_space, msg)`: the reply payload `serve` sends for one decoded
+-- request (sans-I/O; `obs_space` from `vecbridge.space(game.observation_space)`). Raises the
+-- game's errors, which `serve` turns into `error` replies.
+M.handle = handle
 
 -- How game code runs protected, so that its errors become `error` replies. Emulators
 -- advance frames by yielding the script's coroutine (emu.frameadvance), and a yield
@@ -1803,6 +1836,7 @@ function M.serve(game, opts)
 		if type(copy.render_modes) == "table" then copy.render_modes = wire_list(copy.render_modes) end
 		metadata = copy
 	end
+	if is_callable(game.action_mask) and metadata.action_mask == nil then metadata.action_mask = true end
 
 	local conn = M.connect(opts, p)
 	M.connection = conn

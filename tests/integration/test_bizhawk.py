@@ -92,9 +92,14 @@ def test_windows_command_line(tmp_path):
 
 def test_command_line_options(tmp_path):
     cmd = emuhawk_command(tmp_path / "EmuHawk.exe", None, windows=False, xvfb=False, mono="/opt/mono/bin/mono",
-                          extra_args=["--audiosync=false", "--lua-{weird}"])
+                          extra_args=["--audiosync=false", "--movie={weird}.bk2"])
     assert cmd[:2] == ["/opt/mono/bin/mono", str(tmp_path / "EmuHawk.exe")]
-    assert cmd[-2:] == ["--audiosync=false", "--lua-{{weird}}"]  # literal braces survive the template
+    assert cmd[-2:] == ["--audiosync=false", "--movie={{weird}}.bk2"]  # literal braces survive the template
+    # flags that 2.9 would open as the ROM and 2.10 refuses, or that vecbridge sets itself
+    with pytest.raises(ValueError, match="not an EmuHawk flag that BizHawk 2.9 and 2.10 both read"):
+        emuhawk_command(tmp_path, None, extra_args=["--gdi"])
+    with pytest.raises(ValueError, match="is set by vecbridge itself"):
+        emuhawk_command(tmp_path, None, extra_args=["--lua=other.lua"])
     assert not any(a.endswith(".nes") for a in cmd)  # no ROM: the processor's ROM is opened with client.openrom
     spec = bizhawk_spec("x", emuhawk=tmp_path, windows=False, config_overrides={"SpeedPercent": 400},
                         base_config=tmp_path / "mine.ini")
@@ -138,18 +143,21 @@ def fake_emuhawk(tmp_path) -> Path:
     return exe
 
 
-def test_fake_emuhawk_end_to_end(fake_emuhawk, tmp_path, monkeypatch):
+@pytest.mark.parametrize("parser", ["2.9", "2.10"])
+def test_fake_emuhawk_end_to_end(fake_emuhawk, tmp_path, monkeypatch, parser):
+    """The command line read as BizHawk 2.9 and 2.10 read theirs (ArgParser.cs of each)."""
     report = tmp_path / "args.json"
     monkeypatch.setenv("FAKE_EMUHAWK_ARGS_OUT", str(report))
+    monkeypatch.setenv("FAKE_EMUHAWK_PARSER", parser)
     spec = bizhawk_spec(TEMPLATE, rom=EFP_ROM, emuhawk=fake_emuhawk, windows=True, observation_type="value",
-                        startup_timeout=30)
+                        startup_timeout=30, extra_args=("--audiosync=false",))
     env = GameEnv(spec)
     try:
         seen = json.loads(report.read_text())
         args, config = seen["args"], seen["config"]
         assert args["socket_ip"] == "127.0.0.1" and int(args["socket_port"]) > 0
         assert args["userdata"].startswith("vecbridge_instance:0;vecbridge_token:")
-        assert args["rom"] == str(EFP_ROM) and args["chromeless"] is True
+        assert args["rom"] == str(EFP_ROM) and args["chromeless"] is True and args["audiosync"] == "false"
         assert args["lua"] == f"{LAUNCHERS}/lua/processor.lua"
         assert config["SingleInstanceMode"] is False and Path(args["config"]).name == "config.ini"
         assert env.action_space == spaces.MultiDiscrete([2, 2])
@@ -159,6 +167,21 @@ def test_fake_emuhawk_end_to_end(fake_emuhawk, tmp_path, monkeypatch):
         assert obs[0] == 122
     finally:
         env.close()
+
+
+def test_fake_emuhawk_2_10_parser_refuses_what_2_10_refuses(fake_emuhawk, tmp_path, monkeypatch):
+    """The fake's 2.10 mode is strict where System.CommandLine is (so the test above means something)."""
+    import subprocess
+
+    config = tmp_path / "c.ini"
+    config.write_text('{"SingleInstanceMode": false}')
+    monkeypatch.setenv("FAKE_EMUHAWK_PARSER", "2.10")
+    for argv, message in ((["--gdi"], "Unrecognized command or argument '--gdi'"),
+                          (["--Chromeless"], "Unrecognized command or argument '--Chromeless'"),
+                          (["--lua=a.lua", "--lua=b.lua"], "expects a single argument"),
+                          (["a.nes", "b.nes"], "Unrecognized command or argument 'b.nes'")):
+        done = subprocess.run([str(fake_emuhawk), f"--config={config}", *argv], capture_output=True, text=True, timeout=30)
+        assert done.returncode != 0 and message in done.stderr, (argv, done.stderr)
 
 
 def test_fake_emuhawk_vector_env(fake_emuhawk):
@@ -179,8 +202,8 @@ def test_fake_emuhawk_vector_env(fake_emuhawk):
 def test_fake_emuhawk_hash_mismatch(fake_emuhawk, tmp_path):
     processor = tmp_path / "p.lua"
     processor.write_text(TEMPLATE.read_text(encoding="utf-8").replace('this.HASH = ""', 'this.HASH = "ABCDEF"'))
-    with pytest.raises(LaunchError, match=r"(?s)HASH mismatch.*abcdef.*1dd014ece0763d49710ca3f27d032ae227cd9d96"):
-        GameEnv(bizhawk_spec(processor, rom=EFP_ROM, emuhawk=fake_emuhawk, windows=True))
+    with pytest.raises(LaunchError, match=r"(?s)HASH not match.*abcdef.*1dd014ece0763d49710ca3f27d032ae227cd9d96"):
+        GameEnv(bizhawk_spec(processor, rom=EFP_ROM, emuhawk=fake_emuhawk, windows=True, check_hash="error"))
 
 
 def test_processor_opens_its_rom_when_emuhawk_has_none(fake_emuhawk, monkeypatch):
@@ -201,3 +224,19 @@ def test_escape_from_pong_processor_loads_under_the_standin(fake_emuhawk):
     spec = bizhawk_spec("escape_from_pong", rom=EFP_ROM, emuhawk=fake_emuhawk, windows=True, observation_type="value")
     with pytest.raises(LaunchError, match="did not start within 1200 frames"):
         GameEnv(spec)
+
+
+def test_install_script_dry_run():
+    """scripts/install-bizhawk.sh needs the internet (not here): its --dry-run shows what it would do."""
+    import subprocess
+
+    script = Path(__file__).resolve().parents[2] / "scripts" / "install-bizhawk.sh"
+    for version in ("2.10", "2.9.1"):
+        done = subprocess.run(["bash", str(script), "--dry-run", version, "/opt/bh"], capture_output=True, text=True,
+                              timeout=30)
+        assert done.returncode == 0, done.stderr
+        url = f"https://github.com/TASEmulators/BizHawk/releases/download/{version}/BizHawk-{version}-linux-x64.tar.gz"
+        assert url in done.stdout and "download.mono-project.com" in done.stdout and "mono-complete" in done.stdout
+        assert "export BIZHAWK_DIR=/opt/bh" in done.stdout
+    done = subprocess.run(["bash", str(script), "--dry-run", "2.9"], capture_output=True, text=True, timeout=30)
+    assert done.returncode == 2 and "use 2.9.1 or later" in done.stderr

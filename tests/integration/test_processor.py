@@ -213,15 +213,16 @@ def test_save_and_load_state():
 
 
 def test_hash_mismatch_under_fceux_names_both_hashes(tmp_path):
+    """check_hash="error" makes a mismatch fatal (the default logs it and runs: test_gymbizhawk.py)."""
     wrong = "0123456789abcdef0123456789abcdef01234567"
     with pytest.raises(LaunchError) as err:
-        GameEnv(fceux_spec(with_hash(tmp_path, wrong), EFP_ROM))
+        GameEnv(fceux_spec(with_hash(tmp_path, wrong), EFP_ROM, check_hash="error"))
     message = str(err.value)
-    assert "HASH mismatch" in message and wrong in message and EFP_SHA1 in message
+    assert "HASH not match" in message and wrong in message and EFP_SHA1 in message
     assert "SHA-1 of /usr/share/nes/efp.nes" in message
     wrong_md5 = "0123456789abcdef0123456789abcdef"
-    with pytest.raises(LaunchError, match=f"(?s)HASH mismatch.*{wrong_md5}.*{EFP_MD5}.*rom.gethash"):
-        GameEnv(fceux_spec(with_hash(tmp_path, wrong_md5), EFP_ROM))
+    with pytest.raises(LaunchError, match=f"(?s)HASH not match.*{wrong_md5}.*{EFP_MD5}.*rom.gethash"):
+        GameEnv(fceux_spec(with_hash(tmp_path, wrong_md5), EFP_ROM, check_hash=True))
 
 
 def test_hash_match_under_fceux_sha1_and_md5(tmp_path):
@@ -237,9 +238,9 @@ def test_hash_under_bizhawk_standin(tmp_path):
     # BizHawk: HASH is compared with gameinfo.getromhash() (the fake one: SHA-1 of FAKE_ROM, upper case)
     env = GameEnv(standin_spec(with_hash(tmp_path, EFP_SHA1.upper()), observation_type="value"))
     env.close()
-    with pytest.raises(LaunchError, match=r"(?s)HASH mismatch.*expects the ROM with hash 00+, but.*" + EFP_SHA1 +
+    with pytest.raises(LaunchError, match=r"(?s)HASH not match.*expects the ROM with hash 00+, but.*" + EFP_SHA1 +
                        r".*gameinfo\.getromhash"):
-        GameEnv(standin_spec(with_hash(tmp_path, "00" * 20), observation_type="value"))
+        GameEnv(standin_spec(with_hash(tmp_path, "00" * 20), observation_type="value", check_hash="error"))
 
 
 # ------------------------------------------------------------------ loading processors
