@@ -14,7 +14,7 @@ def _vector_options() -> set[str]:
     return {p for p in inspect.signature(BridgeVectorEnv.__init__).parameters if p not in ("self", "spec", "num_envs")}
 
 
-def make(spec: LaunchSpec | str, num_envs: int = 1, *, backend: str = "vecbridge", **kwargs: Any):
+def make(spec: LaunchSpec | str, num_envs: int = 1, *, backend: str = "vecbridge", preprocess: Any = None, **kwargs: Any):
     """``num_envs`` instances of a game as a ``gymnasium.vector.VectorEnv``.
 
     ``spec`` is a registered id (``"vecbridge/Echo-v0"``) or a :class:`LaunchSpec`.
@@ -25,6 +25,10 @@ def make(spec: LaunchSpec | str, num_envs: int = 1, *, backend: str = "vecbridge
 
     ``backend="gymnasium"`` builds a plain ``gymnasium.vector.AsyncVectorEnv``
     (shared memory) over single-instance :class:`~vecbridge.GameEnv` s instead.
+
+    ``preprocess`` preprocesses image observations: a spec such as
+    ``"gray,resize=84x84,maxpool,stack=4"``, or a list of steps (:mod:`vecbridge.transforms`);
+    the observation spaces declare the result.
     """
     options = _vector_options()
     vector_kwargs = {k: v for k, v in kwargs.items() if k in options}
@@ -33,10 +37,26 @@ def make(spec: LaunchSpec | str, num_envs: int = 1, *, backend: str = "vecbridge
     if backend == "vecbridge":
         from vecbridge.vector.vector_env import BridgeVectorEnv
 
-        return BridgeVectorEnv(launch, num_envs, **vector_kwargs)
-    if backend == "gymnasium":
-        return _gymnasium_async(launch, num_envs, vector_kwargs)
-    raise ValueError(f"unknown backend {backend!r}; expected 'vecbridge' or 'gymnasium'")
+        envs = BridgeVectorEnv(launch, num_envs, **vector_kwargs)
+    elif backend == "gymnasium":
+        envs = _gymnasium_async(launch, num_envs, vector_kwargs)
+    else:
+        raise ValueError(f"unknown backend {backend!r}; expected 'vecbridge' or 'gymnasium'")
+    return _preprocessed(envs, preprocess) if preprocess is not None else envs
+
+
+def _preprocessed(envs: Any, preprocess: Any) -> Any:
+    # In this process for now; the instance groups will run the pipeline on their batches.
+    from vecbridge.transforms import Pipeline, PreprocessObservations
+
+    pipeline = Pipeline.of(preprocess)
+    if not pipeline:
+        return envs
+    try:
+        return PreprocessObservations(envs, pipeline)
+    except BaseException:
+        envs.close()
+        raise
 
 
 def _gymnasium_async(launch: LaunchSpec, num_envs: int, vector_kwargs: dict[str, Any]):

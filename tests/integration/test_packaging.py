@@ -39,3 +39,9 @@ def test_non_editable_install_ships_the_launchers(tmp_path):
     assert out.returncode == 0, out.stdout + out.stderr
     module_file, launchers = out.stdout.split()
     assert module_file.startswith(str(target)) and launchers.startswith(str(target))
+
+
+def test_import_vecbridge_imports_no_backend():
+    code = "import sys, vecbridge; print(sorted(m for m in sys.modules if m.startswith('vecbridge.backends')))"
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
+    assert out.strip() == "[]"

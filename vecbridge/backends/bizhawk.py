@@ -196,6 +196,15 @@ def bizhawk_spec(
     )
 
 
+def escape_from_pong_bizhawk_spec(**options: Any) -> LaunchSpec:
+    """Escape from Pong (Debian's ``efp.nes``) in EmuHawk, with the same processor as the
+    FCEUX build (``vecbridge/EscapeFromPong-v0``): registered as ``vecbridge/EscapeFromPongBizHawk-v0``.
+    EmuHawk comes from ``emuhawk=`` or ``$BIZHAWK_DIR`` (``scripts/install-bizhawk.sh``)."""
+    settings = {"observation_type": "image", "frameskip": 4, "noop_max": 30, "lives": 3, **options}
+    return bizhawk_spec("escape_from_pong", settings.pop("rom", "/usr/share/nes/efp.nes"),
+                        name="EscapeFromPongBizHawk", **settings)
+
+
 def write_config(path: str | os.PathLike, settings: Mapping[str, Any], base_config: str | os.PathLike | None = None) -> dict:
     """Write a BizHawk config.ini (JSON): ``base_config`` if given, with ``settings`` over it."""
     data: dict[str, Any] = {}

@@ -155,6 +155,34 @@ def run_dir_of(checkpoint: str | Path) -> Path | None:
     return None
 
 
+def episode_limit(game: Any, requested: int | None, config: dict[str, Any] | None = None) -> tuple[int | None, str]:
+    """The episode step limit of a run and where it comes from.
+
+    ``requested`` (the command line; 0: no limit) wins, then the training run's
+    ``config.json``, then the game's registration (``max_episode_steps`` in
+    ``vecbridge/builtin_games.py``, or ``vecbridge.register``).
+    """
+    if requested is not None:
+        if requested < 0:
+            raise SystemExit(f"--max-episode-steps must be 0 (no limit) or more, got {requested}")
+        return (requested or None), "--max-episode-steps"
+    if config and config.get("max_episode_steps"):
+        return int(config["max_episode_steps"]), "the training run's config.json"
+    if isinstance(game, str):
+        from vecbridge.registry import max_episode_steps
+
+        limit = max_episode_steps(game)
+        if limit:
+            return int(limit), f"the registration of {game}"
+    return None, "no limit is registered for the game"
+
+
+def describe_limit(limit: int | None, source: str) -> str:
+    if limit is None:
+        return f"episode step limit: none ({source}; --max-episode-steps N sets one)"
+    return f"episode step limit: {limit} steps (from {source})"
+
+
 def summarize(returns: Sequence[float]) -> tuple[float, float]:
     arr = np.asarray(returns, dtype=np.float64)
     return (float(arr.mean()), float(arr.std())) if arr.size else (float("nan"), float("nan"))
