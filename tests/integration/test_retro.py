@@ -119,6 +119,18 @@ def test_seeded_sticky_actions_repeat_and_instances_are_independent_emulators():
         envs.close()
 
 
+def test_screens_take_vecbridges_image_preprocessing():
+    envs = vecbridge.make(AIRSTRIKER_ID, num_envs=2, preprocess="gray,resize=84x84,stack=4")
+    try:
+        assert envs.single_observation_space == gym.spaces.Box(0, 255, (84, 84, 4), np.uint8)
+        obs, _ = envs.reset(seed=0)
+        for a in button_actions(3, num_envs=2):
+            obs, *_ = envs.step(a)
+        assert obs.shape == (2, 84, 84, 4) and obs[:, :, :, -1].any()
+    finally:
+        envs.close()
+
+
 def test_a_killed_emulator_is_relaunched():
     envs = vecbridge.make(AIRSTRIKER_ID, num_envs=2, num_workers=0, **PLAIN)
     try:

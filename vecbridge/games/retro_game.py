@@ -119,6 +119,10 @@ def make_env(
     )
     fps = env.metadata.get("video.frames_per_second", 60.0)
     env.metadata = {**env.metadata, "render_fps": fps}
+    try:  # the name the instance gives in its hello (logs, `vecbridge check`, train's summary)
+        env.spec = gym.envs.registration.EnvSpec(game, entry_point=f"{__name__}:make_env")
+    except gym.error.Error:
+        pass  # a custom integration's name that is no valid Gymnasium id: the class name then
     if int(frameskip) == 1 and not sticky_action_prob:
         return env
     return StochasticFrameSkip(env, int(frameskip), float(sticky_action_prob))
