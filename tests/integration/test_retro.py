@@ -152,10 +152,11 @@ def test_a_killed_emulator_is_relaunched():
 
 
 def test_airstriker_passes_vecbridge_check():
-    out = subprocess.run([sys.executable, "-m", "vecbridge.cli", "check", AIRSTRIKER_ID, "--steps", "40"],
-                         capture_output=True, text=True, timeout=240)  # fmt: skip
+    # 16 frames a step, so that episodes end (at game over) within the autoreset check's 200 steps
+    command = [sys.executable, "-m", "vecbridge.cli", "check", AIRSTRIKER_ID, "--steps", "40", "-o", "frameskip=16"]
+    out = subprocess.run(command, capture_output=True, text=True, timeout=240)
     assert out.returncode == 0, out.stdout + out.stderr
-    assert "6 passed, 0 failed" in out.stdout and "4 passed, 0 failed" in out.stdout
+    assert "6 passed, 0 failed\n" in out.stdout and "4 passed, 0 failed\n" in out.stdout  # nothing skipped
 
 
 def test_gymnasium_make_applies_the_registered_time_limit():
