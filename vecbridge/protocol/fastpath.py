@@ -24,7 +24,8 @@ _U32 = struct.Struct("<I")
 _STEP_RESULT_KEYS = frozenset({"type", "observation", "reward", "terminated", "truncated", "info", "arrays"})
 
 # (reward, terminated, truncated, observation plan); the plan is ("value", v) for a JSON
-# observation, or ("array", dtype, shape, count, offset, payload length) for one raw array.
+# observation, or ("array", dtype, shape, count, offset, payload length, convert) for one raw
+# array (convert: None, or the pixel format's to_rgb for an image sent in a pixel format).
 StepPlan = tuple[float, bool, bool, tuple]
 
 
@@ -45,13 +46,19 @@ class StepResultCache:
         reward, terminated, truncated, obs = plan
         if obs[0] == "value":
             return obs[1], reward, terminated, truncated
-        _, dtype, shape, count, offset, length = obs
+        _, dtype, shape, count, offset, length, convert = obs
         if len(payload) != length:
             return None  # the general path says what is wrong
-        return np.frombuffer(payload, dtype, count, offset).reshape(shape), reward, terminated, truncated
+        value = np.frombuffer(payload, dtype, count, offset).reshape(shape)
+        return (value if convert is None else convert(value)), reward, terminated, truncated
 
-    def learn(self, payload: bytes, reward: float, terminated: bool, truncated: bool, observation: Any) -> None:
-        """Remember a step_result the general path accepted, if it has the plain per-step form."""
+    def learn(
+        self, payload: bytes, reward: float, terminated: bool, truncated: bool, observation: Any, convert: Any = None
+    ) -> None:
+        """Remember a step_result the general path accepted, if it has the plain per-step form.
+
+        ``convert``: how the observation was made from its wire array (a pixel format's to_rgb), if it was.
+        """
         if len(self._plans) >= CACHE_LIMIT:
             return
         (head_len,) = _U32.unpack_from(payload, 0)
@@ -62,7 +69,12 @@ class StepResultCache:
         arrays = header.get("arrays") or []
         if isinstance(observation, np.ndarray) and len(arrays) == 1 and header["observation"] == {"$array": 0}:
             offset = 4 + head_len
-            plan = ("array", observation.dtype, observation.shape, observation.size, offset, offset + observation.nbytes)
+            if convert is None:
+                dtype, shape = observation.dtype, observation.shape
+            else:  # the wire array, as the general path checked it
+                dtype, shape = np.dtype(arrays[0]["dtype"]).newbyteorder("<"), tuple(arrays[0]["shape"])
+            count = int(np.prod(shape, dtype=np.int64))
+            plan = ("array", dtype, shape, count, offset, offset + count * dtype.itemsize, convert)
         elif type(observation) is int and not arrays:
             plan = ("value", observation)
         else:

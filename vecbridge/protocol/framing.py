@@ -51,13 +51,21 @@ class Framing:
                 f"({len(self._buffer)} byte(s) of an unfinished frame received)"
             )
 
-    def next_payload(self) -> bytes | None:
-        """The next complete payload, or None until more bytes arrive."""
+    def next_payload(self, raw: bool = False) -> bytes | None:
+        """The next complete payload, or None until more bytes arrive.
+
+        ``raw``: the frame is a raw frame after a message (docs/protocol.md, "Raw frames");
+        only the comm framing treats it differently (its payload is not base64).
+        """
         raise NotImplementedError
 
     def encode(self, payload: bytes) -> bytes:
         """The bytes that carry ``payload`` to the peer."""
         raise NotImplementedError
+
+    def encode_raw(self, payload: bytes) -> bytes:
+        """The bytes that carry ``payload`` as a raw frame."""
+        return self.encode(payload)
 
     def has_data_to_send(self) -> bool:
         return bool(self._outgoing)
@@ -105,7 +113,7 @@ class BinaryFraming(Framing):
             self._buffer += self._chunk
             self._chunk = None
 
-    def next_payload(self) -> bytes | None:
+    def next_payload(self, raw: bool = False) -> bytes | None:
         chunk = self._chunk
         if chunk is not None:
             if len(chunk) >= 4:
@@ -139,7 +147,7 @@ class CommFraming(Framing):
     name = "comm"
     _MAX_DIGITS = 10
 
-    def next_payload(self) -> bytes | None:
+    def next_payload(self, raw: bool = False) -> bytes | None:
         buf = self._buffer
         space = buf.find(b" ", 0, self._MAX_DIGITS + 1)
         if space < 0:
@@ -160,6 +168,8 @@ class CommFraming(Framing):
             return None
         text = bytes(buf[space + 1 : end])
         del buf[:end]
+        if raw:  # BizHawk's comm.socketServerScreenShot(): the bytes themselves
+            return text
         try:
             return base64.b64decode(text, validate=True)
         except (binascii.Error, ValueError) as exc:
@@ -168,6 +178,9 @@ class CommFraming(Framing):
     def encode(self, payload: bytes) -> bytes:
         text = base64.b64encode(payload)
         return b"%d " % len(text) + text
+
+    def encode_raw(self, payload: bytes) -> bytes:
+        return b"%d " % len(payload) + payload
 
 
 _WS_GUID = b"258EAFA5-E914-47DA-95CA-C5AB0DC85B11"
@@ -190,7 +203,7 @@ class WebSocketFraming(Framing):
         self._open = False
         self._fragments: bytearray | None = None
 
-    def next_payload(self) -> bytes | None:
+    def next_payload(self, raw: bool = False) -> bytes | None:
         if not self._open:
             if not self._handshake():
                 return None

@@ -1,0 +1,271 @@
+"""Pixel formats (vecbridge/protocol/pixels.py) and raw frames, sans-I/O, against references built here.
+
+Each format's RGB is checked byte for byte against a reference computed by plain
+indexing; PNG files are written by Pillow (an independent encoder), in the colour
+types BizHawk's encoder may produce. The host connection is fed the exact bytes a
+game would send, in every framing, including BizHawk's comm framing with a raw
+screenshot frame after the step_result.
+"""
+
+from __future__ import annotations
+
+import base64
+import io
+import json
+import struct
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from vecbridge.errors import ArrayMismatch, MalformedMessage, SpaceError
+from vecbridge.protocol.connection import GameConnection, HostConnection, RenderResult, ResetResult, StepResult
+from vecbridge.protocol.messages import RawFrame, decode_message, encode_message, resolve_raw
+from vecbridge.protocol.pixels import FORMATS, PixelFormat, check_wire, format_of, leaf_formats
+
+H, W = 5, 7
+RNG = np.random.default_rng(7)
+RGB = RNG.integers(0, 256, (H, W, 3), dtype=np.uint8)
+X = RNG.integers(0, 256, (H, W, 1), dtype=np.uint8)  # the ignored byte: never 0 only
+
+
+def wire_of(name: str, rgb: np.ndarray = RGB) -> np.ndarray:
+    """The reference encoding of ``rgb`` in a format, by plain indexing."""
+    x = X[: rgb.shape[0], : rgb.shape[1]]
+    if name == "rgb":
+        return rgb.copy()
+    if name == "rgbx":
+        return np.concatenate([rgb, x], axis=2)
+    if name == "bgrx":
+        return np.concatenate([rgb[..., ::-1], x], axis=2)
+    if name == "xrgb":
+        return np.concatenate([x, rgb], axis=2)
+    if name == "png":
+        buf = io.BytesIO()
+        Image.fromarray(rgb, "RGB").save(buf, "PNG")
+        return np.frombuffer(buf.getvalue(), np.uint8)
+    raise AssertionError(name)
+
+
+def box(name: str | None, h: int = H, w: int = W, **extra) -> dict:
+    desc = {"type": "Box", "low": 0, "high": 255, "shape": [h, w, 3], "dtype": "uint8", **extra}
+    if name is not None:
+        desc["pixel_format"] = name
+    return desc
+
+
+@pytest.mark.parametrize("name", ["rgb", "rgbx", "bgrx", "xrgb", "png"])
+def test_each_format_gives_the_reference_rgb(name):
+    fmt = PixelFormat(name, H, W)
+    out = fmt.to_rgb(wire_of(name))
+    assert out.dtype == np.uint8 and out.shape == (H, W, 3) and out.flags.c_contiguous
+    np.testing.assert_array_equal(out, RGB)
+
+
+@pytest.mark.parametrize("h, w", [(1, 1), (1, 2), (240, 256), (3, 1)])
+def test_xrgb_edges_and_the_fceux_size(h, w):
+    """xrgb is converted through a view shifted by one byte: the first and last pixels matter."""
+    rgb = np.random.default_rng(h * 1000 + w).integers(0, 256, (h, w, 3), dtype=np.uint8)
+    wire = np.concatenate([np.full((h, w, 1), 0xAB, np.uint8), rgb], axis=2)
+    np.testing.assert_array_equal(PixelFormat("xrgb", h, w).to_rgb(wire), rgb)
+
+
+def test_xrgb_from_fceux_gd_bytes_sliced_past_the_header():
+    """What the Lua client sends: gui.gdscreenshot(true) minus its 11-byte gd2 header."""
+    header = b"\xff\xfe" + struct.pack(">HH", W, H) + b"\x01" + b"\xff\xff\xff\xff"
+    gd = header + b"".join(bytes([0, *RGB[y, x]]) for y in range(H) for x in range(W))
+    wire = np.frombuffer(gd[11:], np.uint8).reshape(H, W, 4)
+    np.testing.assert_array_equal(PixelFormat("xrgb", H, W).to_rgb(wire), RGB)
+
+
+def test_rgbx_from_jsnes_uint32_words():
+    """jsnes's frame buffer: one little-endian uint32 0x00BBGGRR per pixel."""
+    words = (RGB[..., 0].astype(np.uint32) | RGB[..., 1].astype(np.uint32) << 8 | RGB[..., 2].astype(np.uint32) << 16)
+    wire = words.astype("<u4").view(np.uint8).reshape(H, W, 4)
+    np.testing.assert_array_equal(PixelFormat("rgbx", H, W).to_rgb(wire), RGB)
+
+
+def test_palette():
+    palette = RNG.integers(0, 256, (20, 3)).tolist()
+    fmt = format_of(box("palette", palette=palette))
+    idx = RNG.integers(0, 25, (H, W), dtype=np.uint8)  # 20..24: past the palette's end
+    ref = np.array(palette + [[0, 0, 0]] * 5, np.uint8)[idx]
+    np.testing.assert_array_equal(fmt.to_rgb(idx), ref)
+
+
+@pytest.mark.parametrize("mode", ["RGB", "RGBA", "P", "L"])
+def test_png_colour_types(mode):
+    img = Image.fromarray(RGB, "RGB")
+    if mode == "RGBA":
+        img = img.convert("RGBA")
+    elif mode == "P":
+        img = img.quantize(16)
+    elif mode == "L":
+        img = img.convert("L")
+    buf = io.BytesIO()
+    img.save(buf, "PNG")
+    ref = np.asarray(img.convert("RGB"))
+    np.testing.assert_array_equal(PixelFormat("png", H, W).to_rgb(np.frombuffer(buf.getvalue(), np.uint8)), ref)
+
+
+def test_wrong_wire_values_are_named():
+    with pytest.raises(ArrayMismatch, match=r"expected uint8 \[5, 7, 4\] \(pixel_format 'xrgb'\), got uint8 \[5, 7, 3\]"):
+        PixelFormat("xrgb", H, W).to_rgb(RGB, "step observation")
+    with pytest.raises(ArrayMismatch, match="got a float32 array"):
+        PixelFormat("rgbx", H, W).to_rgb(wire_of("rgbx").astype(np.float32))
+    with pytest.raises(ArrayMismatch, match="PNG is 7x5 but the observation space declares 8x5"):
+        PixelFormat("png", H, 8).to_rgb(wire_of("png"))
+    with pytest.raises(ArrayMismatch, match="expected a PNG file"):
+        PixelFormat("png", H, W).to_rgb(np.zeros(40, np.uint8))
+    with pytest.raises(ArrayMismatch, match="could not be decoded"):
+        PixelFormat("png", H, W).to_rgb(wire_of("png")[:30])
+    with pytest.raises(ArrayMismatch):
+        check_wire(PixelFormat("bgrx", H, W), wire_of("rgb"))
+    check_wire(PixelFormat("bgrx", H, W), wire_of("bgrx"))
+
+
+def test_declarations_in_the_space_description():
+    assert format_of(box(None)) is None and format_of(box("rgb")) is None
+    assert format_of(box("xrgb")) == PixelFormat("xrgb", H, W)
+    both = {"type": "Dict", "spaces": {"image": box("rgbx"), "value": "float [8]"}}
+    assert leaf_formats(both) == {("image",): PixelFormat("rgbx", H, W)}
+    assert leaf_formats({"type": "Tuple", "spaces": ["int 0 3", box("png")]}) == {(1,): PixelFormat("png", H, W)}
+    assert leaf_formats("float [4]") == {}
+    with pytest.raises(SpaceError, match="unknown pixel_format 'argb32'"):
+        format_of(box("argb32"))
+    with pytest.raises(SpaceError, match=r"belongs on a uint8 Box of shape \[H, W, 3\]"):
+        format_of({"type": "Box", "shape": [5, 7, 4], "dtype": "uint8", "pixel_format": "rgbx"})
+    with pytest.raises(SpaceError, match="'palette' must be a list"):
+        format_of(box("palette", palette=[[1, 2]]))
+    assert set(FORMATS) == {"rgb", "rgbx", "bgrx", "xrgb", "palette", "png"}
+
+
+# ---------------------------------------------------------------- raw frames in messages
+
+
+def test_raw_frames_in_a_message():
+    raw: list[bytes] = []
+    payload = encode_message("step_result", {"observation": RawFrame(b"\x89PNGxyz"), "reward": 1.0}, raw)
+    header = json.loads(payload[4 : 4 + struct.unpack_from("<I", payload)[0]])
+    assert header == {"type": "step_result", "observation": {"$raw": 0}, "reward": 1.0, "raw_frames": 1}
+    assert raw == [b"\x89PNGxyz"]
+    msg = decode_message(payload, {"step_result": ()})
+    assert msg.raw_frames == 1 and msg["observation"] == {"$raw": 0}
+    resolve_raw(msg, raw)
+    assert msg["observation"].dtype == np.uint8 and bytes(msg["observation"]) == b"\x89PNGxyz"
+    with pytest.raises(ValueError, match="RawFrame"):
+        encode_message("step_result", {"observation": RawFrame(b"x")})
+    bad = b'{"type":"step_result","raw_frames":"2"}'
+    with pytest.raises(MalformedMessage, match="'raw_frames' must be an integer"):
+        decode_message(struct.pack("<I", len(bad)) + bad, {"step_result": ()})
+    stray = b'{"type":"step_result","observation":{"$raw":1},"raw_frames":1}'
+    with pytest.raises(MalformedMessage, match="points outside the 1 raw frame"):
+        resolve_raw(decode_message(struct.pack("<I", len(stray)) + stray, {"step_result": ()}), [b"a"])
+
+
+# ---------------------------------------------------------------- the host connection, byte for byte
+
+TOKEN = "t0k"
+
+
+def hello_bytes(framing: str, obs_desc) -> tuple[HostConnection, GameConnection]:
+    game = GameConnection(framing)
+    host = HostConnection(TOKEN)
+    host.receive_data(game.send_hello(0, TOKEN, obs_desc, "int 0 1"))
+    hello = host.next_event()
+    game.receive_data(host.send_welcome())
+    game.next_event()
+    return host, game, hello
+
+
+def one_reply(host: HostConnection, game: GameConnection, request: bytes, reply, feed_by_byte=False):
+    game.receive_data(request)
+    game.next_event()
+    data = reply(game)
+    if feed_by_byte:  # split anywhere: the host must wait for the raw frame
+        for i in range(len(data)):
+            host.receive_data(data[i : i + 1])
+            event = host.next_event()
+            if i < len(data) - 1:
+                assert event is None
+        return event
+    host.receive_data(data)
+    return host.next_event()
+
+
+@pytest.mark.parametrize("framing", ["binary", "comm"])
+@pytest.mark.parametrize("name", ["rgbx", "bgrx", "xrgb", "png"])
+def test_host_converts_observations_on_every_path(framing, name):
+    host, game, hello = hello_bytes(framing, box(name))
+    assert hello.observation_space.shape == (H, W, 3) and hello.pixels == {(): PixelFormat(name, H, W)}
+    wire = wire_of(name)
+    event = one_reply(host, game, host.send_reset(0), lambda g: g.send_reset_result(wire))
+    assert isinstance(event, ResetResult)
+    np.testing.assert_array_equal(event.observation, RGB)
+    for k in range(3):  # the first step takes the general path, the next ones the cached header
+        event = one_reply(host, game, host.send_step(1), lambda g: g.send_step_result(wire, 0.5, False, False))
+        assert isinstance(event, StepResult) and event.reward == 0.5
+        np.testing.assert_array_equal(event.observation, RGB)
+
+
+def test_comm_framing_raw_screenshot_frame_after_the_step_result():
+    """BizHawk: the step_result in base64, then comm.socketServerScreenShot()'s "<len> <PNG bytes>"."""
+    host, game, _ = hello_bytes("comm", box("png"))
+    png = bytes(wire_of("png"))
+    game.receive_data(host.send_reset(None))
+    game.next_event()
+    header = b'{"type":"reset_result","observation":{"$raw":0},"info":{},"raw_frames":1}'
+    text = base64.b64encode(struct.pack("<I", len(header)) + header)
+    data = b"%d " % len(text) + text + b"%d " % len(png) + png
+    assert game.send_reset_result(RawFrame(png)) == data  # the Python client sends exactly these bytes
+    for i in range(len(data)):
+        host.receive_data(data[i : i + 1])
+        event = host.next_event()
+        assert (event is None) == (i < len(data) - 1)
+    np.testing.assert_array_equal(event.observation, RGB)
+    # the Python client makes the same bytes from a RawFrame
+    game.receive_data(host.send_step(0))
+    game.next_event()
+    sent = game.send_step_result(RawFrame(png), 1.0, True, False)
+    assert sent.endswith(b"%d " % len(png) + png)
+    event = one_reply(host, game, b"", lambda g: sent)
+    assert isinstance(event, StepResult) and event.terminated
+    np.testing.assert_array_equal(event.observation, RGB)
+
+
+def test_dict_observation_with_an_image_leaf():
+    desc = {"type": "Dict", "spaces": {"image": box("xrgb"), "value": {"type": "Box", "shape": [2], "dtype": "float32"}}}
+    host, game, _ = hello_bytes("binary", desc)
+    value = np.array([1.5, -2], np.float32)
+    event = one_reply(host, game, host.send_reset(None), lambda g: g.send_reset_result({"image": wire_of("xrgb"), "value": value}))
+    np.testing.assert_array_equal(event.observation["image"], RGB)
+    np.testing.assert_array_equal(event.observation["value"], value)
+
+
+def test_wrong_wire_observation_is_an_array_mismatch():
+    host, game, _ = hello_bytes("binary", box("xrgb"))
+    with pytest.raises(ArrayMismatch, match=r"step observation: expected uint8 \[5, 7, 4\]"):
+        one_reply(host, game, host.send_step(0), lambda g: g.send_step_result(RGB, 0, False, False))
+
+
+def test_render_frames_in_a_pixel_format():
+    host, game, _ = hello_bytes("comm", box(None))
+    for name in ("xrgb", "rgbx", "bgrx"):
+        event = one_reply(host, game, host.send_render(),
+                          lambda g: g._reply("render", "render_result", {"frame": wire_of(name), "pixel_format": name}))
+        assert isinstance(event, RenderResult)
+        np.testing.assert_array_equal(event.frame, RGB)
+    event = one_reply(host, game, host.send_render(), lambda g: g._reply(
+        "render", "render_result", {"frame": RawFrame(bytes(wire_of("png"))), "pixel_format": "png"}))
+    np.testing.assert_array_equal(event.frame, RGB)
+    with pytest.raises(ArrayMismatch, match="unknown pixel_format"):
+        one_reply(host, game, host.send_render(),
+                  lambda g: g._reply("render", "render_result", {"frame": wire_of("rgbx"), "pixel_format": "yuv"}))
+
+
+def test_bad_pixel_format_in_the_hello_fails_the_handshake():
+    game = GameConnection("binary")
+    host = HostConnection(TOKEN)
+    host.receive_data(game.send_hello(3, TOKEN, box("rgba5551"), "int 0 1"))
+    with pytest.raises(SpaceError, match="instance 3: the hello declares an invalid space: .*unknown pixel_format"):
+        host.next_event()
