@@ -13,6 +13,7 @@ import base64
 import io
 import json
 import struct
+import zlib
 
 import numpy as np
 import pytest
@@ -106,6 +107,49 @@ def test_png_colour_types(mode):
     img.save(buf, "PNG")
     ref = np.asarray(img.convert("RGB"))
     np.testing.assert_array_equal(PixelFormat("png", H, W).to_rgb(np.frombuffer(buf.getvalue(), np.uint8)), ref)
+
+
+def _png_every_filter(rgb: np.ndarray, alpha: bool) -> bytes:
+    """A PNG written here from the specification, with rows of every filter type (0-4)."""
+    h, w, _ = rgb.shape
+    pix = np.concatenate([rgb, np.full((h, w, 1), 255, np.uint8)], 2) if alpha else rgb
+    bpp = pix.shape[2]
+    rows, prev = [], np.zeros(w * bpp, np.int32)
+    for y in range(h):
+        cur = pix[y].reshape(-1).astype(np.int32)
+        a = np.concatenate([np.zeros(bpp, np.int32), cur[:-bpp]])
+        c = np.concatenate([np.zeros(bpp, np.int32), prev[:-bpp]])
+        f = y % 5
+        if f == 0:
+            out = cur
+        elif f == 1:
+            out = cur - a
+        elif f == 2:
+            out = cur - prev
+        elif f == 3:
+            out = cur - (a + prev) // 2
+        else:
+            p = a + prev - c
+            pa, pb, pc = np.abs(p - a), np.abs(p - prev), np.abs(p - c)
+            out = cur - np.where((pa <= pb) & (pa <= pc), a, np.where(pb <= pc, prev, c))
+        rows.append(bytes([f]) + (out % 256).astype(np.uint8).tobytes())
+        prev = cur
+
+    def chunk(t: bytes, d: bytes) -> bytes:
+        return struct.pack(">I", len(d)) + t + d + struct.pack(">I", zlib.crc32(t + d) & 0xFFFFFFFF)
+
+    ihdr = struct.pack(">IIBBBBB", w, h, 8, 6 if alpha else 2, 0, 0, 0)
+    return b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", ihdr) + chunk(b"IDAT", zlib.compress(b"".join(rows), 9)) + chunk(b"IEND", b"")
+
+
+@pytest.mark.parametrize("alpha", [False, True])
+def test_png_with_every_filter_type(alpha):
+    rng = np.random.default_rng(0)
+    img = np.zeros((60, 64, 3), np.uint8)
+    img[10:30, 5:50] = [200, 10, 30]
+    img[::3, ::2] = rng.integers(0, 256, (20, 32, 3))
+    png = np.frombuffer(_png_every_filter(img, alpha), np.uint8)
+    np.testing.assert_array_equal(PixelFormat("png", 60, 64).to_rgb(png), img)
 
 
 def test_wrong_wire_values_are_named():

@@ -355,7 +355,8 @@ function GymEnv:_serve(p)
 	if obs_type == "image" or obs_type == "both" then
 		local h, w = E.screen_size()
 		self.screen_h, self.screen_w = h, w
-		image = { type = "Box", low = 0, high = 255, shape = { h, w, 3 }, dtype = "uint8" }
+		-- the RGB image the user gets; the emulator's own bytes travel (E.screen_format), converted on the host
+		image = { type = "Box", low = 0, high = 255, shape = { h, w, 3 }, dtype = "uint8", pixel_format = E.screen_format() }
 	end
 	if obs_type == "value" then obs_space = value
 	elseif obs_type == "image" then obs_space = image
@@ -407,18 +408,22 @@ function GymEnv:_observe()
 	return E.read_bytes(0, self.ram_size)
 end
 
+-- the screen in the emulator's own bytes (vecbridge converts them to RGB on the host); under
+-- BizHawk's comm socket EmuHawk sends it itself, as a PNG frame right after the message
 function GymEnv:_image()
-	local rgb, h, w = E.screenshot_rgb()
-	if self.screen_h and (h ~= self.screen_h or w ~= self.screen_w) then
+	local conn = vecbridge.connection
+	if E.name == "bizhawk" and conn and conn.name == "comm" then return vecbridge.raw_frame(E.send_screenshot) end
+	local bytes, h, w = E.screen_bytes()
+	if self.screen_h and E.screen_format() ~= "png" and (h ~= self.screen_h or w ~= self.screen_w) then
 		error(string.format("the screen is %dx%d now, but it was %dx%d when the observation space was declared", h, w,
 			self.screen_h, self.screen_w), 0)
 	end
-	return rgb
+	return bytes
 end
 
 function GymEnv:_screen()
-	local rgb, h, w = E.screenshot_rgb()
-	return vecbridge.array("uint8", { h, w, 3 }, rgb)
+	local h, w = E.screen_size()
+	return vecbridge.image(E.screen_format(), h, w, self:_image())
 end
 
 function GymEnv:_info(extra)

@@ -81,7 +81,10 @@ class PixelFormat:
                 raise ArrayMismatch(f"{what}: expected uint8 [H, W{''.join(f', {c}' for c in channels)}] "
                                     f"(pixel_format {self.name!r}), got uint8 {list(wire.shape)}")  # fmt: skip
             return PixelFormat(self.name, wire.shape[0], wire.shape[1], self.palette).to_rgb(wire, what)
-        if wire.shape != self.wire_shape():
+        shape = self.wire_shape()
+        if wire.ndim == 1 and wire.size == np.prod(shape):  # a raw frame ({"$raw": k}) holds the bytes flat
+            wire = wire.reshape(shape)
+        if wire.shape != shape:
             raise ArrayMismatch(f"{what}: expected {self.describe()}, got uint8 {list(wire.shape)}")
         out = np.empty((self.height, self.width, 3), np.uint8)
         if self.name == "rgb":
