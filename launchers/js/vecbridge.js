@@ -924,16 +924,17 @@
 
   /**
    * render(): null, {data, height, width} (RGB, or RGBA such as ImageData), an NDArray [H, W, 3], or
-   * {data, height, width, pixelFormat} with the bytes in a pixel format (rgbx, bgrx, xrgb, png).
+   * {data, height, width, pixel_format} with the bytes in a pixel format (rgbx, bgrx, xrgb, png;
+   * snake case: ImageData has a pixelFormat of its own).
    */
   Session.prototype._frame = function (value, arrays) {
     this.renderFormat = null;
     if (value === null || value === undefined) return null;
     var h, w, data;
-    if (typeof value === 'object' && value.pixelFormat !== undefined && value.pixelFormat !== 'rgb') {
-      var format = value.pixelFormat;
+    if (typeof value === 'object' && value.pixel_format !== undefined && value.pixel_format !== 'rgb') {
+      var format = value.pixel_format;
       if (!Object.prototype.hasOwnProperty.call(PIXEL_FORMATS, format) || format === 'palette') {
-        throw new TypeError('render(): unknown pixelFormat ' + JSON.stringify(format) + '; expected rgb, rgbx, bgrx, xrgb or png');
+        throw new TypeError('render(): unknown pixel_format ' + JSON.stringify(format) + '; expected rgb, rgbx, bgrx, xrgb or png');
       }
       var shape = wireShape(format, value.height, value.width);
       var bytes = pixelBytes(value.data, shape === null ? null : product(shape), describePixels(format, shape), 'render()');

@@ -438,7 +438,6 @@ class HostConnection(_Endpoint):
 
     def _result(self, request: str, f: dict[str, Any]):
         assert self.hello is not None
-        obs_space = self.hello.observation_space
         if request == "reset":
             return ResetResult(self._observation(f["observation"], "reset observation"), _info(f.get("info"), request))
         if request == "step":

@@ -375,7 +375,7 @@ export class EscapeFromPong {
   }
 
   render() {
-    return { data: this.core.screenWords(), height: HEIGHT, width: WIDTH, pixelFormat: 'rgbx' };
+    return { data: this.core.screenWords(), height: HEIGHT, width: WIDTH, pixel_format: 'rgbx' };
   }
 
   // env.call(...) methods, as the Lua runtime offers them

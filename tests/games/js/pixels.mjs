@@ -41,7 +41,7 @@ class Pixels {
     this.t += action + 1;
     return { observation: wire(this.t), reward: 1, terminated: this.t >= 10, truncated: false, info: { t: this.t } };
   }
-  render() { return { data: wire(this.t), height: H, width: W, pixelFormat: format }; }
+  render() { return { data: wire(this.t), height: H, width: W, pixel_format: format }; }
   short() { this.nextShort = true; }
 }
 
