@@ -1380,8 +1380,12 @@ end
 local EMPTY_OBJECT = setmetatable({}, JSON_OBJECT_MT)
 
 -- payload bytes of a message: u32 LE header length | header JSON | array data
--- returns the payload, and the raw frames (strings or sending functions) to send after it, if any
-local function encode_message(type_, fields, order)
+-- The parts of a message's payload: parts[1] is left "" for the transport's framing prefix, then
+-- the header length, the header and the array data; returns the parts, the payload's byte count,
+-- and the raw frames (strings or sending functions) to send after it, if any. Kept in parts, a
+-- 240 KiB screen is copied once, into the frame, instead of three times (measured on Lua 5.1:
+-- 17 us a copy, plus the garbage collector's share).
+local function encode_parts(type_, fields, order)
 	local ctx = { arrays = {}, raw = {} }
 	local out = { '{"type":', encode_string(type_) }
 	local keys = order
@@ -1412,7 +1416,18 @@ local function encode_message(type_, fields, order)
 	if #raw > 0 then out[#out + 1] = ',"raw_frames":' .. #raw end
 	out[#out + 1] = "}"
 	local header = table_concat(out)
-	return u32le(#header) .. header .. table_concat(blobs), #raw > 0 and raw or nil
+	local parts, n = { "", u32le(#header), header }, 4 + #header
+	for i = 1, #blobs do
+		parts[3 + i] = blobs[i]
+		n = n + #blobs[i]
+	end
+	return parts, n, #raw > 0 and raw or nil
+end
+
+--- the payload of a message (a string), and its raw frames if any
+local function encode_message(type_, fields, order)
+	local parts, _, raw = encode_parts(type_, fields, order)
+	return table_concat(parts, "", 2), raw
 end
 M.encode_message = encode_message
 
@@ -1579,6 +1594,13 @@ local function socket_transport(p, opts)
 		return send_raw(u32le(#payload) .. payload)
 	end
 
+	-- a payload in parts (encode_parts): framed with one copy
+	function T.send_parts(parts, n)
+		if framing == "comm" then return T.send(table_concat(parts, "", 2)) end
+		parts[1] = u32le(n)
+		return send_raw(table_concat(parts))
+	end
+
 	-- a raw frame: the bytes as they are (also in the comm framing: no base64)
 	function T.send_raw(data)
 		if type(data) == "function" then
@@ -1633,6 +1655,8 @@ local function comm_transport(_, opts)
 		if r == nil or r < 0 then return false end
 		return true
 	end
+
+	function T.send_parts(parts) return T.send(table_concat(parts, "", 2)) end
 
 	-- a raw frame: only EmuHawk itself can send bytes (comm.socketServerScreenShot sends the screen's PNG);
 	-- a Lua string would travel through a .NET string and be mangled
@@ -1784,7 +1808,7 @@ local function handle(game, obs_space, msg)
 			if reward == true then reward = 1 elseif reward == false then reward = 0
 			else fail("step: the reward must be a number, got " .. describe(reward)) end
 		end
-		return encode_message("step_result", {
+		return encode_parts("step_result", {
 			observation = encode_space_value(obs_space, obs, "step observation"),
 			reward = reward,
 			terminated = flag(terminated, "terminated"),
@@ -1794,14 +1818,14 @@ local function handle(game, obs_space, msg)
 	elseif t == "reset" then
 		local options = denull(msg.options)
 		local obs, info = game:reset(denull(msg.seed), options)
-		return encode_message("reset_result", {
+		return encode_parts("reset_result", {
 			observation = encode_space_value(obs_space, obs, "reset observation"),
 			info = info_value(info, "reset"),
 		}, RESET_ORDER)
 	elseif t == "render" then
 		local frame, pixel_format, palette = nil, nil, nil
 		if is_callable(game.render) then frame, pixel_format, palette = render_frame(game:render()) end
-		return encode_message("render_result", { frame = frame or NULL, pixel_format = pixel_format,
+		return encode_parts("render_result", { frame = frame or NULL, pixel_format = pixel_format,
 			palette = palette and wire_list(palette) or nil })
 	elseif t == "call" then
 		local name = msg.name
@@ -1809,7 +1833,7 @@ local function handle(game, obs_space, msg)
 		local args = msg.args
 		if type(args) ~= "table" or args == NULL then args = {} end
 		local value = call_method(game, name, args, denull(msg.kwargs))
-		return encode_message("call_result", { value = value == nil and NULL or value })
+		return encode_parts("call_result", { value = value == nil and NULL or value })
 	end
 	fail("unexpected request " .. describe(t))
 end
@@ -1945,18 +1969,19 @@ function M.serve(game, opts)
 		local msg = decode_message(payload)
 		if msg.type == "close" then break end
 		local ok, reply, tb = protected_call(protect, function()
-			local payload, raw = handle(game, obs_space, msg)
-			return { payload, raw }
+			local parts, n, raw = handle(game, obs_space, msg)
+			return { parts, n, raw }
 		end)
-		local raw
+		local raw, sent
 		if ok then
-			reply, raw = reply[1], reply[2]
+			raw = reply[3]
+			sent = conn.send_parts(reply[1], reply[2])
 		else
 			local message = errmsg(reply)
 			if on_error then pcall(on_error, message, tb) end
-			reply = encode_message("error", { message = message, traceback = tb or "" }, { "message", "traceback" })
+			sent = conn.send(encode_message("error", { message = message, traceback = tb or "" }, { "message", "traceback" }))
 		end
-		if not conn.send(reply) then break end
+		if not sent then break end
 		if raw then -- the frames the message refers to with {"$raw": k}, right after it
 			local sent = true
 			for i = 1, #raw do sent = sent and conn.send_raw(raw[i]) end
