@@ -484,7 +484,7 @@ def _png_file(path: Path, rgb: np.ndarray) -> str:
 def test_pixel_formats_arrive_as_rgb(flavor, tmp_path):
     """Each pixel format's bytes, built in Lua, arrive as the RGB the game drew (docs/protocol.md, "Pixel formats")."""
     png = _png_file(tmp_path / "screen.png", expected_pixels(40, 4, 6))
-    cases = [("rgb", {}), ("rgbx", {}), ("bgrx", {}), ("xrgb", {}), ("palette", {}),
+    cases = [("rgb", {}), ("rgbx", {}), ("bgrx", {}), ("xrgb", {}), ("xrgb", {"view": True}), ("palette", {}),
              ("png", {"png": png, "h": 4, "w": 6}), ("png", {"png": png, "h": 4, "w": 6, "raw": True})]
     for fmt, extra in cases:
         with open_env(flavor, "pixels.lua", render_mode="rgb_array", format=fmt, **extra) as env:

@@ -413,12 +413,12 @@ end
 function GymEnv:_image()
 	local conn = vecbridge.connection
 	if E.name == "bizhawk" and conn and conn.name == "comm" then return vecbridge.raw_frame(E.send_screenshot) end
-	local bytes, h, w = E.screen_bytes()
+	local bytes, h, w, first = E.screen_bytes()
 	if self.screen_h and E.screen_format() ~= "png" and (h ~= self.screen_h or w ~= self.screen_w) then
 		error(string.format("the screen is %dx%d now, but it was %dx%d when the observation space was declared", h, w,
 			self.screen_h, self.screen_w), 0)
 	end
-	return bytes
+	return vecbridge.view(bytes, first) -- no copy of the screen in Lua
 end
 
 function GymEnv:_screen()

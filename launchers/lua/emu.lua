@@ -384,8 +384,9 @@ end
 -- the gd2 truecolor header of gui.gdscreenshot: signature, width, height, truecolor flag, transparent colour
 local GD_HEADER = 11
 
---- screen_bytes(): the current screen in E.screen_format(), and its height and width.
---   FCEUX: gui.gdscreenshot(true)'s pixels past the gd2 header, 4 bytes a pixel (A, R, G, B);
+--- screen_bytes(): the current screen in E.screen_format(): a string, the screen's height and
+-- width, and the index of its first pixel byte in the string (so that no copy is needed).
+--   FCEUX: gui.gdscreenshot(true), whose pixels start past the gd2 header, 4 bytes a pixel (A, R, G, B);
 --   BizHawk: client.screenshot's PNG file, its bytes as they are.
 function E.screen_bytes()
 	if E.name == "fceux" then
@@ -393,7 +394,7 @@ function E.screen_bytes()
 		local gd = G("gui").gdscreenshot(true)
 		local w = string_byte(gd, 3) * 256 + string_byte(gd, 4)
 		local h = string_byte(gd, 5) * 256 + string_byte(gd, 6)
-		return string_sub(gd, GD_HEADER + 1), h, w
+		return gd, h, w, GD_HEADER + 1
 	end
 	local dir = os.getenv("VECBRIDGE_WORKDIR")
 	local path = (dir and dir ~= "") and (dir .. "/vecbridge_screen.png") or os.tmpname()
@@ -402,7 +403,7 @@ function E.screen_bytes()
 	os.remove(path)
 	if not data then error("screenshot: client.screenshot did not write " .. path) end
 	local h, w = E.screen_size()
-	return data, h, w
+	return data, h, w, 1
 end
 
 --- send_screenshot(): BizHawk only: EmuHawk sends the screen as a PNG frame on its comm socket

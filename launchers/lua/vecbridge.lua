@@ -601,6 +601,30 @@ end
 local PIXEL_FORMATS = { rgb = 3, rgbx = 4, bgrx = 4, xrgb = 4, palette = 1, png = false }
 M.PIXEL_FORMATS = PIXEL_FORMATS
 
+local VIEW_MT = { __jsontype = "vecbridge.view" }
+
+--- `vecbridge.view(s, first[, last])`: the bytes `s:sub(first, last)` without copying them, for a
+-- pixel-format image: `vecbridge.view(gui.gdscreenshot(true), 12)` sends FCEUX's pixels past the
+-- gd2 header straight from the screenshot. (In Lua 5.1 each copy of a 240 KiB string costs tens
+-- of microseconds, and the garbage collector's work grows with every one.)
+function M.view(s, first, last)
+	if type(s) ~= "string" then fail("vecbridge.view: expected a string, got " .. describe(s)) end
+	first = first or 1
+	last = last or #s
+	if first < 1 or last > #s or last < first - 1 then
+		fail(string_format("vecbridge.view: bytes %d to %d are not inside a string of %d bytes", first, last, #s))
+	end
+	return setmetatable({ s, first, last }, VIEW_MT)
+end
+
+local function view_len(v) return v[3] - v[2] + 1 end
+
+-- the bytes of a string or a view, as a string
+local function materialize(p)
+	if type(p) == "string" then return p end
+	return string_sub(p[1], p[2], p[3])
+end
+
 local IMAGE_MT = { __jsontype = "vecbridge.image" }
 
 --- `vecbridge.image(pixel_format, height, width, data)`: a render frame in a pixel format
@@ -617,16 +641,19 @@ end
 
 -- the wire value of pixel bytes (a string, or a raw frame) as a uint8 array or the raw frame itself
 local function pixel_wire(bytes_per_pixel, h, w, data, what, expect)
-	if getmetatable(data) == RAW_MT then return data end
-	if type(data) ~= "string" then
-		fail(string_format("%s: expected %s as a byte string (or a vecbridge.raw_frame), got %s", what, expect, describe(data)))
+	local mt = getmetatable(data)
+	if mt == RAW_MT then return data end
+	if type(data) ~= "string" and mt ~= VIEW_MT then
+		fail(string_format("%s: expected %s as a byte string (or a vecbridge.view or vecbridge.raw_frame), got %s",
+			what, expect, describe(data)))
 	end
+	local len = mt == VIEW_MT and view_len(data) or #data
 	local shape
 	if not bytes_per_pixel then
-		shape = { #data }
+		shape = { len }
 	else
-		if #data ~= h * w * bytes_per_pixel then
-			fail(string_format("%s: expected %d bytes (%s), got a string of %d bytes", what, h * w * bytes_per_pixel, expect, #data))
+		if len ~= h * w * bytes_per_pixel then
+			fail(string_format("%s: expected %d bytes (%s), got a string of %d bytes", what, h * w * bytes_per_pixel, expect, len))
 		end
 		shape = bytes_per_pixel == 1 and { h, w } or { h, w, bytes_per_pixel }
 	end
@@ -1418,16 +1445,24 @@ local function encode_parts(type_, fields, order)
 	local header = table_concat(out)
 	local parts, n = { "", u32le(#header), header }, 4 + #header
 	for i = 1, #blobs do
-		parts[3 + i] = blobs[i]
-		n = n + #blobs[i]
+		local blob = blobs[i]
+		parts[3 + i] = blob
+		n = n + (type(blob) == "string" and #blob or view_len(blob))
 	end
 	return parts, n, #raw > 0 and raw or nil
+end
+
+-- parts[first..] as one string
+local function flatten(parts, first)
+	local out = {}
+	for i = first, #parts do out[#out + 1] = materialize(parts[i]) end
+	return table_concat(out)
 end
 
 --- the payload of a message (a string), and its raw frames if any
 local function encode_message(type_, fields, order)
 	local parts, _, raw = encode_parts(type_, fields, order)
-	return table_concat(parts, "", 2), raw
+	return flatten(parts, 2), raw
 end
 M.encode_message = encode_message
 
@@ -1561,10 +1596,10 @@ local function socket_transport(p, opts)
 	local framing = p.framing == "comm" and "comm" or "binary"
 	local T = { name = "socket", framing = framing, sock = sock }
 
-	local function send_raw(data)
-		local i, n = 1, #data
+	local function send_raw(data, first, last)
+		local i, n = first or 1, last or #data
 		while i <= n do
-			local last, e, partial = sock:send(data, i)
+			local last, e, partial = sock:send(data, i, n)
 			if last then
 				i = last + 1
 			else
@@ -1594,11 +1629,26 @@ local function socket_transport(p, opts)
 		return send_raw(u32le(#payload) .. payload)
 	end
 
-	-- a payload in parts (encode_parts): framed with one copy
+	-- a payload in parts (encode_parts): the small parts joined, large ones (a screen) sent as they
+	-- are, with no copy in Lua
 	function T.send_parts(parts, n)
-		if framing == "comm" then return T.send(table_concat(parts, "", 2)) end
+		if framing == "comm" then return T.send(flatten(parts, 2)) end
 		parts[1] = u32le(n)
-		return send_raw(table_concat(parts))
+		local small, k = {}, 0
+		for i = 1, #parts do
+			local p = parts[i]
+			if type(p) == "string" and #p < 65536 then
+				k = k + 1
+				small[k] = p
+			else
+				if k > 0 and not send_raw(table_concat(small, "", 1, k)) then return false end
+				k = 0
+				local ok
+				if type(p) == "string" then ok = send_raw(p) else ok = send_raw(p[1], p[2], p[3]) end
+				if not ok then return false end
+			end
+		end
+		return k == 0 or send_raw(table_concat(small, "", 1, k))
 	end
 
 	-- a raw frame: the bytes as they are (also in the comm framing: no base64)
@@ -1656,7 +1706,7 @@ local function comm_transport(_, opts)
 		return true
 	end
 
-	function T.send_parts(parts) return T.send(table_concat(parts, "", 2)) end
+	function T.send_parts(parts) return T.send(flatten(parts, 2)) end
 
 	-- a raw frame: only EmuHawk itself can send bytes (comm.socketServerScreenShot sends the screen's PNG);
 	-- a Lua string would travel through a .NET string and be mangled

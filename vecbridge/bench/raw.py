@@ -4,7 +4,7 @@ Each instance is the same emulator on the same ROM, started the same way as vecb
 starts it (FCEUX headless, or Node with jsnes), running a loop of its own that does what
 one env step does there: the same buttons and frames (``frameskip`` of them, with the
 RAM reads the processor makes each frame) and the same observation per step
-(``gui.gdscreenshot(true)`` past its header for the screen, ``memory.readbyterange`` for
+(``gui.gdscreenshot(true)`` for the screen, ``memory.readbyterange`` for
 the RAM, the processor's 8 reads for values; under Node the game object's own
 ``step()``). No protocol, no socket per step: this process sends one byte, the
 instance runs ``BATCH`` steps and answers one byte, so that an idle instance waits (the
@@ -59,9 +59,9 @@ while sock:receive(1) == "g" do
       sink = read(0x31) + read(0x32) + read(0x02) + read(0x16) + read(0x18)
     end
     local obs
-    if obs_type == "image" then obs = string.sub(gui.gdscreenshot(true), 12)
+    if obs_type == "image" then obs = gui.gdscreenshot(true)
     elseif obs_type == "ram" then obs = memory.readbyterange(0, 2048)
-    elseif obs_type == "both" then obs = { string.sub(gui.gdscreenshot(true), 12), value() }
+    elseif obs_type == "both" then obs = { gui.gdscreenshot(true), value() }
     else obs = value() end
   end
   sock:send("d")

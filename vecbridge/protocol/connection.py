@@ -353,12 +353,12 @@ class HostConnection(_Endpoint):
             known = self._step_results.lookup(payload)
             if known is not None:  # a header seen before: only the observation's bytes are new
                 self.state, self.pending = State.IDLE, None
-                return StepResult(*known, {})
+                return StepResult(*known)
             msg = self._message(payload)
             if msg is None:
                 return None
             event = self._reply(msg)
-            if isinstance(event, StepResult) and not event.info and not msg.raw_frames:
+            if isinstance(event, StepResult) and not msg.raw_frames:
                 image = self.hello.pixels.get(())
                 self._step_results.learn(payload, event.reward, event.terminated, event.truncated, event.observation,
                                          image and image.to_rgb)  # fmt: skip

@@ -22,8 +22,9 @@ import numpy as np
 CACHE_LIMIT = 256
 _U32 = struct.Struct("<I")
 _STEP_RESULT_KEYS = frozenset({"type", "observation", "reward", "terminated", "truncated", "info", "arrays"})
+_SCALARS = frozenset({int, float, str, bool, type(None)})
 
-# (reward, terminated, truncated, observation plan); the plan is ("value", v) for a JSON
+# (reward, terminated, truncated, observation plan, info); the plan is ("value", v) for a JSON
 # observation, or ("array", dtype, shape, count, offset, payload length, convert) for one raw
 # array (convert: None, or the pixel format's to_rgb for an image sent in a pixel format).
 StepPlan = tuple[float, bool, bool, tuple]
@@ -35,22 +36,25 @@ class StepResultCache:
     def __init__(self) -> None:
         self._plans: dict[bytes, StepPlan] = {}
 
-    def lookup(self, payload: bytes) -> tuple[Any, float, bool, bool] | None:
-        """``(observation, reward, terminated, truncated)`` for a known header with no info, else None."""
+    def lookup(self, payload: bytes) -> tuple[Any, float, bool, bool, dict] | None:
+        """``(observation, reward, terminated, truncated, info)`` for a known header, else None.
+
+        The info is a new dict each time (its values are JSON scalars: nothing else is learned).
+        """
         if len(payload) < 4:
             return None
         (head_len,) = _U32.unpack_from(payload, 0)
         plan = self._plans.get(payload[4 : 4 + head_len])
         if plan is None:
             return None
-        reward, terminated, truncated, obs = plan
+        reward, terminated, truncated, obs, info = plan
         if obs[0] == "value":
-            return obs[1], reward, terminated, truncated
+            return obs[1], reward, terminated, truncated, dict(info)
         _, dtype, shape, count, offset, length, convert = obs
         if len(payload) != length:
             return None  # the general path says what is wrong
         value = np.frombuffer(payload, dtype, count, offset).reshape(shape)
-        return (value if convert is None else convert(value)), reward, terminated, truncated
+        return (value if convert is None else convert(value)), reward, terminated, truncated, dict(info)
 
     def learn(
         self, payload: bytes, reward: float, terminated: bool, truncated: bool, observation: Any, convert: Any = None
@@ -64,7 +68,11 @@ class StepResultCache:
         (head_len,) = _U32.unpack_from(payload, 0)
         head = payload[4 : 4 + head_len]
         header = json.loads(head)
-        if not _STEP_RESULT_KEYS.issuperset(header) or header.get("info"):
+        info = header.get("info") or {}
+        # an info of plain values repeats too (a processor's level, lives, ...): its header is learned
+        if not _STEP_RESULT_KEYS.issuperset(header) or not isinstance(info, dict) or not all(
+            type(v) in _SCALARS for v in info.values()
+        ):
             return
         arrays = header.get("arrays") or []
         if isinstance(observation, np.ndarray) and len(arrays) == 1 and header["observation"] == {"$array": 0}:
@@ -79,7 +87,7 @@ class StepResultCache:
             plan = ("value", observation)
         else:
             return  # Dict/Tuple observations: the general path each time
-        self._plans[head] = (reward, terminated, truncated, plan)
+        self._plans[head] = (reward, terminated, truncated, plan, info)
 
 
 class StepResultEncoder:

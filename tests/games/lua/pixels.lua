@@ -2,6 +2,7 @@
 -- vecbridge converts it to RGB. Pixel (y, x) at step t (y, x from 0) is RGB
 --   ((y * 7 + x * 3 + t) % 256, (y * 5 + x * 11 + 2 * t) % 256, (x * y + t) % 256)
 -- and the fourth byte of the 4-byte formats is (x + y) % 256 (vecbridge must ignore it).
+-- option `view`: the bytes travel as a vecbridge.view into a longer string.
 -- format "palette": index (y + x + t) % 8 into the palette {i * 30, 255 - i * 30, i * 7}.
 -- format "png": the bytes of the file at option `png` (a raw frame when option `raw` is set:
 -- through comm.socketServerScreenShot under the BizHawk stand-in, else the bytes themselves).
@@ -46,6 +47,7 @@ local function wire(t)
 	end
 	local parts = {}
 	for i = 1, n, 1000 do parts[#parts + 1] = string.char(unpack(b, i, math.min(i + 999, n))) end
+	if config.view then return vecbridge.view("gd2!" .. table.concat(parts) .. "tail", 5, 4 + n) end -- option view: no copy
 	return table.concat(parts)
 end
 
