@@ -313,3 +313,64 @@ def test_bad_pixel_format_in_the_hello_fails_the_handshake():
     host.receive_data(game.send_hello(3, TOKEN, box("rgba5551"), "int 0 1"))
     with pytest.raises(SpaceError, match="instance 3: the hello declares an invalid space: .*unknown pixel_format"):
         host.next_event()
+
+
+# ---------------------------------------------------------------- a screen received in place
+
+
+def test_a_large_binary_frame_is_received_into_its_own_payload():
+    from vecbridge.errors import TruncatedFrame
+    from vecbridge.protocol.framing import BinaryFraming
+
+    payload = bytes(RNG.integers(0, 256, 300_000, dtype=np.uint8))
+    small = b"next frame"
+    wire = struct.pack("<I", len(payload)) + payload + struct.pack("<I", len(small)) + small
+    f = BinaryFraming()
+    assert f.recv_buffer() is None  # nothing yet
+    f.receive_data(wire[:3])
+    assert f.recv_buffer() is None  # no length yet
+    f.receive_data(wire[3:1000])
+    pos = 1000
+    while (target := f.recv_buffer()) is not None and pos < 4 + len(payload):
+        n = min(len(target), 70_000)  # the kernel gives what it has
+        target[:n] = wire[pos : pos + n]
+        f.received_into(n)
+        pos += n
+        if pos < 4 + len(payload):
+            assert f.next_payload() is None
+    got = f.next_payload()
+    assert got == payload and isinstance(got, bytearray)
+    f.receive_data(wire[pos:])  # what follows takes the usual path
+    assert f.next_payload() == small and f.next_payload() is None and f.recv_buffer() is None
+    # bytes of a large frame may also come through receive_data, mixed with what follows it
+    g = BinaryFraming()
+    g.receive_data(wire[:5000])
+    g.recv_buffer()
+    g.receive_data(wire[5000:])
+    assert g.next_payload() == payload and g.next_payload() == small
+    h = BinaryFraming()
+    h.receive_data(wire[:5000])
+    h.recv_buffer()
+    with pytest.raises(TruncatedFrame, match="4996 of its 300000 payload bytes"):
+        h.receive_eof()
+
+
+def test_a_screen_received_in_place_takes_the_cached_path():
+    """The host caches a step_result's header by bytes; a payload received in place is a bytearray."""
+    host, game, _ = hello_bytes("binary", box("xrgb", 240, 256))
+    rgb = RNG.integers(0, 256, (240, 256, 3), dtype=np.uint8)
+    wire = np.concatenate([np.zeros((240, 256, 1), np.uint8), rgb], -1)
+    for _ in range(3):
+        game.receive_data(host.send_step(1))
+        game.next_event()
+        data = game.send_step_result(wire, 1.0, False, False, {"lives": 3})
+        host.receive_data(data[:100])
+        pos = 100
+        while (target := host.recv_buffer()) is not None and pos < len(data):
+            n = min(len(target), 65536)
+            target[:n] = data[pos : pos + n]
+            host.received_into(n)
+            pos += n
+        event = host.next_event()
+        assert event.info == {"lives": 3} and event.reward == 1.0
+        np.testing.assert_array_equal(event.observation, rgb)

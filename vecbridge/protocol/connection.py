@@ -234,6 +234,13 @@ class _Endpoint:
     def data_to_send(self) -> bytes:
         return self.framing.data_to_send() if self.framing else b""
 
+    def recv_buffer(self) -> memoryview | None:
+        """Where the rest of a large frame may be received directly (``socket.recv_into``), or None."""
+        return self.framing.recv_buffer() if self.framing is not None else None
+
+    def received_into(self, n: int) -> None:
+        self.framing.received_into(n)
+
     def has_data_to_send(self) -> bool:
         return self.framing is not None and bool(self.framing._outgoing)
 

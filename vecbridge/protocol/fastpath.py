@@ -44,7 +44,7 @@ class StepResultCache:
         if len(payload) < 4:
             return None
         (head_len,) = _U32.unpack_from(payload, 0)
-        plan = self._plans.get(payload[4 : 4 + head_len])
+        plan = self._plans.get(bytes(payload[4 : 4 + head_len]))  # a large payload is a bytearray
         if plan is None:
             return None
         reward, terminated, truncated, obs, info = plan
@@ -66,7 +66,7 @@ class StepResultCache:
         if len(self._plans) >= CACHE_LIMIT:
             return
         (head_len,) = _U32.unpack_from(payload, 0)
-        head = payload[4 : 4 + head_len]
+        head = bytes(payload[4 : 4 + head_len])
         header = json.loads(head)
         info = header.get("info") or {}
         # an info of plain values repeats too (a processor's level, lives, ...): its header is learned
