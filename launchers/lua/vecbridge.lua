@@ -1631,9 +1631,23 @@ local function socket_transport(p, opts)
 
 	-- a payload in parts (encode_parts): the small parts joined, large ones (a screen) sent as they
 	-- are, with no copy in Lua
+	local send_parts_now
 	function T.send_parts(parts, n)
 		if framing == "comm" then return T.send(flatten(parts, 2)) end
 		parts[1] = u32le(n)
+		if n >= 65536 then
+			-- LuaSocket writes in 8 KiB steps: with TCP_NODELAY each would go out as a segment of its
+			-- own and wake the reader. Nagle on for the frame, then off again (which pushes the rest):
+			-- a 240 KiB screen cost 190-250 us of CPU in Lua 5.1 per frame, now 85-95 (measured).
+			sock:setoption("tcp-nodelay", false)
+			local ok = send_parts_now(parts)
+			sock:setoption("tcp-nodelay", true)
+			return ok
+		end
+		return send_parts_now(parts)
+	end
+
+	function send_parts_now(parts)
 		local small, k = {}, 0
 		for i = 1, #parts do
 			local p = parts[i]
