@@ -1932,8 +1932,11 @@ end
 
 --- `vecbridge.handle(game, obs_space, msg)`: the reply payload `serve` sends for one decoded
 -- request (sans-I/O; `obs_space` from `vecbridge.space(game.observation_space)`). Raises the
--- game's errors, which `serve` turns into `error` replies.
-M.handle = handle
+-- game's errors, which `serve` turns into `error` replies. Also returns the message's raw frames, if any.
+function M.handle(game, obs_space, msg)
+	local parts, _, raw = handle(game, obs_space, msg)
+	return flatten(parts, 2), raw
+end
 
 -- How game code runs protected, so that its errors become `error` replies. Emulators
 -- advance frames by yielding the script's coroutine (emu.frameadvance), and a yield
