@@ -22,3 +22,5 @@ register("vecbridge/EscapeFromPongBizHawk-v0", "vecbridge.backends.bizhawk:escap
 # 2,000 moves: past the 4096 tile (a move adds 2.2 to the board's sum on average); random play
 # ends after about 140. A policy stuck on a move that changes nothing is cut here.
 register("vecbridge/2048-v0", "vecbridge.backends.browser:game_2048_spec", max_episode_steps=2000)
+# 4,500 steps of 4 frames, as stable-retro's own PPO example: 5 minutes of play.
+register("vecbridge/Airstriker-Genesis-v0", "vecbridge.backends.retro:airstriker_spec", max_episode_steps=4500)
