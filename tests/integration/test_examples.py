@@ -52,3 +52,26 @@ def test_cleanrl_example_runs():
     episodes, skipped = int(m.group(1)), int(m.group(2))
     # every episode end is followed by one reset step (unless it ends the last rollout), left out of the updates
     assert episodes == 4 * (768 // 70) and episodes - 4 <= skipped <= episodes
+
+
+def test_the_minimal_processor_of_docs_games_runs_unchanged_on_fceux():
+    """examples/processors/efp_minimal.lua (docs/games.md): gym-bizhawk v0.3 form, ROM from the processor."""
+    import numpy as np
+
+    import vecbridge
+    from vecbridge.backends.fceux import fceux_spec
+
+    envs = vecbridge.make(fceux_spec(str(EXAMPLES / "processors" / "efp_minimal.lua")), num_envs=2, frameskip=4)
+    try:
+        space = envs.single_observation_space
+        assert (space.shape, space.dtype, int(space.low.min()), int(space.high.max())) == ((4,), np.int64, 0, 255)
+        assert envs.single_action_space.n == 5
+        envs.reset(seed=0)
+        rewards = []
+        for _ in range(400):
+            obs, reward, terminated, truncated, _ = envs.step(envs.action_space.sample())
+            assert obs.shape == (2, 4) and space.contains(obs[0])
+            rewards += reward.tolist()
+        assert set(rewards) <= {-1.0, 0.0, 1.0} and min(rewards) == -1.0  # random play loses balls
+    finally:
+        envs.close()
