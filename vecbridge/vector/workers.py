@@ -64,8 +64,8 @@ class WorkerDriver(Driver):
         return summaries[0]
 
     def attach(self, buffers: Buffers) -> None:
-        for pipe in self._pipes:
-            pipe.send(("attach", buffers.obs_paths, buffers.act_paths, buffers.layout))
+        for w in range(len(self._pipes)):
+            self._send(w, ("attach", buffers.obs_paths, buffers.act_paths, buffers.layout))
         for w in range(len(self._pipes)):
             self._expect(w, "attached", 60)
 
@@ -79,23 +79,23 @@ class WorkerDriver(Driver):
 
     def step(self, ids: list[int], together: bool) -> None:
         if together and len(ids) == self.num_envs:  # lockstep: the commands are made once
-            for w, pipe in enumerate(self._pipes):
-                pipe.send(self._lockstep[w])
+            for w in range(len(self._pipes)):
+                self._send(w, self._lockstep[w])
                 self._outstanding[w] += len(self.owned[w])
             return
         for w, wids in self._by_worker(ids).items():
-            self._pipes[w].send(("step", wids, together))
+            self._send(w, ("step", wids, together))
             self._outstanding[w] += len(wids)
 
     def reset(self, ids: list[int], seeds: list[int | None], options: dict[str, Any] | None) -> None:
         seed_of = dict(zip(ids, seeds))
         for w, wids in self._by_worker(ids).items():
-            self._pipes[w].send(("reset", wids, [seed_of[i] for i in wids], options))
+            self._send(w, ("reset", wids, [seed_of[i] for i in wids], options))
             self._outstanding[w] += len(wids)
 
     def call(self, ids: list[int], request: CallRequest) -> None:
         for w, wids in self._by_worker(ids).items():
-            self._pipes[w].send(("call", wids, request))
+            self._send(w, ("call", wids, request))
             self._outstanding[w] += len(wids)
 
     def wait(self, timeout: float | None) -> Completion:
@@ -124,6 +124,19 @@ class WorkerDriver(Driver):
         return completion
 
     # ------------------------------------------------------------ the pipes
+    def _send(self, w: int, command: tuple) -> None:
+        try:
+            self._pipes[w].send(command)
+        except OSError:  # a broken pipe: the worker is gone
+            try:
+                self._procs[w].wait(timeout=5)
+            except subprocess.TimeoutExpired:
+                pass
+            raise WorkerError(
+                f"worker {w} (instances {self.owned[w]}) died with exit code {self._procs[w].returncode} "
+                f"before vecbridge could send it {command[0]!r}"
+            ) from None
+
     def _expect(self, w: int, kind: str, timeout: float) -> Any:
         """One message of ``kind`` from worker ``w`` within ``timeout`` s; its payload."""
         what = f"the worker's {kind!r}"
