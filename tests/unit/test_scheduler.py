@@ -8,7 +8,7 @@ from vecbridge.errors import GameError, StateError, VecBridgeError
 from vecbridge.protocol.connection import CallResult, GameErrorReply, RenderResult, ResetResult, StepResult
 from vecbridge.vector.budget import RestartBudget
 from vecbridge.vector.driver import MethodCall, Render
-from vecbridge.vector.scheduler import (
+from vecbridge.vector.actions import (
     AUTORESET,
     KEEP,
     STEP,
@@ -23,9 +23,9 @@ from vecbridge.vector.scheduler import (
     Relaunch,
     Reset,
     ResetRefused,
-    Scheduler,
     Send,
 )
+from vecbridge.vector.scheduler import Scheduler
 
 TIMEOUT = 5.0
 
@@ -130,7 +130,6 @@ def test_next_step_a_crashed_step_ends_truncated_and_the_next_step_resets_the_ne
         Relaunch(1, 1),
         Finish(1, KEEP, 0.0, False, True, note(1, "it exited with status 7")),
     ]
-    assert s.is_relaunching(1)
     s.replied(0, step("o0"), 1.1)
     assert s.step([0, 1], 2.0) == [Send([0], STEP)]  # instance 1's autoreset waits for its new process
     assert s.busy

@@ -35,7 +35,7 @@ from vecbridge.vector.budget import RestartBudget
 from vecbridge.vector.buffers import Buffers
 from vecbridge.vector.driver import CallRequest, Completion, GameSummary, MethodCall, Render, SetAttr, check_same_spaces
 from vecbridge.vector.relaunch import Relauncher, Welcomed
-from vecbridge.vector.scheduler import (
+from vecbridge.vector.actions import (
     KEEP,
     STEP,
     Answer,
@@ -47,9 +47,9 @@ from vecbridge.vector.scheduler import (
     Relaunch,
     Reset,
     ResetRefused,
-    Scheduler,
     Send,
 )
+from vecbridge.vector.scheduler import Scheduler
 
 
 class Source(enum.Enum):

@@ -5,9 +5,9 @@ Events come in, one method each: a request from the driver (:meth:`Scheduler.ste
 protocol's ``StepResult``, ``ResetResult``, ``CallResult``, ``RenderResult`` or
 ``GameErrorReply``), a failure of ``i`` (crash, protocol break, broken connection), a
 relaunched ``i`` (its new process said hello and was taken back), a failed relaunch, and
-time passing (:meth:`~Scheduler.expire`). Typed actions go out: :class:`Send` a request,
-:class:`Finish` an instance (write its rows, report it complete with an info),
-:class:`Answer` a call, :class:`Relaunch` an instance, :class:`Raise`. The instance group
+time passing (:meth:`~Scheduler.expire`). Typed actions go out (vecbridge.vector.actions):
+``Send`` a request, ``Finish`` an instance (write its rows, report it complete with an
+info), ``Answer`` a call, ``Relaunch`` an instance, ``Raise``. The instance group
 performs them; the rules all live here:
 
 - NEXT_STEP autoreset: the step after a done is a reset (reward 0, not done).
@@ -26,163 +26,36 @@ performs them; the rules all live here:
 
 from __future__ import annotations
 
-import enum
 from dataclasses import dataclass, replace
-from typing import Any, ClassVar, Iterable, Union
+from typing import Any, Iterable
 
 from vecbridge.errors import GameError, StateError, VecBridgeError
 from vecbridge.protocol.connection import GameErrorReply, RenderResult, StepResult
+from vecbridge.vector.actions import (
+    AUTORESET,
+    KEEP,
+    STEP,
+    Action,
+    Answer,
+    Autoreset,
+    BudgetSpent,
+    Call,
+    FailedAtStartup,
+    Final,
+    FinalReset,
+    Finish,
+    Pending,
+    Raise,
+    Relaunch,
+    Request,
+    Reset,
+    ResetRefused,
+    Send,
+)
 from vecbridge.vector.budget import RestartBudget, RestartLedger
 from vecbridge.vector.driver import CallRequest
 
 Info = dict[str, Any]
-
-
-# ---------------------------------------------------------------- requests
-class Step:
-    """A user step: the action is in the shared buffer."""
-
-    kind: ClassVar[str] = "step"
-
-
-@dataclass(frozen=True)
-class Reset:
-    """A user reset."""
-
-    seed: int | None
-    options: dict[str, Any] | None
-    kind: ClassVar[str] = "reset"
-
-
-class Autoreset:
-    """NEXT_STEP autoreset: the reset sent in place of the step after a done."""
-
-    kind: ClassVar[str] = "autoreset"
-
-
-@dataclass(frozen=True)
-class Final:
-    """The last step of an episode, kept for SAME_STEP's ``final_obs`` / ``final_info``."""
-
-    observation: Any
-    info: Info
-    reward: float
-    terminated: bool
-    truncated: bool
-
-
-@dataclass(frozen=True)
-class FinalReset:
-    """SAME_STEP autoreset: the reset sent right after a final step (or a failed one)."""
-
-    final: Final
-    kind: ClassVar[str] = "autoreset_same"
-
-
-@dataclass(frozen=True)
-class Call:
-    """A call, a set_attr or a render."""
-
-    request: CallRequest
-    kind: ClassVar[str] = "call"
-
-
-STEP, AUTORESET = Step(), Autoreset()
-Request = Union[Step, Reset, Autoreset, FinalReset, Call]
-
-
-@dataclass
-class Pending:
-    """A request sent to an instance, and when it counts as hung."""
-
-    request: Request
-    deadline: float
-
-
-# ---------------------------------------------------------------- actions
-class Keep(enum.Enum):
-    """The observation row of a :class:`Finish` that stays as it is (a NEXT_STEP failure)."""
-
-    ROW = "keep the row"
-
-
-KEEP = Keep.ROW
-
-
-@dataclass
-class Send:
-    """Send ``request`` to each of ``ids`` (a step's action is read from the shared buffer)."""
-
-    ids: list[int]
-    request: Request
-
-
-@dataclass
-class Finish:
-    """Write instance ``i``'s rows, then report it complete with ``info`` (None: no info)."""
-
-    i: int
-    observation: Any  # or KEEP
-    reward: float
-    terminated: bool
-    truncated: bool
-    info: Info | None
-
-
-@dataclass
-class Answer:
-    """Report instance ``i``'s call complete with ``result`` (a value or an exception)."""
-
-    i: int
-    result: Any
-
-
-@dataclass
-class Relaunch:
-    """End instance ``i``'s process (if it still has one) and start its ``restarts``-th new one."""
-
-    i: int
-    restarts: int
-
-
-@dataclass(frozen=True)
-class ResetRefused:
-    """The game answered a user reset with an error."""
-
-    i: int
-    message: str
-    traceback: str
-
-
-@dataclass(frozen=True)
-class FailedAtStartup:
-    """Instance ``i`` failed on its first process, before its first observation."""
-
-    i: int
-    reason: str
-
-
-@dataclass(frozen=True)
-class BudgetSpent:
-    """Instance ``i`` failed again and its restart budget is spent."""
-
-    i: int
-    reason: str
-    before_first_observation: bool
-    ledger: str  # the budget's use, in words
-
-
-Fatal = Union[ResetRefused, FailedAtStartup, BudgetSpent]
-
-
-@dataclass
-class Raise:
-    """The run cannot go on; always the last action of a list (the group builds the error, with the log)."""
-
-    cause: Fatal
-
-
-Action = Union[Send, Finish, Answer, Relaunch, Raise]
 
 
 @dataclass(frozen=True)
@@ -232,9 +105,6 @@ class Scheduler:
         for pending in self._in_flight.values():
             return pending.deadline
         return None
-
-    def is_relaunching(self, i: int) -> bool:
-        return i in self._relaunching
 
     # ------------------------------------------------------------ requests from the driver
     def step(self, ids: list[int], now: float) -> list[Action]:

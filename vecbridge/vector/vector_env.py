@@ -101,13 +101,12 @@ class BridgeVectorEnv(VectorEnv):
             raise ValueError(f"batch_size must be in [1, num_envs={num_envs}], got {batch_size}")
         self.copy = copy
         self.render_mode = render_mode
-        if driver is not None and num_workers is not None:
-            raise ValueError("pass num_workers or driver, not both")
         if driver is None:
-            num_workers = default_num_workers(num_envs) if num_workers is None else num_workers
+            num_workers = min(num_envs, default_num_workers(num_envs) if num_workers is None else num_workers)
             if num_workers < 0:
                 raise ValueError(f"num_workers must be 0 (no worker process) or more, got {num_workers}")
-            num_workers = min(num_envs, num_workers)
+        elif num_workers is not None:
+            raise ValueError("pass num_workers or driver, not both")
         self.num_workers = num_workers  # None: a driver of the caller's
         self.game_name = ""
         self._state = State.DEFAULT
@@ -118,9 +117,8 @@ class BridgeVectorEnv(VectorEnv):
         self._run = RunContext(run_dir, reaper=True)
         _LIVE.add(self)
         try:
-            settings = DriverSettings(
-                spec, num_envs, self._run, restart_budget or RestartBudget(), self.autoreset_mode == AutoresetMode.SAME_STEP
-            )
+            same_step = self.autoreset_mode == AutoresetMode.SAME_STEP
+            settings = DriverSettings(spec, num_envs, self._run, restart_budget or RestartBudget(), same_step)
             if driver is not None:
                 self._driver = driver(settings)
             elif num_workers == 0:
@@ -165,6 +163,7 @@ class BridgeVectorEnv(VectorEnv):
             raise StateError(f"{call} needs a pending {state.value}: call {state.value}_async() first")
 
     def _require_idle(self, call: str) -> None:
+        """No request may be in flight (after send() without recv(), or a wait that timed out)."""
         self._require(State.DEFAULT, call)
         if self._in_flight:
             raise StateError(f"cannot {call} while instances {sorted(self._in_flight)} are stepping; recv() them first")
@@ -201,9 +200,7 @@ class BridgeVectorEnv(VectorEnv):
 
     # ------------------------------------------------------------ reset
     def reset_async(self, seed: int | Sequence[int | None] | None = None, options: dict[str, Any] | None = None) -> None:
-        self._require(State.DEFAULT, "reset_async")
-        if self._in_flight:
-            raise StateError(f"cannot reset while instances {sorted(self._in_flight)} are stepping; recv() them first")
+        self._require_idle("reset_async")
         if seed is None:
             seeds: list[int | None] = [None] * self.num_envs
         elif isinstance(seed, (int, np.integer)):
@@ -260,9 +257,7 @@ class BridgeVectorEnv(VectorEnv):
             arr[rows] = value
 
     def step_async(self, actions: Any) -> None:
-        self._require(State.DEFAULT, "step_async")
-        if self._in_flight:
-            raise StateError(f"instances {sorted(self._in_flight)} are stepping through send(); recv() them first")
+        self._require_idle("step_async")
         self._write_actions(actions, None)
         self._driver.step(self._all, True)
         self._in_flight.update(self._all)
