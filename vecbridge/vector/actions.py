@@ -24,7 +24,7 @@ class Step:
     kind: ClassVar[str] = "step"
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class Reset:
     """A user reset."""
 
@@ -39,7 +39,7 @@ class Autoreset:
     kind: ClassVar[str] = "autoreset"
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class Final:
     """The last step of an episode, kept for SAME_STEP's ``final_obs`` / ``final_info``."""
 
@@ -50,7 +50,7 @@ class Final:
     truncated: bool
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class FinalReset:
     """SAME_STEP autoreset: the reset sent right after a final step (or a failed one)."""
 
@@ -58,7 +58,7 @@ class FinalReset:
     kind: ClassVar[str] = "autoreset_same"
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class Call:
     """A call, a set_attr or a render."""
 
@@ -70,7 +70,7 @@ STEP, AUTORESET = Step(), Autoreset()
 Request = Union[Step, Reset, Autoreset, FinalReset, Call]
 
 
-@dataclass
+@dataclass(slots=True)
 class Pending:
     """A request sent to an instance, and when it counts as hung."""
 
@@ -88,7 +88,7 @@ class Keep(enum.Enum):
 KEEP = Keep.ROW
 
 
-@dataclass
+@dataclass(slots=True)
 class Send:
     """Send ``request`` to each of ``ids`` (a step's action is read from the shared buffer)."""
 
@@ -96,7 +96,7 @@ class Send:
     request: Request
 
 
-@dataclass
+@dataclass(slots=True)
 class Finish:
     """Write instance ``i``'s rows, then report it complete with ``info`` (None: no info)."""
 
@@ -108,7 +108,7 @@ class Finish:
     info: Info | None
 
 
-@dataclass
+@dataclass(slots=True)
 class Answer:
     """Report instance ``i``'s call complete with ``result`` (a value or an exception)."""
 
@@ -116,7 +116,7 @@ class Answer:
     result: Any
 
 
-@dataclass
+@dataclass(slots=True)
 class Relaunch:
     """End instance ``i``'s process (if it still has one) and start its ``restarts``-th new one."""
 
@@ -124,7 +124,7 @@ class Relaunch:
     restarts: int
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class ResetRefused:
     """The game answered a user reset with an error."""
 
@@ -133,7 +133,7 @@ class ResetRefused:
     traceback: str
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class FailedAtStartup:
     """Instance ``i`` failed on its first process, before its first observation."""
 
@@ -141,7 +141,7 @@ class FailedAtStartup:
     reason: str
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class BudgetSpent:
     """Instance ``i`` failed again and its restart budget is spent."""
 
@@ -154,7 +154,7 @@ class BudgetSpent:
 Fatal = Union[ResetRefused, FailedAtStartup, BudgetSpent]
 
 
-@dataclass
+@dataclass(slots=True)
 class Raise:
     """The run cannot go on; always the last action of a list (the group builds the error, with the log)."""
 

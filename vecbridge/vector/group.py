@@ -273,12 +273,18 @@ class InstanceGroup:
 
     def _send(self, action: Send) -> None:
         request, instances = action.request, self.instances
-        if request is STEP:
+        if request is STEP:  # the hot path: the action read straight from the shared buffer
             b = self.buffers
             # Discrete actions as Python ints, all in one call: cheaper than a numpy scalar each
             action_of = b.actions[0].tolist().__getitem__ if b.discrete_actions else b.action_of
-            build = lambda conn, i: conn.send_step(action_of(i))  # noqa: E731
-        elif type(request) is Call:
+            for i in action.ids:
+                inst = instances[i]
+                try:
+                    inst.sock.sendall(inst.conn.send_step(action_of(i)))
+                except OSError as exc:
+                    self._fail(i, f"sending step failed: {exc}")
+            return
+        if type(request) is Call:
             build = _call_builder(request.request)
         else:  # a user reset, or an autoreset (no seed, no options)
             seed, options = (request.seed, request.options) if type(request) is Reset else (None, None)

@@ -8,7 +8,7 @@ calling the instance group directly (no command messages).
 from __future__ import annotations
 
 import time
-from typing import Any
+from typing import Any, Iterable
 
 from vecbridge.vector.buffers import Buffers
 from vecbridge.vector.driver import CallRequest, Completion, Driver, DriverSettings, GameSummary
@@ -18,9 +18,12 @@ from vecbridge.vector.group import InstanceGroup
 class InProcessDriver(Driver):
     """Every instance in one :class:`InstanceGroup` of this process."""
 
-    def __init__(self, settings: DriverSettings) -> None:
+    def __init__(self, settings: DriverSettings, ids: Iterable[int] | None = None) -> None:
+        """``ids``: the instances to drive (default: all of ``settings.num_envs``; the buffers'
+        rows are indexed by instance all the same)."""
         self.num_envs = settings.num_envs
-        self.group = InstanceGroup(settings.spec, range(settings.num_envs), settings.run, settings.budget, settings.same_step)
+        ids = range(settings.num_envs) if ids is None else ids
+        self.group = InstanceGroup(settings.spec, ids, settings.run, settings.budget, settings.same_step)
         self._together = False  # report the requests in flight in one batch, once all are done
 
     def start(self) -> GameSummary:

@@ -88,10 +88,8 @@ class Relauncher:
 
     # ------------------------------------------------------------ the event loop's calls
     def next_deadline(self) -> float | None:
-        """When :meth:`expire` must run next (None: nothing to watch).
-
-        (The handshake limits of unauthenticated connections belong here too.)
-        """
+        """When :meth:`expire` must run next (None: nothing to watch). Deadlines of the
+        handshakes themselves (a limit per connection that has not said hello) join here."""
         return self._next_check if self._relaunches else None
 
     def on_readable(self) -> list[Arrival]:
@@ -107,7 +105,7 @@ class Relauncher:
 
     def expire(self, now: float) -> list[Arrival]:
         """Fail the relaunches whose process died or whose hello is overdue (hellos that
-        arrived meanwhile are read first)."""
+        arrived meanwhile are read first). Handshakes past their own limits end here too."""
         self._next_check = now + RELAUNCH_CHECK_S
         arrivals: list[Arrival] = []
         for i, relaunch in list(self._relaunches.items()):

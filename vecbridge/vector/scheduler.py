@@ -27,7 +27,7 @@ performs them; the rules all live here:
 from __future__ import annotations
 
 from dataclasses import dataclass, replace
-from typing import Any, Iterable
+from typing import Any, Iterable, Sequence
 
 from vecbridge.errors import GameError, StateError, VecBridgeError
 from vecbridge.protocol.connection import GameErrorReply, RenderResult, StepResult
@@ -165,7 +165,7 @@ class Scheduler:
         return [Send([i], request)]
 
     # ------------------------------------------------------------ replies
-    def replied(self, i: int, event: Any, now: float) -> list[Action]:
+    def replied(self, i: int, event: Any, now: float) -> Sequence[Action]:
         """Instance ``i`` answered its request with ``event`` (the connection checked that it fits)."""
         request = self._in_flight.pop(i).request
         if type(event) is StepResult:  # the hot path first
@@ -177,7 +177,9 @@ class Scheduler:
                 self._needs_reset.add(i)
             elif self.same_step:
                 self._last_obs[i] = event.observation
-            return [self._finish(i, event.observation, event.reward, event.terminated, event.truncated, event.info)]
+            if self._notes:
+                return [self._finish(i, event.observation, event.reward, event.terminated, event.truncated, event.info)]
+            return (Finish(i, event.observation, event.reward, event.terminated, event.truncated, event.info or None),)
         if type(event) is GameErrorReply:
             if type(request) is Reset:
                 return [Raise(ResetRefused(i, event.message, event.traceback))]
