@@ -208,12 +208,14 @@ class InstanceGroup:
             conn.receive_data(data)
             replied = self.scheduler.replied
             while (event := conn.next_event()) is not None:
+                other = False
                 for action in replied(i, event, now):
                     if type(action) is Finish:  # the hot path
                         self._finish(action)
                     else:
+                        other = True
                         self._perform((action,))
-                if self.instances.get(i) is not inst:
+                if other and self.instances.get(i) is not inst:
                     return  # it failed meanwhile: the rest of its bytes are void
             if conn.has_data_to_send():
                 inst.sock.sendall(conn.data_to_send())

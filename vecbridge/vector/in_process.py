@@ -45,14 +45,16 @@ class InProcessDriver(Driver):
         self.group.call(ids, request)
 
     def wait(self, timeout: float | None) -> Completion:
-        group = self.group
+        group, scheduler = self.group, self.group.scheduler
         deadline = None if timeout is None else time.monotonic() + timeout
-        while group.busy and (self._together or not group.has_completed):
+        while scheduler.busy and (self._together or not group.has_completed):
             remaining = None if deadline is None else max(0.0, deadline - time.monotonic())
             group.poll(remaining)
             if remaining == 0.0:
+                self._together = self._together and scheduler.busy  # a batch cut short by the timeout
                 break
-        self._together = self._together and group.busy
+        else:
+            self._together = False
         return group.take_completion()
 
     def close(self) -> None:
