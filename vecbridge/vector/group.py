@@ -94,9 +94,8 @@ class InstanceGroup:
 
     def attach(self, buffers: Buffers) -> None:
         self.buffers = buffers
-        # Observation rows are staged here as they complete (today: straight into the shared
-        # buffer's row); a per-group observation transform would stage raw rows instead and
-        # write the batch in take_completion().
+        # Where an observation row goes as its instance completes: today straight into the
+        # shared buffer (see take_completion for the transform's place).
         self._stage_row = buffers.write_obs
 
     def watch_wakeup(self, fileobj: Any) -> None:
@@ -151,7 +150,12 @@ class InstanceGroup:
         self._perform(self.scheduler.call(ids, request, time.monotonic()))
 
     def take_completion(self) -> Completion:
-        """The instances completed since the last call (their rows are written)."""
+        """The instances completed since the last call; their rows are in the shared buffers.
+
+        The batch boundary of both drivers: a per-group observation transform (the pixels
+        issue) would have ``_stage_row`` write raw rows to a staging array and write the
+        transformed rows of ``completion.ids`` into the shared buffer here, in one call.
+        """
         completion, self._completion = self._completion, Completion()
         return completion
 
