@@ -42,7 +42,7 @@ def cmd_run(args: argparse.Namespace) -> int:
     envs = vecbridge.make(spec, num_envs=args.num_envs, num_workers=args.num_workers, preprocess=args.preprocess,
                           **parse_pairs(args.option, "--option"))  # fmt: skip
     try:
-        workers = "driven from this process" if envs.in_process else f"{envs.num_workers} worker process(es)"
+        workers = "driven from this process" if envs.num_workers == 0 else f"{envs.num_workers} worker process(es)"
         print(f"launched {envs.num_envs} instance(s) of {envs.game_name or game_label(spec)} in {time.monotonic() - started:.2f} s "
               f"({workers})")  # fmt: skip
         print(f"observation {envs.single_observation_space}, action {envs.single_action_space}")

@@ -9,11 +9,14 @@ import sys
 import textwrap
 import time
 
+import numpy as np
 import psutil
 import pytest
+from dataclasses import replace
 from gymnasium.utils.env_checker import check_env
 
 import vecbridge
+from vecbridge.errors import WorkerError
 from support.leftovers import vecbridge_processes, wait_for_no_processes
 
 
@@ -48,17 +51,64 @@ def test_sigkill_of_the_parent_leaves_no_game_behind(num_workers):
     assert time.monotonic() - killed_at < 5.0
 
 
-def test_sigkill_of_a_worker_leaves_no_game_behind():
+def _workers_of_this_process() -> list[psutil.Process]:
+    return [p for p in psutil.Process().children() if "vecbridge.vector.worker" in " ".join(p.cmdline())]
+
+
+def test_sigkill_of_a_worker_is_a_worker_error_and_leaves_no_game_behind():
     envs = vecbridge.make("vecbridge/Echo-v0", num_envs=2, num_workers=1)
     start = time.time() - 30
     try:
+        envs.reset(seed=0)
         games = _games_started_since(start)
         assert len(games) == 2
-        os.kill(envs._workers[0].pid, signal.SIGKILL)
+        [worker] = _workers_of_this_process()
+        worker.kill()
         gone, alive = psutil.wait_procs(games, timeout=5)
         assert not alive
+        with pytest.raises(WorkerError, match=r"worker 0 \(instances \[0, 1\]\) (died with exit code -9|closed its pipe)"):
+            envs.step(np.zeros(2, dtype=np.int64))
     finally:
         envs.close()
+
+
+@pytest.mark.parametrize("num_workers", [0, 1])
+def test_sigkill_of_the_parent_after_a_relaunch_leaves_no_game_behind(num_workers):
+    start = time.time()
+    proc = _run_script(
+        f"""
+        import vecbridge, numpy as np
+        envs = vecbridge.make("vecbridge/Echo-v0", num_envs=2, num_workers={num_workers}, crash_instances=[0], crash_at_step=1)
+        envs.reset(seed=0)
+        _, _, _, trunc, _ = envs.step(np.zeros(2, dtype=np.int64))  # instance 0 crashes and is relaunched
+        assert trunc[0]
+        envs.step(np.zeros(2, dtype=np.int64))  # its new process resets
+        print("ready", flush=True)
+        import time; time.sleep(600)
+        """
+    )
+    assert proc.stdout.readline().strip() == "ready"
+    assert len(_games_started_since(start)) == 2  # the new process of instance 0, and instance 1
+    os.kill(proc.pid, signal.SIGKILL)
+    proc.wait()
+    proc.stdout.close()
+    assert wait_for_no_processes(start, timeout=5.0) == []  # the reaper knew the new process too
+
+
+@pytest.mark.parametrize("num_workers", [0, 1])
+def test_close_kills_a_game_that_ignores_close_and_sigterm(num_workers, tmp_path):
+    spec = replace(vecbridge.registered()["vecbridge/Echo-v0"], close_grace=0.5).with_config(hang_on_close=True)
+    envs = vecbridge.make(spec, num_envs=2, num_workers=num_workers, run_dir=str(tmp_path))
+    try:
+        games = [psutil.Process(pid) for pid in envs.get_attr("pid")]
+    finally:
+        started = time.monotonic()
+        envs.close()
+    assert time.monotonic() - started < 15
+    assert not any(game.is_running() for game in games)
+    for i in range(2):  # each game said it ignored SIGTERM: SIGKILL ended it
+        log = (tmp_path / f"instance-{i}" / "game.log").read_text()
+        assert "closed, hanging" in log and "SIGTERM ignored" in log, log
 
 
 def test_an_exception_in_user_code_leaves_no_process_behind():

@@ -1,9 +1,8 @@
-"""The vector env against real game processes over real sockets."""
+"""The vector env's API against real game processes over real sockets (failures: test_vector_failures.py)."""
 
 from __future__ import annotations
 
-import re
-import time
+import os
 from pathlib import Path
 
 import numpy as np
@@ -11,8 +10,9 @@ import pytest
 from gymnasium.vector import AutoresetMode
 
 import vecbridge
-from vecbridge.errors import InvalidAction, LaunchError, RestartBudgetExceeded, StateError
-from vecbridge.vector import RestartBudget
+from vecbridge.errors import GameError, InstanceTimeout, InvalidAction, LaunchError, StateError
+
+DRIVERS = pytest.mark.parametrize("num_workers", [0, 1], ids=["in-process", "worker"])
 
 
 @pytest.fixture
@@ -152,161 +152,142 @@ def test_async_batch_send_recv_returns_the_fast_instances_first(num_workers):
         envs.close()
 
 
-@pytest.mark.parametrize("num_workers", [0, 1])
-def test_a_crashed_instance_is_truncated_and_relaunched(num_workers):
-    envs = vecbridge.make(
-        "vecbridge/Echo-v0", num_envs=3, num_workers=num_workers, crash_instances=[1], crash_at_step=3
-    )
-    try:
-        envs.reset(seed=0)
-        for _ in range(2):
-            _, _, _, trunc, _ = envs.step(np.zeros(3, dtype=np.int64))
-            assert not trunc.any()
-        obs, rew, term, trunc, info = envs.step(np.zeros(3, dtype=np.int64))
-        assert trunc.tolist() == [False, True, False] and not term.any()
-        assert info["_vecbridge_error"].tolist() == [False, True, False]
-        assert "instance 1" in info["vecbridge_error"][1] and "exited with status 7" in info["vecbridge_error"][1]
-        assert info["vecbridge_restarts"][1] == 1
-        obs, _, _, trunc, _ = envs.step(np.zeros(3, dtype=np.int64))  # the autoreset of the new instance
-        assert obs[1, 0] == 0 and obs[0, 0] == 4 and not trunc.any()
-    finally:
-        envs.close()
-
-
-@pytest.mark.parametrize("num_workers", [0, 1])
-def test_the_others_keep_stepping_while_an_instance_relaunches(num_workers):
-    # instance 0 crashes at its 3rd step; its new process takes 4 s to connect. Through
-    # send/recv (batch 1), instances 1 and 2 must keep stepping meanwhile: a relaunch
-    # does not block the group.
-    envs = vecbridge.make(
-        "vecbridge/Echo-v0", num_envs=3, num_workers=num_workers, batch_size=1,
-        crash_instances=[0], crash_at_step=3, slow_relaunch_s=4.0,
-    )  # fmt: skip
+@DRIVERS
+@pytest.mark.parametrize("mode", ["NextStep", "SameStep"])
+def test_autoreset_through_send_and_recv(num_workers, mode):
+    envs = vecbridge.make("vecbridge/Echo-v0", num_envs=2, num_workers=num_workers, autoreset_mode=mode, episode_length=2)
+    zeros = np.zeros(2, dtype=np.int64)
     try:
         envs.async_reset(seed=0)
-        steps = {0: 0, 1: 0, 2: 0}
-        crashed_at = back_at = None  # the number of steps the others had done then
-        give_up = time.monotonic() + 60
-        while time.monotonic() < give_up:
-            obs, _, _, trunc, info, ids = envs.recv(timeout=60)
-            i = int(ids[0])
-            steps[i] += 1
-            if i == 0 and crashed_at is None and "vecbridge_error" in info:
-                assert trunc[0] and "exited with status 7" in info["vecbridge_error"][0]
-                crashed_at = steps[1] + steps[2]
-            elif i == 0 and crashed_at is not None:  # the new instance's first answer (its reset)
-                back_at = steps[1] + steps[2]
-                assert obs[0, 0] == 0  # a fresh episode
-                break
-            envs.send(np.zeros(1, dtype=np.int64), ids)
-        assert crashed_at is not None and back_at is not None
-        assert back_at - crashed_at >= 200, (crashed_at, back_at)  # 4 s of relaunch: many steps of the others
-        logs = sorted(p.name for p in Path(envs._run.run_dir, "instance-0").glob("game*.log"))
-        assert logs == ["game.log", "game.restart-1.log"]
+        envs.recv(timeout=30)
+        envs.send(zeros)
+        envs.recv(timeout=30)
+        envs.send(zeros)
+        obs, rew, term, trunc, info, ids = envs.recv(timeout=30)  # the episodes' last step
+        assert term.all() and sorted(ids.tolist()) == [0, 1]
+        envs.send(zeros)
+        after, rew_after, term_after, _, _, _ = envs.recv(timeout=30)
+        if mode == "NextStep":
+            assert (obs[:, 0] == 2).all()
+            assert (after[:, 0] == 0).all() and (rew_after == 0).all() and not term_after.any()  # this step was a reset
+        else:
+            assert (obs[:, 0] == 0).all() and [fo[0] for fo in info["final_obs"]] == [2.0, 2.0]
+            assert (after[:, 0] == 1).all() and not term_after.any()
     finally:
         envs.close()
 
 
-def test_close_during_a_relaunch_ends_the_new_process_too():
+@DRIVERS
+def test_a_masked_reset_cancels_only_its_instances_autoreset(num_workers):
+    envs = vecbridge.make("vecbridge/Echo-v0", num_envs=2, num_workers=num_workers, episode_length=2)
+    zeros = np.zeros(2, dtype=np.int64)
+    try:
+        envs.reset(seed=0)
+        envs.step(zeros)
+        _, _, term, _, _ = envs.step(zeros)
+        assert term.all()
+        obs, _ = envs.reset(options={"reset_mask": np.array([True, False])})
+        assert obs[:, 0].tolist() == [0, 2]
+        obs, rew, term, _, _ = envs.step(zeros)
+        assert obs[:, 0].tolist() == [1, 0] and rew[1] == 0 and not term.any()  # instance 1 autoresets now
+    finally:
+        envs.close()
+
+
+@pytest.mark.parametrize("mask", [np.array([True, False]), np.array([1, 0, 1, 0]), np.ones((2, 2), dtype=bool)])
+def test_an_invalid_reset_mask_is_refused(echo4, mask):
+    echo4.reset(seed=0)
+    with pytest.raises(ValueError, match=r"options\['reset_mask'\] must be a bool array of shape \(4,\)"):
+        echo4.reset(options={"reset_mask": mask})
+    obs, _ = echo4.reset(options={"reset_mask": [True, False, False, False]})  # a list of bools is fine
+    assert obs.shape == (4, 4)
+
+
+@DRIVERS
+def test_step_wait_and_recv_time_out_naming_the_slow_instance(num_workers):
     envs = vecbridge.make(
-        "vecbridge/Echo-v0", num_envs=2, batch_size=1, crash_instances=[0], crash_at_step=1, slow_relaunch_s=30.0
-    )
-    try:
-        envs.async_reset(seed=0)
-        envs.send(np.zeros(2, dtype=np.int64))
-        for _ in range(2):  # instance 0's step fails (its new process sleeps 30 s before connecting)
-            *_, info, ids = envs.recv(timeout=30)
-        relaunching = envs._pipes[0].group.relauncher.active
-        assert list(relaunching) == [0] and relaunching[0].process.poll() is None
-        process = relaunching[0].process
-    finally:
-        envs.close()
-    assert process.poll() is not None  # killed, not left to connect to nobody (the fixture checks the rest)
-
-
-def test_a_relaunch_that_fails_is_retried_within_the_budget():
-    # every process of instance 0 after the first crashes at once: each relaunch fails, and
-    # the budget (not a hang) ends the run, naming the launch failure
-    envs = vecbridge.make(
-        "vecbridge/Echo-v0", num_envs=2, crash_instances=[0], crash_at_step=2,
-        restart_budget=RestartBudget(max_restarts=3),
-    )  # fmt: skip
+        "vecbridge/Echo-v0", num_envs=2, num_workers=num_workers, slow_instances=[1], slow_factor=2000
+    )  # instance 1 sleeps 2 s per step
     try:
         envs.reset(seed=0)
-        envs.call_at([0], "__setattr__", "crash_at", 1)  # the next steps of instance 0 crash at once
-        with pytest.raises(RestartBudgetExceeded) as err:
-            for _ in range(20):
-                envs.step(np.zeros(2, dtype=np.int64))
-        assert err.value.instance == 0 and "3 restart(s) used of 3" in str(err.value)
+        envs.step_async(np.zeros(2, dtype=np.int64))
+        with pytest.raises(InstanceTimeout, match=r"step_wait: instances \[(0, )?1\] did not answer within 0.3 s"):
+            envs.step_wait(timeout=0.3)
+        *_, ids = envs.recv(timeout=30)  # the late step is still in flight: recv() collects it
+        assert 1 in ids.tolist()
+        envs.send(np.zeros(1, dtype=np.int64), [1])
+        with pytest.raises(InstanceTimeout, match=r"recv\(\): only 0 of 1 instances ready after 0.3 s; still stepping: \[1\]"):
+            envs.recv(timeout=0.3)
+        *_, ids = envs.recv(timeout=30)
+        assert ids.tolist() == [1]
     finally:
         envs.close()
 
 
-def test_a_hung_instance_is_timed_out_and_relaunched():
-    spec = vecbridge.registered()["vecbridge/Echo-v0"]
-    from dataclasses import replace
+def test_recv_with_nothing_in_flight_is_an_error(echo4):
+    with pytest.raises(StateError, match="recv\\(\\) with nothing in flight"):
+        echo4.recv()
+    echo4.async_reset(seed=0)
+    echo4.recv(timeout=30)
+    with pytest.raises(StateError, match="nothing in flight"):
+        echo4.recv()
 
-    spec = replace(spec, step_timeout=3.0).with_config(hang_instances=[0], hang_at_step=2)
-    envs = vecbridge.make(spec, num_envs=2)
+
+@pytest.mark.parametrize(
+    "ids, match",
+    [([4], r"must be in \[0, 4\), got \[4\]"), ([-1], r"must be in \[0, 4\)"), ([0, 0], "twice"), ([0.5], "integers")],
+)
+def test_bad_env_ids_are_refused(echo4, ids, match):
+    echo4.async_reset(seed=0)
+    with pytest.raises(ValueError, match=match):
+        echo4.send(np.zeros(len(ids), dtype=np.int64), ids)
+    with pytest.raises(ValueError, match=match):
+        echo4.call_at(ids, "echo")
+    echo4.send(np.zeros(2, dtype=np.int64), [2, 3])  # still usable
+    *_, got = echo4.recv(timeout=30)
+    assert sorted(got.tolist()) == [0, 1, 2, 3]
+
+
+@DRIVERS
+def test_call_errors_name_the_instance_and_leave_the_env_usable(num_workers):
+    envs = vecbridge.make("vecbridge/Echo-v0", num_envs=2, num_workers=num_workers)
     try:
         envs.reset(seed=0)
-        envs.step(np.zeros(2, dtype=np.int64))
-        _, _, _, trunc, info = envs.step(np.zeros(2, dtype=np.int64))
-        assert trunc.tolist() == [True, False]
-        assert "hung" in info["vecbridge_error"][0]
+        with pytest.raises(GameError, match=r"instance 0: the game failed the call: AttributeError") as err:
+            envs.call("no_such_method")
+        assert err.value.instance == 0 and "Traceback" in err.value.remote_traceback
+        with pytest.raises(GameError, match=r"instance 1: .*no_such_attribute"):
+            envs.call_at([1], "__getattr__", "no_such_attribute")
+        with pytest.raises(GameError, match=r"instance 0: .*no_such_attribute"):
+            envs.get_attr("no_such_attribute")
+        with pytest.raises(ValueError, match=r"one value per instance \(2\), got 3"):
+            envs.set_attr("t", [1, 2, 3])
+        envs.send(np.zeros(1, dtype=np.int64), [0])
+        with pytest.raises(StateError, match=r"cannot call while instances \[0\] are stepping"):
+            envs.call("echo")
+        envs.recv(timeout=30)
+        assert envs.call("echo", 1)[1] == {"args": [1], "kwargs": {}, "instance": 1}
     finally:
         envs.close()
 
 
-def test_an_error_reply_to_step_counts_as_a_failure():
-    envs = vecbridge.make("vecbridge/Echo-v0", num_envs=2, fail_instances=[1], fail_at_step=1)
+def test_each_instance_sees_its_own_private_folders(tmp_path):
+    envs = vecbridge.make("vecbridge/Echo-v0", num_envs=2, run_dir=str(tmp_path))
     try:
-        envs.reset(seed=0)
-        _, _, _, trunc, info = envs.step(np.zeros(2, dtype=np.int64))
-        assert trunc.tolist() == [False, True]
-        assert "injected failure at step 1" in info["vecbridge_error"][1]
-    finally:
-        envs.close()
-
-
-@pytest.mark.parametrize("num_workers", [0, 1])
-def test_a_spent_restart_budget_raises_naming_instance_and_log(num_workers):
-    envs = vecbridge.make(
-        "vecbridge/Echo-v0", num_envs=2, num_workers=num_workers, crash_instances=[0], crash_at_step=1,
-        restart_budget=RestartBudget(max_restarts=2),
-    )
-    try:
-        envs.reset(seed=0)
-        with pytest.raises(RestartBudgetExceeded) as err:
-            for _ in range(10):
-                envs.step(np.zeros(2, dtype=np.int64))  # each new instance crashes at its first step
-        assert err.value.instance == 0
-        assert "instance 0" in str(err.value) and "2 restart(s) used of 2" in str(err.value)
-        assert err.value.log_path.endswith(".log")
+        for i, seen in enumerate(envs.call("environment")):
+            folder = Path(os.path.realpath(tmp_path / f"instance-{i}"))
+            seen = {k: os.path.realpath(v) for k, v in seen.items()}
+            assert seen["HOME"] == str(folder / "home") and seen["TMPDIR"] == str(folder / "tmp")
+            assert seen["XDG_RUNTIME_DIR"] == str(folder / "tmp")
+            for name in ("XDG_CONFIG_HOME", "XDG_CACHE_HOME", "XDG_DATA_HOME"):
+                assert seen[name].startswith(str(folder / "home") + os.sep), (name, seen[name])
+            assert seen["cwd"] == str(folder)
+            assert (folder / "home").is_dir() and (folder / "tmp").is_dir()
     finally:
         envs.close()
 
 
 RAW_LIAR = str(Path(__file__).resolve().parents[1] / "games" / "raw_liar.py")
-
-
-@pytest.mark.parametrize(
-    "lie, expected",
-    [
-        ("dtype", r"expected a float32 array of shape \[4\].*got a float64 array of shape \[4\]"),
-        ("shape", r"expected a float32 array of shape \[4\].*got a float32 array of shape \[5\]"),
-    ],
-)
-def test_a_game_lying_about_its_spaces_is_a_clear_failure(lie, expected):
-    spec = vecbridge.LaunchSpec(command=["{python}", RAW_LIAR], env={"LIE": lie})
-    envs = vecbridge.make(spec, num_envs=2, restart_budget=RestartBudget(0))
-    try:
-        with pytest.raises(RestartBudgetExceeded, match=r"instance \d failed before its first observation") as err:
-            envs.reset(seed=0)
-        assert re.search(expected, str(err.value)), str(err.value)
-        assert "ArrayMismatch" in str(err.value)
-    finally:
-        envs.close()
 
 
 def test_a_game_written_from_the_protocol_page_alone_works():

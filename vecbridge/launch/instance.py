@@ -10,7 +10,7 @@ from pathlib import Path
 from typing import Any, Iterable
 
 from vecbridge.errors import LaunchError, ProtocolError, SpaceError, VecBridgeError
-from vecbridge.launch.process import GameProcess
+from vecbridge.launch.process import GameProcess, describe_log, launch_error
 from vecbridge.launch.reaper import Reaper
 from vecbridge.launch.spec import LaunchSpec
 from vecbridge.protocol.connection import Hello, HostConnection
@@ -73,12 +73,6 @@ def close_instances(instances: Iterable[Instance], grace: float) -> None:
         inst.process.wait_exit(max(0.0, deadline - time.monotonic()))
     for inst in instances:
         inst.process.kill_tree(grace=0.5)
-
-
-def describe_log(process: GameProcess) -> str:
-    tail = process.log_tail()
-    where = f"log: {process.log_path}"
-    return f"{where}\n--- last lines of the log ---\n{tail}\n---" if tail.strip() else f"{where} (empty)"
 
 
 class Listener:
@@ -225,13 +219,7 @@ class HelloAcceptor:
             instance = getattr(exc, "instance", None)
             proc = self.processes.get(instance) if isinstance(instance, int) else None
             if proc is None:
-                raise LaunchError(
-                    f"a game connected with an invalid hello (stage: handshake): {type(exc).__name__}: {exc}",
-                    instance=None,
-                    stage="handshake",
-                    log_path="",
-                    log_tail="",
-                ) from None
+                raise launch_error("handshake", f"connected with an invalid hello: {type(exc).__name__}: {exc}") from None
             raise self.error(proc, "handshake", f"sent an invalid hello: {type(exc).__name__}: {exc}") from None
 
     def _drop(self, sock: socket.socket) -> None:
@@ -254,10 +242,4 @@ class HelloAcceptor:
 
     @staticmethod
     def error(proc: GameProcess, stage: str, what: str) -> LaunchError:
-        return LaunchError(
-            f"instance {proc.instance} {what} (stage: {stage}).\ncommand: {' '.join(proc.argv)}\n{describe_log(proc)}",
-            instance=proc.instance,
-            stage=stage,
-            log_path=str(proc.log_path),
-            log_tail=proc.log_tail(),
-        )
+        return launch_error(stage, what, process=proc)
