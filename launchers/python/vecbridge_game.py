@@ -21,7 +21,7 @@ import sys
 import traceback
 from typing import Any, Callable
 
-from vecbridge.errors import ConnectionClosed
+from vecbridge.errors import ConnectionClosed, ProtocolError
 from vecbridge.protocol.connection import (
     CallRequest,
     CloseRequest,
@@ -66,6 +66,8 @@ def serve(game: EnvOrFactory, *, framing: str = "binary") -> None:
         _serve_requests(sock, conn, env)
     except ConnectionClosed:
         pass  # vecbridge went away: exit quietly
+    except ProtocolError as exc:  # not vecbridge speaking: say what came, in the log vecbridge shows
+        raise SystemExit(f"vecbridge game client: the host broke the protocol: {type(exc).__name__}: {exc}") from None
     finally:
         try:
             env.close()
