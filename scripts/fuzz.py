@@ -120,7 +120,8 @@ def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--cases", type=int, default=100_000)
     ap.add_argument("--seed", type=int, default=0)
-    ap.add_argument("--hang-s", type=float, default=2.0, help="a case running longer than this counts as a hang")
+    ap.add_argument("--start", type=int, default=0, help="the index of the first case (to rerun part of a campaign)")
+    ap.add_argument("--hang-s", type=float, default=2.0, help="a case using more CPU seconds than this counts as a hang")
     ap.add_argument("--memory-gib", type=float, default=4.0)
     ap.add_argument("--capture", action="store_true", help="record the real games' exchanges into tests/fuzz_corpus")
     ap.add_argument("--replay", type=int, help="run only case INDEX of --seed, and show its traceback")
@@ -150,10 +151,16 @@ def main() -> int:
           f"from real games), {args.cases} cases, seed {args.seed}; load average {os.getloadavg()[0]:.1f} "
           f"on {os.cpu_count()} cores", flush=True)  # fmt: skip
 
-    def progress(r: Report) -> None:
-        print(f"  {r.cases} cases, {r.bad_count} bad, {time.strftime('%H:%M:%S')}", flush=True)
+    shown = 0
 
-    report = fuzzer.run(args.cases, progress=progress)
+    def progress(r: Report) -> None:
+        nonlocal shown
+        print(f"  {r.cases} cases, {r.bad_count} bad, {time.strftime('%H:%M:%S')}", flush=True)
+        for bad in r.bad[shown:]:  # as they come: a long run is worth reading before it ends
+            print(f"  bad case {bad['index']} ({bad['target']}, {bad['exchange']}): {bad['error']}", flush=True)
+        shown = len(r.bad)
+
+    report = fuzzer.run(args.cases, start=args.start, progress=progress)
     print(report.summary())
     for bad in report.bad:
         print(f"\n--- case {bad['index']} (seed {bad['seed']}), {bad['target']} on {bad['exchange']}: {bad['error']}")

@@ -279,7 +279,7 @@ class FloorRunner(Runner):
     RECV = 1 << 17
 
     def start(self) -> None:
-        from vecbridge.launch.instance import Listener
+        from vecbridge.launch.listener import Listener
         from vecbridge.launch.run import RunContext
         from vecbridge.registry import resolve_spec
 

@@ -181,6 +181,8 @@ def _space(desc: Any, budget: _Budget, depth: int) -> spaces.Space:
         raise
     except (KeyError, TypeError, ValueError, AssertionError, OverflowError, IndexError) as exc:
         raise SpaceError(f"invalid {kind} description {_short(desc)}: {type(exc).__name__}: {exc}") from None
+    except MemoryError:  # within the element limit, but more than this machine has free
+        raise SpaceError(f"the {kind} space {_short(desc)} needs more memory than is available") from None
 
 
 def _field(desc: dict, name: str) -> Any:

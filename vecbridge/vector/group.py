@@ -24,7 +24,8 @@ from vecbridge.errors import (
     SpaceError,
     VecBridgeError,
 )
-from vecbridge.launch.instance import Instance, Listener, close_instances, describe_log
+from vecbridge.launch.instance import Instance, close_instances, describe_log
+from vecbridge.launch.listener import Listener
 from vecbridge.launch.run import RunContext
 from vecbridge.launch.spec import LaunchSpec
 from vecbridge.protocol.connection import GameErrorReply, Hello, ResetResult, StepResult
@@ -101,7 +102,9 @@ class InstanceGroup:
         launched = self.listener.launch(self.spec, self.indices, self.run.token, self.run.run_dir, self.run.reaper)
         for i in self.indices:
             self._adopt(launched[i])
-        self._watch(self.listener.sock.fileno(), LISTENER)  # relaunched instances connect here
+        for fd in self.listener.fds():  # relaunched instances (and strangers, whom the gate turns away) connect here
+            self._watch(fd, LISTENER)
+        self.relauncher.attach()
         first = self.instances[self.indices[0]].hello
         self.hello = first
         return {
@@ -228,6 +231,10 @@ class InstanceGroup:
             timeout = wait if timeout is None else min(timeout, wait)
         if relaunching:
             timeout = RELAUNCH_CHECK_S if timeout is None else min(timeout, RELAUNCH_CHECK_S)
+        door = self.listener.gate.next_deadline()  # the oldest connection's time for its hello runs out
+        if door is not None:
+            wait = max(0.0, door - time.monotonic())
+            timeout = wait if timeout is None else min(timeout, wait)
         fd_index, instances = self.fd_index, self.instances
         for fd, _ in self.poller.poll(-1 if timeout is None else timeout):
             i = fd_index.get(fd, HANDSHAKE - 1)
@@ -242,6 +249,8 @@ class InstanceGroup:
                 inst = self.relauncher.on_handshake(fd)
                 if inst is not None:
                     self._relaunched(inst)
+        if door is not None:
+            self.listener.gate.expire(time.monotonic())
         if relaunching:
             for inst in self.relauncher.check():
                 self._relaunched(inst)

@@ -9,13 +9,13 @@ costs another restart; a spent budget raises :class:`RestartBudgetExceeded`.
 from __future__ import annotations
 
 import select
-import socket
 import time
 from dataclasses import dataclass
 from typing import Any, Callable, Iterable
 
 from vecbridge.errors import LaunchError, RestartBudgetExceeded
-from vecbridge.launch.instance import HelloAcceptor, Instance, Listener
+from vecbridge.launch.instance import Instance
+from vecbridge.launch.listener import Listener
 from vecbridge.launch.process import GameProcess
 from vecbridge.launch.run import RunContext
 from vecbridge.launch.spec import LaunchSpec
@@ -52,11 +52,13 @@ class Relauncher:
     ) -> None:
         self.listener, self.spec, self.run = listener, spec, run
         self.ledgers = {i: RestartLedger(budget) for i in indices}
-        self.acceptor = HelloAcceptor(listener, spec, run.token, {})
         self.active: dict[int, Relaunch] = {}
         self.welcomed: dict[int, Relaunch] = {}  # said hello; the group has not adopted them yet
-        self.handshakes: dict[int, socket.socket] = {}  # fd -> accepted socket awaiting its hello
         self._watch, self._unwatch, self.notes = watch, unwatch, notes
+
+    def attach(self) -> None:
+        """Watch the listener's handshakes from the group's event loop (after the first launch made its gate)."""
+        self.listener.gate.attach(self._watch, self._unwatch)
 
     def __contains__(self, i: int) -> bool:
         return i in self.active or i in self.welcomed
@@ -85,7 +87,7 @@ class Relauncher:
                 break
             except LaunchError as exc:
                 reason, log = str(exc), ""
-        self.acceptor.processes[i] = process
+        self.listener.gate.expect(i, process)
         self.active[i] = Relaunch(process, time.monotonic() + self.spec.startup_timeout, failed.stage, reason)
         self.notes[i] = {"vecbridge_error": f"instance {i} failed{failed.stage}: {reason}", "vecbridge_restarts": ledger.total}
 
@@ -101,34 +103,27 @@ class Relauncher:
     def failed(self, i: int, reason: str) -> None:
         """The new process of ``i`` failed (died, no valid hello in time): try again."""
         relaunch = self.active.pop(i)
-        self.acceptor.processes.pop(i, None)
+        self.listener.gate.forget(i)
         relaunch.process.kill_tree(grace=0.2)
         self.start(i, Relaunch(relaunch.process, 0.0, relaunch.stage, reason), "")
 
     # ---------------------------------------------------------------- the handshakes
     def on_listener(self) -> None:
-        """The listener is readable: accept the connection and watch it for its hello."""
-        try:
-            sock = self.acceptor.accept()
-        except OSError:
-            return
-        self.handshakes[sock.fileno()] = sock
-        self._watch(sock.fileno())
+        """A listening socket is readable: the gate accepts, and watches the connections for their hellos."""
+        self.listener.gate.accept()
 
     def on_handshake(self, fd: int) -> Instance | None:
-        """A connection awaiting its hello is readable: the welcomed instance once its hello is whole."""
-        sock = self.handshakes[fd]
-        inst, error = None, None
+        """A connection awaiting its hello is readable: the welcomed instance once its hello is whole.
+
+        A stranger's connection is the gate's business (closed, logged, counted); an invalid hello
+        of a relaunched instance costs that instance another restart.
+        """
         try:
-            inst = self.acceptor.read(sock)
+            inst = self.listener.gate.read(fd)
         except LaunchError as exc:
-            error = exc
-        if sock not in self.acceptor.anonymous:  # welcomed, or dropped: no longer a handshake
-            del self.handshakes[fd]
-            self._unwatch(fd)
-        if error is not None and error.instance in self.active:
-            self.failed(error.instance, str(error))
-        # (an error naming no relaunching instance is a stray connection, dropped; no instance is affected)
+            if exc.instance in self.active:
+                self.failed(exc.instance, str(exc))
+            return None
         if inst is not None:
             self.welcomed[inst.index] = self.active.pop(inst.index)
         return inst
@@ -147,28 +142,29 @@ class Relauncher:
             if i not in self.active:
                 continue
             dead = relaunch.process.poll() is not None
-            error = self.acceptor.died(relaunch.process) if dead else self.acceptor.timed_out(i)
+            gate = self.listener.gate
+            error = gate.died(relaunch.process) if dead else gate.timed_out(i)
             self.failed(i, str(error))
         return welcomed
 
     def _drain(self) -> list[Instance]:
         welcomed = []
         while True:
-            ready, _, _ = select.select([self.listener.sock, *self.handshakes.values()], [], [], 0)
+            gate = self.listener.gate
+            ready, _, _ = select.select([*self.listener.sockets, *(hs.sock for hs in gate.handshakes.values())], [], [], 0)
             if not ready:
                 return welcomed
             for sock in ready:
-                if sock is self.listener.sock:
+                if sock in self.listener.sockets:
                     self.on_listener()
-                elif sock.fileno() in self.handshakes:
+                elif sock.fileno() in gate.handshakes:
                     inst = self.on_handshake(sock.fileno())
                     if inst is not None:
                         welcomed.append(inst)
 
     def close(self) -> None:
-        for relaunch in self.active.values():
+        for i, relaunch in self.active.items():
             relaunch.process.kill_tree(grace=0.2)
+            self.listener.gate.forget(i)
         self.active.clear()
         self.welcomed.clear()
-        self.acceptor.close()
-        self.handshakes.clear()

@@ -487,6 +487,17 @@ class BridgeVectorEnv(VectorEnv):
         return tuple(self._broadcast("render", list(range(self.num_envs))))
 
     # ------------------------------------------------------------ close
+    @property
+    def rejected_connections(self) -> int:
+        """Connections vecbridge closed before their hello (strangers, broken hellos, timeouts); see docs/security.md.
+
+        ``self.connection_stats()`` gives them by reason.
+        """
+        return self._run.rejected_connections
+
+    def connection_stats(self) -> dict[str, int]:
+        return self._run.connection_stats()
+
     def close_extras(self, timeout: float | None = None, terminate: bool = False, **kwargs: Any) -> None:
         if self._closed:
             return
