@@ -6,8 +6,8 @@ A game process started by vecbridge calls::
     serve(MyGameEnv)          # a class or factory: called with the game options
     serve(gymnasium.make("CartPole-v1"))   # or an env instance
 
-It reads ``VECBRIDGE_HOST/PORT/INSTANCE/TOKEN/CONFIG`` (docs/protocol.md, section 1),
-connects, says hello with the env's spaces, and answers reset/step/render/call
+It reads ``VECBRIDGE_SOCKET`` or ``VECBRIDGE_HOST/PORT``, and ``VECBRIDGE_INSTANCE/TOKEN/CONFIG``
+(docs/protocol.md, section 1), connects, says hello with the env's spaces, and answers reset/step/render/call
 until vecbridge sends ``close`` or the connection ends. Exceptions raised by the
 env are sent back as ``error`` replies with their traceback; the game keeps serving.
 """
@@ -17,7 +17,6 @@ from __future__ import annotations
 import json
 import os
 import socket
-import sys
 import traceback
 from typing import Any, Callable
 
@@ -48,15 +47,29 @@ def _required(name: str) -> str:
     return value
 
 
+def connect() -> socket.socket:
+    """The Unix-domain socket in ``VECBRIDGE_SOCKET`` if vecbridge offers one, else TCP to HOST:PORT."""
+    path = os.environ.get("VECBRIDGE_SOCKET")
+    if path:
+        sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+        try:
+            sock.connect(path)
+            return sock
+        except OSError:
+            sock.close()  # e.g. a game run in a container that cannot see the run folder: TCP still works
+    host, port = os.environ.get("VECBRIDGE_HOST", "127.0.0.1"), int(_required("VECBRIDGE_PORT"))
+    sock = socket.create_connection((host, port))
+    sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+    return sock
+
+
 def serve(game: EnvOrFactory, *, framing: str = "binary") -> None:
     """Connect to vecbridge and serve ``game`` until closed."""
     config = game_config()
     is_instance = hasattr(game, "step") and not isinstance(game, type)
     env = game if is_instance else game(**config)
-    host, port = os.environ.get("VECBRIDGE_HOST", "127.0.0.1"), int(_required("VECBRIDGE_PORT"))
     instance, token = int(_required("VECBRIDGE_INSTANCE")), _required("VECBRIDGE_TOKEN")
-    sock = socket.create_connection((host, port))
-    sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+    sock = connect()
     conn = GameConnection(framing)
     metadata = {k: v for k, v in getattr(env, "metadata", {}).items() if k in ("render_modes", "render_fps")}
     name = getattr(getattr(env, "spec", None), "id", None) or type(env).__name__

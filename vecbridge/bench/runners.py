@@ -139,6 +139,21 @@ class VecbridgeRunner(LockstepRunner):
         return {"num_workers": envs.num_workers} if envs is not None else {}
 
 
+class VecbridgeTcpRunner(VecbridgeRunner):
+    name = "vecbridge-tcp"
+    description = "vecbridge vector env, lockstep step(), TCP only (no Unix-domain socket offered to the games)"
+
+    def _make(self, **extra: Any):
+        from dataclasses import replace
+
+        import vecbridge
+        from vecbridge.registry import resolve_spec
+
+        spec = replace(resolve_spec(self.env_id, self.options), unix_socket=False)
+        kwargs = {"num_workers": self.num_workers} if self.num_workers else {}
+        return vecbridge.make(spec, num_envs=self.num_envs, **kwargs, **extra)
+
+
 def default_batch_size(num_envs: int) -> int:
     return max(1, num_envs // 2)
 
@@ -349,6 +364,7 @@ RUNNERS: dict[str, type[Runner]] = {
     r.name: r
     for r in (
         VecbridgeRunner,
+        VecbridgeTcpRunner,
         VecbridgeAsyncRunner,
         GymnasiumAsyncRunner,
         GymnasiumSyncRunner,

@@ -134,7 +134,7 @@ def _bound(value: Any, shape: tuple[int, ...], dtype: np.dtype, default: float, 
             v = default
         elif type(v) is str and v in ("inf", "+inf", "-inf"):
             v = float(v)
-        elif type(v) not in (int, float) or v != v:
+        elif type(v) not in (int, float) or (type(v) is float and math.isnan(v)):
             raise SpaceError(f"Box {what} must be a number, 'inf', '-inf' or null, got {_short(v)}")
         if integer:  # stay in Python ints: int64/uint64 limits do not survive a float64
             if type(v) is float:
