@@ -157,7 +157,7 @@ def clumsy(mode: str, instance: int = 1, **settings) -> vecbridge.LaunchSpec:
 
 
 @pytest.mark.parametrize("mode, words", [("reward401", "'reward' must be a finite number"),
-                                         ("nan", "'reward' must be a finite number, got nan"),
+                                         ("nan", "'reward' must be a finite number (a float64), got number nan"),
                                          ("deepinfo", "deeper than 64 levels")])  # fmt: skip
 @pytest.mark.parametrize("num_workers", [0, 1])
 def test_a_game_that_breaks_the_protocol_in_a_step_is_a_crash_of_that_instance(mode, words, num_workers):

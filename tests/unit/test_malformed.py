@@ -163,8 +163,8 @@ def test_a_number_of_more_than_4300_digits_is_not_json_to_python():
 
 @pytest.mark.parametrize(
     "reward, words",
-    [("9" * 401, "integer 9999"), ("1e400", "finite number, got inf"), ("NaN", "finite number, got nan"),
-     ("-Infinity", "finite number, got -inf"), ('"1"', "finite number"), ("true", "finite number"),
+    [("9" * 401, "integer 9999"), ("1e400", "finite number.*got number inf"), ("NaN", "finite number.*got number nan"),
+     ("-Infinity", "finite number.*got number -inf"), ('"1"', "finite number"), ("true", "finite number"),
      ("null", "finite number")],
 )  # fmt: skip
 def test_a_reward_out_of_range_or_of_the_wrong_type(reward, words):

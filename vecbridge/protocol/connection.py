@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import enum
 import hmac
-import math
 from collections.abc import Container
 from dataclasses import dataclass, field
 from typing import Any
@@ -30,6 +29,7 @@ from vecbridge.errors import (
     VersionMismatch,
 )
 from vecbridge.protocol.fastpath import BoundedCache, StepResultCache, StepResultEncoder
+from vecbridge.protocol.fields import finite_reward, info_object, is_int, optional
 from vecbridge.protocol.framing import Framing, detect_framing, make_framing
 from vecbridge.protocol.limits import DEFAULT_MAX_FRAME, HELLO_MAX_FRAME
 from vecbridge.protocol.messages import (
@@ -134,36 +134,7 @@ class State(enum.Enum):
     CLOSED = "closed"
 
 
-def _info(value: Any, request: str) -> dict[str, Any]:
-    if value is None:
-        return {}
-    if type(value) is not dict:
-        raise MalformedMessage(f"a {request}_result's 'info' must be a JSON object or null, got {describe_value(value)}")
-    return value
-
-
-def _optional(value: Any, kind: type, what: str) -> Any:
-    """``value`` if it is null or of JSON type ``kind``, else MalformedMessage naming both."""
-    if value is None or type(value) is kind:
-        return value
-    expected = {dict: "an object", list: "a list", str: "a string", int: "an integer"}[kind]
-    raise MalformedMessage(f"{what} must be {expected} or null, got {describe_value(value)}")
-
-
-def _reward(value: Any) -> float:
-    if type(value) is int:
-        try:
-            return float(value)
-        except OverflowError:  # e.g. 401 digits
-            pass
-    raise MalformedMessage(f"step_result 'reward' must be a finite number (a float64), got {describe_value(value)}")
-
-
 _ANY_GAME_MESSAGE = {type_: () for type_ in GAME_MESSAGES}  # fields are checked after the token
-
-
-def _is_int(value: Any) -> bool:
-    return type(value) is int
 
 
 class Endpoint:
@@ -352,7 +323,7 @@ class HostConnection(Endpoint):
                 raise MalformedMessage(f"the hello lacks the field(s) {', '.join(missing)}")
             return self._check_hello(finish_message(payload, type_, header, offset).fields)
         except VecBridgeError as exc:
-            exc.instance = claimed if _is_int(claimed) else None  # lets the launcher say whose hello failed
+            exc.instance = claimed if is_int(claimed) else None  # lets the launcher say whose hello failed
             raise
 
     def _authenticate(self, f: dict[str, Any]) -> None:
@@ -366,14 +337,14 @@ class HostConnection(Endpoint):
 
     def _check_hello(self, f: dict[str, Any]) -> Hello:
         version = f["version"]
-        if version != PROTOCOL_VERSION or not _is_int(version):
+        if version != PROTOCOL_VERSION or not is_int(version):
             raise VersionMismatch(
                 f"the game speaks protocol version {describe_value(version)}; this vecbridge speaks {PROTOCOL_VERSION} "
                 f"(update the game's client library or vecbridge)",
-                version=version if _is_int(version) else None,
+                version=version if is_int(version) else None,
             )
         instance = f["instance"]
-        if not _is_int(instance):
+        if not is_int(instance):
             raise MalformedMessage(
                 f"the hello's 'instance' must be a JSON integer (the number in VECBRIDGE_INSTANCE), "
                 f"got {describe_value(instance)}"
@@ -388,8 +359,8 @@ class HostConnection(Endpoint):
             act_space = space_from_json(f["action_space"])
         except SpaceError as exc:
             raise SpaceError(f"instance {instance}: the hello declares an invalid space: {exc}") from None
-        metadata = _optional(f.get("metadata"), dict, "the hello's 'metadata'") or {}
-        name = _optional(f.get("name"), str, "the hello's 'name'") or ""
+        metadata = optional(f.get("metadata"), dict, "the hello's 'metadata'") or {}
+        name = optional(f.get("name"), str, "the hello's 'name'") or ""
         self.hello = Hello(instance, name, obs_space, act_space, metadata, f)
         self.state = State.GREETING
         self.frame_limit = self.max_frame_size  # a trusted game from now on
@@ -401,19 +372,15 @@ class HostConnection(Endpoint):
         assert self.hello is not None
         obs_space = self.hello.observation_space
         if request == "reset":
-            return ResetResult(decode_value(obs_space, f["observation"], "reset observation"), _info(f.get("info"), request))
+            return ResetResult(decode_value(obs_space, f["observation"], "reset observation"), info_object(f.get("info"), request))
         if request == "step":
-            reward, term, trunc = f["reward"], f["terminated"], f["truncated"]
-            if type(reward) is not float:
-                reward = _reward(reward)
-            if not math.isfinite(reward):
-                raise MalformedMessage(f"step_result 'reward' must be a finite number, got {reward!r}")
+            reward, term, trunc = finite_reward(f["reward"]), f["terminated"], f["truncated"]
             if not isinstance(term, bool) or not isinstance(trunc, bool):
                 raise MalformedMessage(
                     f"step_result 'terminated' and 'truncated' must be true/false, got {term!r} and {trunc!r}"
                 )
             obs = decode_value(obs_space, f["observation"], "step observation")
-            return StepResult(obs, reward, term, trunc, _info(f.get("info"), request))
+            return StepResult(obs, reward, term, trunc, info_object(f.get("info"), request))
         if request == "render":
             frame = f["frame"]
             if frame is not None and not (
@@ -488,14 +455,14 @@ class GameConnection(Endpoint):
         if self.state is State.AWAIT_WELCOME:
             if msg.type != "welcome":
                 raise UnexpectedMessage(f"expected 'welcome' after hello, got {msg.type!r}")
-            if f["version"] != PROTOCOL_VERSION or not _is_int(f["version"]):
+            if f["version"] != PROTOCOL_VERSION or not is_int(f["version"]):
                 raise VersionMismatch(
                     f"vecbridge speaks protocol version {describe_value(f['version'])}, this client {PROTOCOL_VERSION}"
                 )
-            if not _is_int(f["instance"]):
+            if not is_int(f["instance"]):
                 raise MalformedMessage(f"the welcome's 'instance' must be an integer, got {describe_value(f['instance'])}")
             self.state = State.AWAIT_REQUEST
-            return Welcome(f["instance"], _optional(f.get("config"), dict, "the welcome's 'config'") or {})
+            return Welcome(f["instance"], optional(f.get("config"), dict, "the welcome's 'config'") or {})
         if self.state is not State.AWAIT_REQUEST:
             raise UnexpectedMessage(f"got {msg.type!r} while {self.state.value}")
         if msg.type == "welcome":
@@ -509,8 +476,8 @@ class GameConnection(Endpoint):
 
     def _check_request(self, type_: str, f: dict[str, Any]):
         if type_ == "reset":
-            seed = _optional(f.get("seed"), int, "reset 'seed'")
-            return ResetRequest(seed, _optional(f.get("options"), dict, "reset 'options'"))
+            seed = optional(f.get("seed"), int, "reset 'seed'")
+            return ResetRequest(seed, optional(f.get("options"), dict, "reset 'options'"))
         if type_ == "step":
             assert self.action_space is not None
             return StepRequest(decode_value(self.action_space, f["action"], "action"))
@@ -519,8 +486,8 @@ class GameConnection(Endpoint):
         name = f["name"]
         if type(name) is not str:
             raise MalformedMessage(f"call 'name' must be a string, got {describe_value(name)}")
-        args = _optional(f.get("args"), list, "call 'args'") or []
-        return CallRequest(name, args, _optional(f.get("kwargs"), dict, "call 'kwargs'") or {})
+        args = optional(f.get("args"), list, "call 'args'") or []
+        return CallRequest(name, args, optional(f.get("kwargs"), dict, "call 'kwargs'") or {})
 
     def _reply(self, request: str, type_: str, fields: dict[str, Any]) -> bytes:
         if self.state is not State.REPLYING or (request and self.pending != request):
