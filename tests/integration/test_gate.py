@@ -212,3 +212,22 @@ def test_a_game_whose_hello_is_always_invalid_spends_the_budget():
         assert err.value.instance == 1 and "stage: handshake" in str(err.value)
     finally:
         envs.close()
+
+
+def test_a_kept_run_folder_used_again_counts_each_run_apart(tmp_path):
+    run_dir = str(tmp_path / "run")
+    envs = vecbridge.make(echo(handshake_timeout=1.0), num_envs=1, num_workers=0, run_dir=run_dir)
+    try:
+        envs.reset(seed=0)
+        proc = stranger("token", tcp_port(os.getpid()), hold_s=20)
+        while proc.poll() is None:
+            envs.step(np.zeros(1, dtype=np.int64))
+        proc.communicate()
+        assert envs.rejected_connections == 1
+    finally:
+        envs.close()
+    again = vecbridge.make("vecbridge/Echo-v0", num_envs=1, num_workers=0, run_dir=run_dir)
+    try:
+        assert again.rejected_connections == 0
+    finally:
+        again.close()

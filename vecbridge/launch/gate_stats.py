@@ -1,7 +1,8 @@
 """What the gate counts and says: connections refused before their hello, by reason.
 
 Each gate (one per listener: the vector env's own process, each worker) keeps its counters
-in a small file of its run folder (``<run>/.gate/<pid>-<n>``), memory-mapped, so that
+in a small file of its run folder (``<run>/.gate/<run tag>-<pid>-<n>``, the tag a hash of
+the run's token, so that a kept run folder used again counts each run apart), memory-mapped, so that
 counting costs a memory write and any process of the run can read the totals
 (:func:`read_stats`, behind ``envs.rejected_connections``). Warnings go to the
 ``vecbridge.launch.gate`` logger, at most a burst of 5 and then one per 10 s per gate, each
@@ -10,6 +11,7 @@ saying how many were left out since the last.
 
 from __future__ import annotations
 
+import hashlib
 import itertools
 import logging
 import mmap
@@ -36,13 +38,13 @@ STATS_FOLDER = ".gate"
 class GateStats:
     """Counters of one gate; in a file of ``folder`` when given (shared with the run's other processes)."""
 
-    def __init__(self, folder: Path | None = None) -> None:
+    def __init__(self, folder: Path | None = None, tag: str = "") -> None:
         self._map: mmap.mmap | bytearray
         if folder is None:
             self._map = bytearray(_SIZE)
             return
         folder.mkdir(mode=0o700, parents=True, exist_ok=True)
-        path = folder / f"{os.getpid()}-{next(_serial)}"
+        path = folder / f"{tag}-{os.getpid()}-{next(_serial)}"
         fd = os.open(path, os.O_RDWR | os.O_CREAT | os.O_TRUNC, 0o600)
         try:
             os.ftruncate(fd, _SIZE)
@@ -62,11 +64,16 @@ class GateStats:
             self._map.close()
 
 
-def read_stats(folder: Path) -> dict[str, int]:
-    """The counters of every gate whose file is in ``folder``, summed (zeros if none)."""
+def run_tag(token: str) -> str:
+    """A name for the run's files that does not reveal its token."""
+    return hashlib.sha256(token.encode()).hexdigest()[:12]
+
+
+def read_stats(folder: Path, tag: str = "") -> dict[str, int]:
+    """The counters of every gate of run ``tag`` whose file is in ``folder``, summed (zeros if none)."""
     total = dict.fromkeys(REASONS, 0)
     try:
-        paths = list(folder.iterdir())
+        paths = [p for p in folder.iterdir() if p.name.startswith(f"{tag}-")]
     except OSError:
         return total
     for path in paths:

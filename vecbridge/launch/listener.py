@@ -22,7 +22,7 @@ from pathlib import Path
 from typing import Iterable
 
 from vecbridge.launch.gate import Gate
-from vecbridge.launch.gate_stats import STATS_FOLDER, GateStats
+from vecbridge.launch.gate_stats import STATS_FOLDER, GateStats, run_tag
 from vecbridge.launch.instance import Instance
 from vecbridge.launch.process import GameProcess
 from vecbridge.launch.reaper import Reaper
@@ -64,7 +64,7 @@ class Listener:
         if self._gate is None:
             if spec.unix_socket:
                 self._bind_unix(run_dir, reaper)
-            self._gate = Gate(self.sockets, spec, token, GateStats(run_dir / STATS_FOLDER))
+            self._gate = Gate(self.sockets, spec, token, GateStats(run_dir / STATS_FOLDER, run_tag(token)))
         return self._gate
 
     def _bind_unix(self, run_dir: Path, reaper: Reaper | None) -> None:

@@ -7,7 +7,7 @@ import shutil
 import tempfile
 from pathlib import Path
 
-from vecbridge.launch.gate_stats import STATS_FOLDER, read_stats
+from vecbridge.launch.gate_stats import STATS_FOLDER, read_stats, run_tag
 from vecbridge.launch.reaper import Reaper
 
 
@@ -28,7 +28,7 @@ class RunContext:
 
     def connection_stats(self) -> dict[str, int]:
         """Connections the run's gates closed before their hello, by reason (every process of the run)."""
-        return read_stats(self.run_dir / STATS_FOLDER)
+        return read_stats(self.run_dir / STATS_FOLDER, run_tag(self.token))
 
     @property
     def rejected_connections(self) -> int:
