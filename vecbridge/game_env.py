@@ -8,7 +8,8 @@ import gymnasium as gym
 import numpy as np
 
 from vecbridge.errors import ConnectionClosed, GameError, InstanceTimeout, StateError, VecBridgeError
-from vecbridge.launch.instance import Instance, Listener
+from vecbridge.launch.instance import Instance
+from vecbridge.launch.listener import Listener
 from vecbridge.launch.run import RunContext
 from vecbridge.launch.spec import LaunchSpec
 from vecbridge.protocol.connection import GameErrorReply

@@ -991,13 +991,16 @@
 
   // ------------------------------------------------------------------ transports
 
-  /** Node: TCP with the binary framing (u32 LE length + payload). */
+  /** Node: TCP or a Unix-domain socket, with the binary framing (u32 LE length + payload). */
   function nodeTransport(session, params, opts, onOpen, onError) {
     var net = require('net');
     var maxSize = opts.maxFrameSize || DEFAULT_MAX_FRAME;
-    var sock = net.connect({ host: params.host, port: params.port });
+    // a Unix-domain socket when vecbridge offers one (VECBRIDGE_SOCKET): other users cannot reach it
+    var path = opts.socket !== undefined ? opts.socket : process.env.VECBRIDGE_SOCKET;
+    var where = path ? path : params.host + ':' + params.port;
+    var sock = net.connect(path ? { path: path } : { host: params.host, port: params.port });
     var connected = false;
-    sock.setNoDelay(true);
+    sock.setNoDelay(true); // (a no-op on a Unix-domain socket)
     // incremental frame parser: frames may arrive split over chunks or several in one chunk
     var head = new Uint8Array(4), headHave = 0, body = null, bodyHave = 0;
     function feed(chunk) {
@@ -1041,7 +1044,7 @@
     sock.on('end', function () { session.receiveEof(); });
     sock.on('close', function () { if (connected) session.receiveEof(); });
     sock.on('error', function (err) {
-      if (!connected) onError(VecbridgeError('could not connect to vecbridge at ' + params.host + ':' + params.port + ': ' + err.message));
+      if (!connected) onError(VecbridgeError('could not connect to vecbridge at ' + where + ': ' + err.message));
       else session.receiveEof();
     });
     return {

@@ -1588,10 +1588,21 @@ local function socket_transport(p, opts)
 		fail("vecbridge: LuaSocket (require 'socket') is not available: " .. tostring(socket) ..
 			"\n(install lua-socket, or run under BizHawk where the comm transport needs no LuaSocket)")
 	end
-	if p.port == nil then fail("vecbridge: VECBRIDGE_PORT is not set: this script is meant to be launched by vecbridge") end
-	local sock, err = socket.connect(p.host, tonumber(p.port))
-	if not sock then fail(string_format("vecbridge: cannot connect to %s:%s: %s", p.host, tostring(p.port), tostring(err))) end
-	sock:setoption("tcp-nodelay", true)
+	local sock, err
+	-- a Unix-domain socket when vecbridge offers one and LuaSocket has socket.unix; else TCP
+	local path = opts.socket or param("VECBRIDGE_SOCKET")
+	local has_unix, unix = false, nil
+	if path and path ~= "" then has_unix, unix = pcall(require, "socket.unix") end
+	if has_unix and type(unix) == "table" then
+		sock = (unix.stream or unix)()
+		if not sock:connect(path) then sock:close(); sock = nil end
+	end
+	if not sock then
+		if p.port == nil then fail("vecbridge: VECBRIDGE_PORT is not set: this script is meant to be launched by vecbridge") end
+		sock, err = socket.connect(p.host, tonumber(p.port))
+		if not sock then fail(string_format("vecbridge: cannot connect to %s:%s: %s", p.host, tostring(p.port), tostring(err))) end
+		sock:setoption("tcp-nodelay", true)
+	end
 	sock:settimeout(opts.timeout) -- nil: block forever
 	local framing = p.framing == "comm" and "comm" or "binary"
 	local T = { name = "socket", framing = framing, sock = sock }

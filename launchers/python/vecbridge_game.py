@@ -12,8 +12,8 @@ its observation space stays the RGB ``uint8`` Box ``[H, W, 3]`` the user gets, w
 ``reset``/``step`` return the wire bytes (``uint8 [H, W, 4]``, ``[H, W]`` indices, or the PNG
 file as ``uint8 [N]`` or a ``vecbridge.protocol.messages.RawFrame``); vecbridge converts them.
 
-It reads ``VECBRIDGE_HOST/PORT/INSTANCE/TOKEN/CONFIG`` (docs/protocol.md, section 1),
-connects, says hello with the env's spaces, and answers reset/step/render/call
+It reads ``VECBRIDGE_SOCKET`` or ``VECBRIDGE_HOST/PORT``, and ``VECBRIDGE_INSTANCE/TOKEN/CONFIG``
+(docs/protocol.md, section 1), connects, says hello with the env's spaces, and answers reset/step/render/call
 until vecbridge sends ``close`` or the connection ends. Exceptions raised by the
 env are sent back as ``error`` replies with their traceback; the game keeps serving.
 """
@@ -23,11 +23,10 @@ from __future__ import annotations
 import json
 import os
 import socket
-import sys
 import traceback
 from typing import Any, Callable
 
-from vecbridge.errors import ConnectionClosed
+from vecbridge.errors import ConnectionClosed, ProtocolError
 from vecbridge.protocol.messages import RawFrame
 from vecbridge.protocol.pixels import check_wire, format_of
 from vecbridge.protocol.spaces import space_to_json
@@ -57,6 +56,22 @@ def _required(name: str) -> str:
     return value
 
 
+def connect() -> socket.socket:
+    """The Unix-domain socket in ``VECBRIDGE_SOCKET`` if vecbridge offers one, else TCP to HOST:PORT."""
+    path = os.environ.get("VECBRIDGE_SOCKET")
+    if path:
+        sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+        try:
+            sock.connect(path)
+            return sock
+        except OSError:
+            sock.close()  # e.g. a game run in a container that cannot see the run folder: TCP still works
+    host, port = os.environ.get("VECBRIDGE_HOST", "127.0.0.1"), int(_required("VECBRIDGE_PORT"))
+    sock = socket.create_connection((host, port))
+    sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+    return sock
+
+
 def serve(
     game: EnvOrFactory, *, framing: str = "binary", pixel_format: str | None = None, palette: list | None = None
 ) -> None:
@@ -64,7 +79,6 @@ def serve(
     config = game_config()
     is_instance = hasattr(game, "step") and not isinstance(game, type)
     env = game if is_instance else game(**config)
-    host, port = os.environ.get("VECBRIDGE_HOST", "127.0.0.1"), int(_required("VECBRIDGE_PORT"))
     instance, token = int(_required("VECBRIDGE_INSTANCE")), _required("VECBRIDGE_TOKEN")
     conn = GameConnection(framing)
     metadata = {k: v for k, v in getattr(env, "metadata", {}).items() if k in ("render_modes", "render_fps")}
@@ -76,14 +90,15 @@ def serve(
         if palette is not None:
             obs_desc["palette"] = palette
         image = format_of(obs_desc)  # raises SpaceError for a misuse, before connecting
-    sock = socket.create_connection((host, port))
-    sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+    sock = connect()
     send_all(sock, conn.send_hello(instance, token, obs_desc, env.action_space, name, metadata))
     try:
         read_event(sock, conn, None, "the welcome")
         _serve_requests(sock, conn, env, image)
     except ConnectionClosed:
         pass  # vecbridge went away: exit quietly
+    except ProtocolError as exc:  # not vecbridge speaking: say what came, in the log vecbridge shows
+        raise SystemExit(f"vecbridge game client: the host broke the protocol: {type(exc).__name__}: {exc}") from None
     finally:
         try:
             env.close()

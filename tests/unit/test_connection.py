@@ -499,11 +499,19 @@ def test_hello_bad_token(token):
     assert host.state is State.AWAIT_HELLO
 
 
-@pytest.mark.parametrize("instance", [2, -1, "0", None])
+@pytest.mark.parametrize("instance", [2, -1])
 def test_hello_instance_not_expected(instance):
     host = HostConnection(TOKEN, instances={0, 1})
     host.receive_data(binary_frame("hello", hello_fields(instance=instance)))
-    with pytest.raises(UnexpectedMessage):
+    with pytest.raises(UnexpectedMessage, match=f"names instance {instance}, which this listener is not waiting for"):
+        host.next_event()
+
+
+@pytest.mark.parametrize("instance", ["0", None, 1.0, True])
+def test_hello_instance_must_be_an_integer(instance):
+    host = HostConnection(TOKEN, instances={0, 1})
+    host.receive_data(binary_frame("hello", hello_fields(instance=instance)))
+    with pytest.raises(MalformedMessage, match="'instance' must be a JSON integer"):
         host.next_event()
 
 
@@ -527,8 +535,9 @@ def test_hello_missing_token():
     del fields["token"]
     host = HostConnection(TOKEN)
     host.receive_data(binary_frame("hello", fields))
-    with pytest.raises(MalformedMessage, match="token"):
+    with pytest.raises(BadToken, match="needs the run's token as a string 'token', got null"):
         host.next_event()
+    assert not host.authenticated
 
 
 @pytest.mark.parametrize("type_", ["reset_result", "error", "call_result"])

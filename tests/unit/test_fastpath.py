@@ -138,7 +138,7 @@ def test_a_bad_reward_is_reported_the_same_way_each_time():
     host.send_step(0)
     for _ in range(2):  # an error is never learned: the same bytes fail again
         host.receive_data(bad)
-        with pytest.raises(MalformedMessage, match="'reward' must be a number"):
+        with pytest.raises(MalformedMessage, match="'reward' must be a finite number"):
             host.next_event()
     assert not host._step_results._plans
 

@@ -191,6 +191,9 @@ def bizhawk_spec(
         config=game_options,
         name=name or Path(processor).stem,
         startup_timeout=startup_timeout,
+        # EmuHawk connects as it starts, and says hello only once its Lua script runs (after mono,
+        # the core and the ROM have loaded): its connection waits for the hello that long.
+        handshake_timeout=startup_timeout,
         step_timeout=step_timeout,
         close_grace=close_grace,
     )

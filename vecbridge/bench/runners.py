@@ -57,6 +57,21 @@ class VecbridgeRunner(LockstepRunner):
         return {"num_workers": envs.num_workers} if envs is not None else {}
 
 
+class VecbridgeTcpRunner(VecbridgeRunner):
+    name = "vecbridge-tcp"
+    description = "vecbridge vector env, lockstep step(), TCP only (no Unix-domain socket offered to the games)"
+
+    def _make(self, **extra: Any):
+        from dataclasses import replace
+
+        import vecbridge
+        from vecbridge.registry import resolve_spec
+
+        spec = replace(resolve_spec(self.env_id, self.options), unix_socket=False)
+        kwargs = {"num_workers": self.num_workers} if self.num_workers else {}
+        return vecbridge.make(spec, num_envs=self.num_envs, **kwargs, **extra)
+
+
 def default_batch_size(num_envs: int) -> int:
     return max(1, num_envs // 2)
 
@@ -197,7 +212,7 @@ class FloorRunner(Runner):
     RECV = 1 << 17
 
     def start(self) -> None:
-        from vecbridge.launch.instance import Listener
+        from vecbridge.launch.listener import Listener
         from vecbridge.launch.run import RunContext
         from vecbridge.registry import resolve_spec
 
@@ -267,6 +282,7 @@ RUNNERS: dict[str, type[Runner]] = {
     r.name: r
     for r in (
         VecbridgeRunner,
+        VecbridgeTcpRunner,
         VecbridgeAsyncRunner,
         GymnasiumAsyncRunner,
         GymnasiumSyncRunner,

@@ -9,6 +9,7 @@ give decoded events from ``next_event``, and return the bytes to write from each
 from __future__ import annotations
 
 import enum
+import hmac
 from collections.abc import Container
 from dataclasses import dataclass, field
 from typing import Any
@@ -28,7 +29,9 @@ from vecbridge.errors import (
     VersionMismatch,
 )
 from vecbridge.protocol.fastpath import BoundedCache, StepResultCache, StepResultEncoder
-from vecbridge.protocol.framing import DEFAULT_MAX_FRAME, Framing, detect_framing, make_framing
+from vecbridge.protocol.fields import finite_reward, info_object, is_int, optional
+from vecbridge.protocol.framing import Framing, detect_framing, make_framing
+from vecbridge.protocol.limits import DEFAULT_MAX_FRAME, HELLO_MAX_FRAME
 from vecbridge.protocol.messages import (
     GAME_MESSAGES,
     HOST_MESSAGES,
@@ -36,6 +39,8 @@ from vecbridge.protocol.messages import (
     Message,
     decode_message,
     encode_message,
+    finish_message,
+    read_header,
     resolve_raw,
 )
 from vecbridge.protocol.pixels import LeafPath, PixelFormat, convert_leaves, leaf_formats, render_format
@@ -133,12 +138,7 @@ class State(enum.Enum):
     CLOSED = "closed"
 
 
-def _info(value: Any, request: str) -> dict[str, Any]:
-    if value is None:
-        return {}
-    if not isinstance(value, dict):
-        raise MalformedMessage(f"a {request} 'info' must be a JSON object, got {describe_value(value)}")
-    return value
+_ANY_GAME_MESSAGE = {type_: () for type_ in GAME_MESSAGES}  # fields are checked after the token
 
 
 class Endpoint:
@@ -146,9 +146,11 @@ class Endpoint:
 
     incoming: dict[str, tuple[str, ...]] = {}
 
-    def __init__(self, framing: str = "auto", max_frame_size: int = DEFAULT_MAX_FRAME) -> None:
+    def __init__(self, framing: str = "auto", max_frame_size: int = DEFAULT_MAX_FRAME, first_frame_size: int | None = None) -> None:
         self.max_frame_size = max_frame_size
-        self.framing: Framing | None = None if framing == "auto" else make_framing(framing, max_frame_size)
+        # the limit of the frames read now (the host reads a small hello first; see limits.py)
+        self.frame_limit = max_frame_size if first_frame_size is None else min(first_frame_size, max_frame_size)
+        self.framing: Framing | None = None if framing == "auto" else make_framing(framing, self.frame_limit)
         self._prefix = b""
 
     @property
@@ -161,7 +163,7 @@ class Endpoint:
             name = detect_framing(self._prefix)
             if name is None:
                 return
-            self.framing = make_framing(name, self.max_frame_size)
+            self.framing = make_framing(name, self.frame_limit)
             data, self._prefix = self._prefix, b""
         self.framing.receive_data(data)
 
@@ -211,8 +213,10 @@ class HostConnection(Endpoint):
         framing: str = "auto",
         max_frame_size: int = DEFAULT_MAX_FRAME,
     ) -> None:
-        super().__init__(framing, max_frame_size)
+        super().__init__(framing, max_frame_size, first_frame_size=HELLO_MAX_FRAME)
         self.token = token
+        self._token = token.encode("utf-8", "surrogatepass")
+        self.authenticated = False  # the hello carried this run's token; until then the peer is a stranger
         self.instances = instances
         self.state = State.AWAIT_HELLO
         self.hello: Hello | None = None
@@ -294,6 +298,8 @@ class HostConnection(Endpoint):
         payload = None if framing is None else framing.next_payload()
         if payload is None:
             return None
+        if self.state is State.AWAIT_HELLO:
+            return self._read_hello(payload)
         if self.pending == "step":
             known = self._step_results.lookup(payload)
             if known is not None:  # a header seen before: only the observation's bytes are new
@@ -329,15 +335,17 @@ class HostConnection(Endpoint):
         return resolve_raw(msg, self._raw_frames)
 
     def _reply(self, msg):
-        if self.state is State.AWAIT_HELLO:
-            if msg.type != "hello":
-                raise UnexpectedMessage(f"expected 'hello' as the first message, got {msg.type!r}")
-            return self._accept_hello(msg.fields)
         if self.state is not State.AWAIT_REPLY:
             raise UnexpectedMessage(f"got {msg.type!r} while no request was pending ({self.state.value})")
         request = self.pending
         if msg.type == "error":
-            event = GameErrorReply(request, str(msg["message"]), str(msg.get("traceback") or ""))
+            message, trace = msg["message"], msg.get("traceback")
+            if type(message) is not str or (trace is not None and type(trace) is not str):
+                raise MalformedMessage(
+                    f"an 'error' reply needs a string 'message' (and a string or null 'traceback'), "
+                    f"got {describe_value(message)} and {describe_value(trace)}"
+                )
+            event = GameErrorReply(request, message, trace or "")
         elif msg.type != f"{request}_result":
             raise UnexpectedMessage(f"expected '{request}_result' (or 'error') in reply to {request!r}, got {msg.type!r}")
         else:
@@ -345,26 +353,50 @@ class HostConnection(Endpoint):
         self.state, self.pending = State.IDLE, None
         return event
 
-    def _accept_hello(self, f: dict[str, Any]) -> Hello:
+    # -- the hello: nothing but its JSON header is read before the token is checked
+    def _read_hello(self, payload: bytes) -> Hello:
+        type_, header, offset = read_header(payload, _ANY_GAME_MESSAGE)
+        if type_ != "hello":
+            raise UnexpectedMessage(f"expected 'hello' as the first message, got {type_!r}")
+        claimed = header.get("instance")
         try:
-            return self._check_hello(f)
-        except (VecBridgeError,) as exc:
-            exc.instance = f.get("instance")  # lets the launcher say whose hello failed
+            self._authenticate(header)
+            missing = [f for f in GAME_MESSAGES["hello"] if f not in header]
+            if missing:
+                raise MalformedMessage(f"the hello lacks the field(s) {', '.join(missing)}")
+            return self._check_hello(finish_message(payload, type_, header, offset).fields)
+        except VecBridgeError as exc:
+            exc.instance = claimed if is_int(claimed) else None  # lets the launcher say whose hello failed
             raise
+
+    def _authenticate(self, f: dict[str, Any]) -> None:
+        token = f.get("token")
+        if type(token) is not str:
+            raise BadToken(f"the hello needs the run's token as a string 'token', got {describe_value(token)}")
+        # constant time: a stranger learns nothing from how long a wrong guess takes
+        if not hmac.compare_digest(token.encode("utf-8", "surrogatepass"), self._token):
+            raise BadToken("the hello's token does not match this run's secret (is the game reading VECBRIDGE_TOKEN?)")
+        self.authenticated = True
 
     def _check_hello(self, f: dict[str, Any]) -> Hello:
         version = f["version"]
-        if version != PROTOCOL_VERSION or isinstance(version, bool):
+        if version != PROTOCOL_VERSION or not is_int(version):
             raise VersionMismatch(
-                f"the game speaks protocol version {version!r}; this vecbridge speaks {PROTOCOL_VERSION} "
+                f"the game speaks protocol version {describe_value(version)}; this vecbridge speaks {PROTOCOL_VERSION} "
                 f"(update the game's client library or vecbridge)",
-                version=version,
+                version=version if is_int(version) else None,
             )
-        if f["token"] != self.token:
-            raise BadToken("the hello's token does not match this run's secret (is the game reading VECBRIDGE_TOKEN?)")
         instance = f["instance"]
-        if not isinstance(instance, int) or isinstance(instance, bool) or (self.instances is not None and instance not in self.instances):
-            raise UnexpectedMessage(f"the hello names instance {instance!r}, which this listener is not waiting for")
+        if not is_int(instance):
+            raise MalformedMessage(
+                f"the hello's 'instance' must be a JSON integer (the number in VECBRIDGE_INSTANCE), "
+                f"got {describe_value(instance)}"
+            )
+        if self.instances is not None and instance not in self.instances:
+            raise UnexpectedMessage(
+                f"the hello names instance {instance}, which this listener is not waiting for "
+                f"(no instance of that number is being launched, or it already said hello)"
+            )
         try:
             obs_space = space_from_json(f["observation_space"])
             act_space = space_from_json(f["action_space"])
@@ -374,27 +406,27 @@ class HostConnection(Endpoint):
             pixels = leaf_formats(f["observation_space"])
         except SpaceError as exc:
             raise SpaceError(f"instance {instance}: the hello declares an invalid space: {exc}") from None
-        metadata = f.get("metadata") or {}
-        if not isinstance(metadata, dict):
-            raise MalformedMessage(f"the hello's 'metadata' must be an object, got {describe_value(metadata)}")
-        self.hello = Hello(instance, str(f.get("name") or ""), obs_space, act_space, metadata, f, pixels)
+        metadata = optional(f.get("metadata"), dict, "the hello's 'metadata'") or {}
+        name = optional(f.get("name"), str, "the hello's 'name'") or ""
+        self.hello = Hello(instance, name, obs_space, act_space, metadata, f, pixels)
         self.state = State.GREETING
+        self.frame_limit = self.max_frame_size  # a trusted game from now on
+        if self.framing is not None:
+            self.framing.max_size = self.max_frame_size
         return self.hello
 
     def _result(self, request: str, f: dict[str, Any]):
         assert self.hello is not None
         if request == "reset":
-            return ResetResult(self._observation(f["observation"], "reset observation"), _info(f.get("info"), request))
+            return ResetResult(self._observation(f["observation"], "reset observation"), info_object(f.get("info"), request))
         if request == "step":
-            reward, term, trunc = f["reward"], f["terminated"], f["truncated"]
-            if isinstance(reward, bool) or not isinstance(reward, (int, float)):
-                raise MalformedMessage(f"step_result 'reward' must be a number, got {describe_value(reward)}")
+            reward, term, trunc = finite_reward(f["reward"]), f["terminated"], f["truncated"]
             if not isinstance(term, bool) or not isinstance(trunc, bool):
                 raise MalformedMessage(
                     f"step_result 'terminated' and 'truncated' must be true/false, got {term!r} and {trunc!r}"
                 )
             obs = self._observation(f["observation"], "step observation")
-            return StepResult(obs, float(reward), term, trunc, _info(f.get("info"), request))
+            return StepResult(obs, reward, term, trunc, info_object(f.get("info"), request))
         if request == "render":
             frame = f["frame"]
             fmt = render_format(f)
@@ -474,13 +506,18 @@ class GameConnection(Endpoint):
         return event
 
     def _request(self, msg):
+        f = msg.fields
         if self.state is State.AWAIT_WELCOME:
             if msg.type != "welcome":
                 raise UnexpectedMessage(f"expected 'welcome' after hello, got {msg.type!r}")
-            if msg["version"] != PROTOCOL_VERSION:
-                raise VersionMismatch(f"vecbridge speaks protocol version {msg['version']!r}, this client {PROTOCOL_VERSION}")
+            if f["version"] != PROTOCOL_VERSION or not is_int(f["version"]):
+                raise VersionMismatch(
+                    f"vecbridge speaks protocol version {describe_value(f['version'])}, this client {PROTOCOL_VERSION}"
+                )
+            if not is_int(f["instance"]):
+                raise MalformedMessage(f"the welcome's 'instance' must be an integer, got {describe_value(f['instance'])}")
             self.state = State.AWAIT_REQUEST
-            return Welcome(int(msg["instance"]), dict(msg.get("config") or {}))
+            return Welcome(f["instance"], optional(f.get("config"), dict, "the welcome's 'config'") or {})
         if self.state is not State.AWAIT_REQUEST:
             raise UnexpectedMessage(f"got {msg.type!r} while {self.state.value}")
         if msg.type == "welcome":
@@ -488,15 +525,24 @@ class GameConnection(Endpoint):
         if msg.type == "close":
             self.state = State.CLOSED
             return CloseRequest()
+        event = self._check_request(msg.type, f)
         self.state, self.pending = State.REPLYING, msg.type
-        if msg.type == "reset":
-            return ResetRequest(msg.get("seed"), msg.get("options"))
-        if msg.type == "step":
+        return event
+
+    def _check_request(self, type_: str, f: dict[str, Any]):
+        if type_ == "reset":
+            seed = optional(f.get("seed"), int, "reset 'seed'")
+            return ResetRequest(seed, optional(f.get("options"), dict, "reset 'options'"))
+        if type_ == "step":
             assert self.action_space is not None
-            return StepRequest(decode_value(self.action_space, msg["action"], "action"))
-        if msg.type == "render":
+            return StepRequest(decode_value(self.action_space, f["action"], "action"))
+        if type_ == "render":
             return RenderRequest()
-        return CallRequest(str(msg["name"]), list(msg.get("args") or []), dict(msg.get("kwargs") or {}))
+        name = f["name"]
+        if type(name) is not str:
+            raise MalformedMessage(f"call 'name' must be a string, got {describe_value(name)}")
+        args = optional(f.get("args"), list, "call 'args'") or []
+        return CallRequest(name, args, optional(f.get("kwargs"), dict, "call 'kwargs'") or {})
 
     def _reply(self, request: str, type_: str, fields: dict[str, Any]) -> bytes:
         if self.state is not State.REPLYING or (request and self.pending != request):

@@ -22,8 +22,8 @@ import struct
 from typing import Callable
 
 from vecbridge.errors import FrameTooLarge, MalformedFrame, TruncatedFrame
+from vecbridge.protocol.limits import DEFAULT_MAX_FRAME, MAX_COMM_DIGITS, MAX_WEBSOCKET_UPGRADE
 
-DEFAULT_MAX_FRAME = 64 * 1024 * 1024
 FRAMINGS = ("binary", "comm", "websocket")
 
 _U32 = struct.Struct("<I")
@@ -196,7 +196,7 @@ class CommFraming(Framing):
     """BizHawk's ``"<decimal byte length> <payload>"``, with the payload in base64."""
 
     name = "comm"
-    _MAX_DIGITS = 10
+    _MAX_DIGITS = MAX_COMM_DIGITS
 
     def next_payload(self, raw: bool = False) -> bytes | None:
         buf = self._buffer
@@ -236,7 +236,6 @@ class CommFraming(Framing):
 
 _WS_GUID = b"258EAFA5-E914-47DA-95CA-C5AB0DC85B11"
 _OP_CONT, _OP_TEXT, _OP_BINARY, _OP_CLOSE, _OP_PING, _OP_PONG = 0, 1, 2, 8, 9, 10
-_MAX_HANDSHAKE = 16 * 1024
 
 
 def websocket_accept(key: bytes) -> bytes:
@@ -296,6 +295,10 @@ class WebSocketFraming(Framing):
     def encode(self, payload: bytes) -> bytes:
         return self._frame(_OP_BINARY, payload)
 
+    def receive_data(self, data: bytes) -> None:
+        if not self.closed:  # after a close frame nothing more is read (RFC 6455 5.5.1); nor kept
+            self._buffer += data
+
     def receive_eof(self) -> None:
         if self.closed:
             return
@@ -322,8 +325,10 @@ class WebSocketFraming(Framing):
     def _handshake(self) -> bool:
         end = self._buffer.find(b"\r\n\r\n")
         if end < 0:
-            if len(self._buffer) > _MAX_HANDSHAKE:
-                raise MalformedFrame("websocket framing: the HTTP upgrade request is longer than 16 KiB")
+            if len(self._buffer) > MAX_WEBSOCKET_UPGRADE:
+                raise MalformedFrame(
+                    f"websocket framing: the HTTP upgrade request is longer than {MAX_WEBSOCKET_UPGRADE // 1024} KiB"
+                )
             return False
         request = bytes(self._buffer[:end]).decode("latin-1")
         del self._buffer[: end + 4]

@@ -9,6 +9,7 @@ use these functions: nothing else checks a value against a space.
 
 from __future__ import annotations
 
+import reprlib
 from typing import Any
 
 import numpy as np
@@ -31,13 +32,23 @@ def encode_value(space: spaces.Space, value: Any) -> Any:
     return arr
 
 
+# Bounded: a received value may be a list of a million items or an int of 4,000 digits.
+_repr = reprlib.Repr()
+_repr.maxlevel, _repr.maxlist, _repr.maxdict, _repr.maxstring, _repr.maxother = 3, 6, 4, 60, 60
+_repr.maxlong = 40
+_JSON_KIND = {int: "integer", float: "number", str: "string"}
+
+
 def describe_value(value: Any) -> str:
     """A short description of a received value, for error messages."""
     if isinstance(value, np.ndarray):
         return f"a {value.dtype.name} array of shape {list(value.shape)}"
     if isinstance(value, (list, dict)):
-        return f"a JSON {'list' if isinstance(value, list) else 'object'} {str(value)[:60]}"
-    return f"{type(value).__name__} {value!r}"[:80]
+        return f"a JSON {'list' if isinstance(value, list) else 'object'} {_repr.repr(value)}"
+    if value is None or type(value) is bool:
+        return "null" if value is None else str(value).lower()
+    kind = _JSON_KIND.get(type(value), type(value).__name__)
+    return f"{kind} {_repr.repr(value)}"
 
 
 def describe_space(space: spaces.Space) -> str:

@@ -14,12 +14,12 @@ the processes and reports, as :class:`Welcomed` or :class:`RelaunchFailed`, how 
 from __future__ import annotations
 
 import select
-import socket
 from dataclasses import dataclass
 from typing import Iterable, Union
 
 from vecbridge.errors import LaunchError
-from vecbridge.launch.instance import HelloAcceptor, Instance, Listener
+from vecbridge.launch.instance import Instance
+from vecbridge.launch.listener import Listener
 from vecbridge.launch.process import GameProcess
 from vecbridge.launch.run import RunContext
 from vecbridge.launch.spec import LaunchSpec
@@ -59,10 +59,12 @@ class Relauncher:
     def __init__(self, spec: LaunchSpec, run: RunContext) -> None:
         self.spec, self.run = spec, run
         self.listener = Listener()
-        self._acceptor = HelloAcceptor(self.listener, spec, run.token, {})
+        # the gate: who may talk (token first, deadlines and caps before a hello; vecbridge.launch.gate)
+        self.gate = self.listener.open(spec, run.token, run.run_dir, run.reaper)
         self._poller = select.epoll()
-        self._poller.register(self.listener.sock.fileno(), select.EPOLLIN)
-        self._handshakes: dict[int, socket.socket] = {}  # fd -> accepted socket awaiting its hello
+        self._listening = set(self.listener.fds())  # TCP and, if offered, the Unix-domain socket
+        for fd in self._listening:
+            self._poller.register(fd, select.EPOLLIN)
         self._relaunches: dict[int, _Relaunch] = {}
         self._next_check = 0.0
 
@@ -73,7 +75,10 @@ class Relauncher:
     def launch(self, ids: Iterable[int]) -> dict[int, Instance]:
         """Start-up: launch ``ids`` together and wait for their hellos (raises ``LaunchError``)."""
         run = self.run
-        return self.listener.launch(self.spec, ids, run.token, run.run_dir, run.reaper)
+        try:
+            return self.listener.launch(self.spec, ids, run.token, run.run_dir, run.reaper)
+        finally:  # the gate's handshakes (strangers, late relaunches) are read from this epoll set from now on
+            self.gate.attach(self._watch, self._unwatch)
 
     def spawn(self, i: int, restarts: int, now: float) -> None:
         """Start the ``restarts``-th new process of ``i``; its hello comes through :meth:`on_readable`.
@@ -82,30 +87,36 @@ class Relauncher:
         process = self.listener.spawn(
             self.spec, i, run.token, run.run_dir, run.reaper, log_name=f"game.restart-{restarts}.log"
         )
-        self._acceptor.processes[i] = process
+        self.gate.expect(i, process)
         self._relaunches[i] = _Relaunch(process, now + self.spec.startup_timeout)
         self._next_check = now + RELAUNCH_CHECK_S
 
     # ------------------------------------------------------------ the event loop's calls
     def next_deadline(self) -> float | None:
-        """When :meth:`expire` must run next (None: nothing to watch). Deadlines of the
-        handshakes themselves (a limit per connection that has not said hello) join here."""
-        return self._next_check if self._relaunches else None
+        """When :meth:`expire` must run next (None: nothing to watch): the next check of a
+        relaunch, or the end of the oldest connection's time for its hello (the gate's)."""
+        due = self.gate.next_deadline()
+        if self._relaunches and (due is None or self._next_check < due):
+            return self._next_check
+        return due
 
     def on_readable(self) -> list[Arrival]:
         """Accept new connections and read hellos; the relaunches that ended meanwhile."""
         arrivals: list[Arrival] = []
-        listener_fd = self.listener.sock.fileno()
+        gate = self.gate
         for fd, _ in self._poller.poll(0):
-            if fd == listener_fd:
-                self._accept()
-            elif fd in self._handshakes:
+            if fd in self._listening:
+                gate.accept()
+            elif fd in gate.handshakes:
                 self._read_hello(fd, arrivals)
         return arrivals
 
     def expire(self, now: float) -> list[Arrival]:
         """Fail the relaunches whose process died or whose hello is overdue (hellos that
         arrived meanwhile are read first). Handshakes past their own limits end here too."""
+        self.gate.expire(now)
+        if not self._relaunches or now < self._next_check:
+            return []
         self._next_check = now + RELAUNCH_CHECK_S
         arrivals: list[Arrival] = []
         for i, relaunch in list(self._relaunches.items()):
@@ -115,35 +126,29 @@ class Relauncher:
             if i not in self._relaunches:
                 continue
             dead = relaunch.process.poll() is not None
-            error = self._acceptor.died(relaunch.process) if dead else self._acceptor.timed_out(i)
+            error = self.gate.died(relaunch.process) if dead else self.gate.timed_out(i)
             arrivals.append(self._failed(i, str(error)))
         return arrivals
 
     # ------------------------------------------------------------ the handshakes
-    def _accept(self) -> None:
+    def _watch(self, fd: int) -> None:
+        self._poller.register(fd, select.EPOLLIN)
+
+    def _unwatch(self, fd: int) -> None:
         try:
-            sock = self._acceptor.accept()
+            self._poller.unregister(fd)
         except OSError:
-            return
-        self._handshakes[sock.fileno()] = sock
-        self._poller.register(sock.fileno(), select.EPOLLIN)
+            pass  # already closed, which took it out of the epoll set
 
     def _read_hello(self, fd: int, arrivals: list[Arrival]) -> None:
-        sock = self._handshakes[fd]
-        inst, error = None, None
+        """A stranger's connection is the gate's business (closed, logged, counted); an invalid
+        hello of a relaunched instance fails that relaunch."""
         try:
-            inst = self._acceptor.read(sock)
+            inst = self.gate.read(fd)
         except LaunchError as exc:
-            error = exc
-        if sock not in self._acceptor.anonymous:  # welcomed, or dropped: no longer a handshake
-            del self._handshakes[fd]
-            try:
-                self._poller.unregister(fd)
-            except OSError:
-                pass  # already closed, which took it out of the epoll set
-        if error is not None and error.instance in self._relaunches:
-            arrivals.append(self._failed(error.instance, str(error)))
-        # (an error naming no relaunching instance is a stray connection, dropped)
+            if exc.instance in self._relaunches:
+                arrivals.append(self._failed(exc.instance, str(exc)))
+            return
         if inst is not None:
             del self._relaunches[inst.index]
             arrivals.append(Welcomed(inst))
@@ -151,22 +156,21 @@ class Relauncher:
     def _drain(self) -> list[Arrival]:
         arrivals: list[Arrival] = []
         while True:
-            ready, _, _ = select.select([self.listener.sock, *self._handshakes.values()], [], [], 0)
+            ready, _, _ = select.select([*self.listener.sockets, *(hs.sock for hs in self.gate.handshakes.values())], [], [], 0)
             if not ready:
                 return arrivals
             arrivals += self.on_readable()
 
     def _failed(self, i: int, reason: str) -> RelaunchFailed:
         relaunch = self._relaunches.pop(i)
-        self._acceptor.processes.pop(i, None)
+        self.gate.forget(i)
         relaunch.process.kill_tree(grace=0.2)
         return RelaunchFailed(i, reason, relaunch.process)
 
     def close(self) -> None:
-        for relaunch in self._relaunches.values():
+        for i, relaunch in self._relaunches.items():
             relaunch.process.kill_tree(grace=0.2)
+            self.gate.forget(i)
         self._relaunches.clear()
-        self._acceptor.close()
-        self._handshakes.clear()
         self._poller.close()
-        self.listener.close()
+        self.listener.close()  # and its gate: the connections still waiting for a hello

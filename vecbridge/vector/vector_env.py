@@ -379,6 +379,17 @@ class BridgeVectorEnv(VectorEnv):
         return tuple(self._call("render", self._all, Render()))
 
     # ------------------------------------------------------------ close
+    @property
+    def rejected_connections(self) -> int:
+        """Connections vecbridge closed before their hello (strangers, broken hellos, timeouts); see docs/security.md.
+
+        ``self.connection_stats()`` gives them by reason.
+        """
+        return self._run.rejected_connections
+
+    def connection_stats(self) -> dict[str, int]:
+        return self._run.connection_stats()
+
     def close_extras(self, **kwargs: Any) -> None:
         """End every instance and worker (``close()`` is safe to call twice)."""
         _LIVE.discard(self)
