@@ -13,13 +13,10 @@ from vecbridge.keyvalue import parse_pairs
 
 
 def _spec_from(args: argparse.Namespace):
-    from vecbridge.launch.spec import LaunchSpec
+    """The game the arguments name (vecbridge.game_ref): a registered id or a LaunchSpec; one line if none."""
+    from vecbridge.game_ref import game_argument, resolve_or_exit
 
-    if args.command:
-        return LaunchSpec(command=args.command, framing=args.framing)
-    if not args.game:
-        raise SystemExit("name a registered game (vecbridge list) or give a command after --")
-    return args.game
+    return resolve_or_exit(args.cmd, game_argument(args.cmd, args.game, args.command, args.framing))
 
 
 def cmd_list(args: argparse.Namespace) -> int:
@@ -38,6 +35,7 @@ def cmd_list(args: argparse.Namespace) -> int:
 def cmd_run(args: argparse.Namespace) -> int:
     """Random-policy rollout across N instances: throughput and episode returns."""
     import vecbridge
+    from vecbridge.game_ref import game_label
 
     spec = _spec_from(args)
     started = time.monotonic()
@@ -45,7 +43,7 @@ def cmd_run(args: argparse.Namespace) -> int:
                           **parse_pairs(args.option, "--option"))  # fmt: skip
     try:
         workers = "driven from this process" if envs.in_process else f"{envs.num_workers} worker process(es)"
-        print(f"launched {envs.num_envs} instance(s) of {envs.game_name or spec} in {time.monotonic() - started:.2f} s "
+        print(f"launched {envs.num_envs} instance(s) of {envs.game_name or game_label(spec)} in {time.monotonic() - started:.2f} s "
               f"({workers})")  # fmt: skip
         print(f"observation {envs.single_observation_space}, action {envs.single_action_space}")
         envs.reset(seed=args.seed)
@@ -90,6 +88,11 @@ def cmd_check(args: argparse.Namespace) -> int:
     return 0 if vreport.ok else 1
 
 
+GAME_HELP = ("a registered id (vecbridge/Catch-v0), MODULE:ENV_ID (a module that registers ENV_ID), MODULE:ATTRIBUTE "
+             "(a LaunchSpec, a function returning one, or a gymnasium.Env class); or, after '--', the command that "
+             "launches one instance (placeholders: {python} {port} {instance} {token} ...)")
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="vecbridge", description="Step many instances of an external game as one Gymnasium vector env.")
     sub = parser.add_subparsers(dest="cmd", required=True)
@@ -97,8 +100,7 @@ def build_parser() -> argparse.ArgumentParser:
     sub.add_parser("list", help="list the registered games").set_defaults(func=cmd_list)
 
     def game_args(p: argparse.ArgumentParser) -> None:
-        p.add_argument("game", nargs="?", help="a registered game id, e.g. vecbridge/Catch-v0; or, after '--', "
-                       "the command that launches one instance (placeholders: {python} {port} {instance} {token} ...)")
+        p.add_argument("game", nargs="?", help=GAME_HELP)
         p.add_argument("--option", "-o", action="append", metavar="KEY=VALUE", help="a game option (JSON value), repeatable")
         p.add_argument("--framing", default="auto", choices=["auto", "binary", "comm", "websocket"])
         p.add_argument("--seed", type=int, default=0)

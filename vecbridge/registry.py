@@ -56,9 +56,28 @@ def registered_ids() -> list[str]:
     return sorted(_SOURCES)
 
 
-def registered() -> dict[str, LaunchSpec]:
-    """Every registered id with its LaunchSpec (lazy registrations are built now)."""
-    return {game_id: _build(game_id) for game_id in sorted(_SOURCES)}
+class _Registered(Mapping):
+    """A read-only view of the registry: ids iterate at once; a spec is built when looked up."""
+
+    def __getitem__(self, game_id: str) -> LaunchSpec:
+        if game_id not in _SOURCES:
+            raise KeyError(game_id)
+        return _build(game_id)
+
+    def __iter__(self):
+        return iter(sorted(_SOURCES))
+
+    def __len__(self) -> int:
+        return len(_SOURCES)
+
+    def __contains__(self, game_id: object) -> bool:
+        return game_id in _SOURCES
+
+
+def registered() -> Mapping[str, LaunchSpec]:
+    """Every registered id and its LaunchSpec; a lazy registration is built when looked up
+    (so a game whose emulator is missing here fails only when asked for)."""
+    return _Registered()
 
 
 def max_episode_steps(game_id: str) -> int | None:

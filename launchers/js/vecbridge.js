@@ -983,10 +983,31 @@
     };
   }
 
-  /** Browser (or Node >= 22): a WebSocket, one binary message per payload. */
+  /**
+   * Node without a global WebSocket (Node 18, Node 20 without --experimental-websocket): the
+   * `ws` npm package, from $VECBRIDGE_NPM_WS (vecbridge's node_spec(framing="websocket")
+   * fetches it, pinned and integrity-checked) or wherever require('ws') finds it. null if none.
+   */
+  function nodeWebSocketPackage() {
+    var places = [process.env.VECBRIDGE_NPM_WS, 'ws'];
+    for (var i = 0; i < places.length; i++) {
+      if (!places[i]) continue;
+      try {
+        var mod = require(places[i]);
+        return typeof mod.WebSocket === 'function' ? mod.WebSocket : mod;
+      } catch (e) { /* try the next place */ }
+    }
+    return null;
+  }
+
+  /** Browser, Node >= 22, or Node with the `ws` package: a WebSocket, one binary message per payload. */
   function webSocketTransport(session, params, opts, onOpen, onError) {
-    var WS = opts.WebSocket || root.WebSocket;
-    if (typeof WS !== 'function') throw VecbridgeError('no WebSocket implementation here (in Node 20, run node --experimental-websocket, or use the binary framing)');
+    var WS = opts.WebSocket || root.WebSocket || (isNode ? nodeWebSocketPackage() : null);
+    if (typeof WS !== 'function') {
+      throw VecbridgeError('no WebSocket implementation here: this Node has no global WebSocket (Node 22 has one; ' +
+        'Node 20.10+ with --experimental-websocket) and the ws package is not found ($VECBRIDGE_NPM_WS, or ' +
+        "require('ws'); vecbridge's node_spec(framing=\"websocket\") provides it), or use the binary framing");
+    }
     var host = params.host.indexOf(':') >= 0 ? '[' + params.host + ']' : params.host;
     var url = opts.url || 'ws://' + host + ':' + params.port + '/';
     var ws = new WS(url);
@@ -1059,7 +1080,7 @@
   function run(game, params, opts) {
     if (game === null || typeof game !== 'object') throw new TypeError('serve(game): game must be an object, a class or a factory, got ' + describeValue(game));
     var session = new Session(game, params, opts);
-    var framing = opts.framing || (isNode ? (params.framing === 'websocket' && typeof root.WebSocket === 'function' ? 'websocket' : 'binary') : 'websocket');
+    var framing = opts.framing || (isNode ? (params.framing === 'websocket' ? 'websocket' : 'binary') : 'websocket');
     var make = framing === 'binary' ? nodeTransport : framing === 'websocket' ? webSocketTransport : null;
     if (!make) throw VecbridgeError('unsupported framing ' + JSON.stringify(framing) + ' (this client speaks binary and websocket)');
     if (framing === 'binary' && !isNode) throw VecbridgeError('the binary framing needs Node; a browser speaks websocket');

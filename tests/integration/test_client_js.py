@@ -1,7 +1,8 @@
 """The JavaScript game client (launchers/js/vecbridge.js) in real Node and headless Chromium.
 
 Every test launches a real interpreter that speaks the protocol over a real socket:
-``node`` with the binary framing (and the WebSocket transport where Node has one), and
+``node`` with the binary framing and the WebSocket transport (Node's own WebSocket, else the
+``ws`` package), and
 Chromium with a file:// page that connects over WebSocket. Expected values are computed
 here, independently, from the rules stated at the top of each test game.
 """
@@ -25,6 +26,7 @@ from gymnasium import spaces
 
 import vecbridge
 from vecbridge import GameEnv, LaunchSpec
+from vecbridge.backends import node as backends_node
 from vecbridge.errors import GameError, LaunchError
 from vecbridge.protocol.connection import CallResult, HostConnection, ResetResult, StepResult
 from vecbridge.transport import deadline_after, read_event, send_all
@@ -445,24 +447,37 @@ def test_node_int64_as_numbers_option():
         check_echo(env, "number")
 
 
-def node_websocket_args() -> list[str]:
-    """The node flag that gives Node 20/21 a global WebSocket (built in from Node 22)."""
-    for args in ([], ["--experimental-websocket"]):
-        probe = subprocess.run(
-            ["node", *args, "-e", "process.exit(typeof WebSocket === 'function' ? 0 : 3)"],
-            capture_output=True,
-            timeout=30,
-        )
-        if probe.returncode == 0:
-            return args
-    pytest.skip("this Node has no WebSocket (Node >= 20.10 needed); the browser tests cover that transport")
+def node_major() -> int:
+    out = subprocess.run(["node", "-p", "process.versions.node.split('.')[0]"], capture_output=True, text=True, timeout=30)
+    return int(out.stdout)
 
 
 @pytest.mark.node
 def test_node_websocket_transport():
-    args = node_websocket_args()
-    with game_env(node_spec("echo.mjs", *args, framing="websocket")) as env:
+    """framing="websocket" in Node as a user gets it: Node's own WebSocket from Node 22, else the ws
+    package (node_spec fetches it; scripts/setup.sh has it in the cache already)."""
+    spec = backends_node.node_spec(GAMES / "echo.mjs", framing="websocket", startup_timeout=60)
+    assert spec.framing == "websocket" and "ws@8.23.0" in list(spec.command)
+    with game_env(spec) as env:
         check_echo(env, "bigint")
+
+
+@pytest.mark.node
+def test_node_websocket_transport_through_the_ws_package():
+    """The ws package even where this Node has a global WebSocket (Node 22+ loses it with the flag)."""
+    flags = ["--no-experimental-websocket"] if node_major() >= 22 else []  # before 22: none to hide
+    spec = backends_node.node_spec(GAMES / "echo.mjs", framing="websocket", node_args=flags, startup_timeout=60)
+    with game_env(spec) as env:
+        check_echo(env, "bigint")
+
+
+@pytest.mark.node
+def test_node_websocket_without_any_implementation_says_what_to_do():
+    """No global WebSocket and no ws package: the launch fails with the remedies in the log."""
+    flags = ["--no-experimental-websocket"] if node_major() >= 22 else []
+    spec = node_spec("echo.mjs", *flags, framing="websocket", env={"NODE_PATH": "", "VECBRIDGE_NPM_WS": ""})
+    with pytest.raises(LaunchError, match="no WebSocket implementation here.*ws package is not found"):
+        GameEnv(spec)
 
 
 @pytest.mark.node

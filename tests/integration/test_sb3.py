@@ -270,22 +270,19 @@ def test_env_method_attributes_and_images():
         env.close()
 
 
-def test_env_method_on_a_subset_uses_call_at():
-    """With a vector env that offers call_at(env_ids, name, ...), subsets are called alone."""
+def test_env_method_and_set_attr_on_a_subset_reach_only_those_instances():
+    """Subsets go through the vector env's own call_at: the other instances are not called at all."""
     venv = vecbridge.make("vecbridge/Echo-v0", num_envs=3, autoreset_mode="SameStep")
-    calls = []
-
-    def call_at(ids, name, *args, **kwargs):  # stands in for the vector env API requested from vecbridge.vector
-        calls.append(list(ids))
-        return tuple(venv._broadcast("call", list(ids), name, list(args), kwargs))
-
-    venv.call_at = call_at
     env = VecBridgeSB3(venv)
     try:
+        env.reset()
         assert [r["instance"] for r in env.env_method("echo", indices=[2, 0])] == [2, 0]
+        env.env_method("step", 1, indices=[2, 0])  # a side effect that only instances 2 and 0 may show
+        assert env.get_attr("total_steps") == [1, 0, 1]
         env.set_attr("tag", 9, indices=1)
         assert env.get_attr("tag", indices=[1]) == [9]
-        assert calls == [[2, 0], [1], [1]]
+        with pytest.raises(AttributeError, match="tag"):
+            env.get_attr("tag", indices=[0])  # instance 0 has none: set_attr reached instance 1 alone
         assert env.get_attr("instance") == [0, 1, 2]  # all instances: the vector env's own get_attr
     finally:
         env.close()

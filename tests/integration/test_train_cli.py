@@ -37,6 +37,31 @@ def eval_line(text):
     return int(m.group(1)), float(m.group(3)), float(m.group(4))
 
 
+def eval_range(text):
+    """(min, max) of the returns on the eval line."""
+    m = re.search(r"\(min (-?[\d.e+]+), max (-?[\d.e+]+), mean length", text)
+    assert m, text
+    return float(m.group(1)), float(m.group(2))
+
+
+def check_catch_returns(text, count):
+    """A Catch return is 2 * caught - 10 (10 balls, +1 a catch, -1 a miss): an even integer in [-10, 10].
+    The mean, min and max printed must come from such returns; for 3 returns they fix the std too."""
+    n, mean, std = eval_line(text)
+    low, high = eval_range(text)
+    assert n == count
+    for value in (low, high):
+        assert value == int(value) and int(value) % 2 == 0 and -10 <= value <= 10, text
+    total = round(mean * n)
+    assert abs(mean * n - total) < 0.01 * n and total % 2 == 0 and low <= mean <= high, text
+    if n == 3:
+        middle = total - low - high
+        assert low <= middle <= high and middle % 2 == 0, text
+        spread = ((low - mean) ** 2 + (middle - mean) ** 2 + (high - mean) ** 2) / 3
+        assert std == pytest.approx(spread**0.5, abs=0.001), text
+    return mean
+
+
 @pytest.mark.slow
 def test_train_writes_a_run_resumes_and_evaluates(tmp_path, capsys):
     from stable_baselines3 import PPO
@@ -83,17 +108,18 @@ def test_train_writes_a_run_resumes_and_evaluates(tmp_path, capsys):
             "--frames", str(frames), "--video", str(tmp_path / "episode.gif")]  # fmt: skip
     assert evaluate_cmd.main(argv) == 0
     out, _ = capsys.readouterr()
-    count, mean, std = eval_line(out)
-    assert count == 3 and "deterministic" in out
-    assert -10 <= mean <= 10 and std >= 0
+    assert "deterministic" in out
+    check_catch_returns(out, 3)
+    assert evaluate_cmd.main(argv[:6]) == 0  # the same seed and model, deterministic: the same episodes
+    assert eval_line(capsys.readouterr().out) == eval_line(out)
     pngs = sorted(frames.glob("*.png"))
     assert len(pngs) == 70  # one Catch episode: 70 steps
     assert_png(pngs[0])
     assert (tmp_path / "episode.gif").read_bytes()[:6] == b"GIF89a"
 
     assert evaluate_cmd.main(["vecbridge/Catch-v0", "--random", "--episodes", "4", "--num-envs", "2"]) == 0
-    count, mean, _ = eval_line(capsys.readouterr().out)
-    assert count == 4 and mean < 10
+    out = capsys.readouterr().out
+    assert "random policy" in out and check_catch_returns(out, 4) < 10
 
 
 @pytest.mark.slow
@@ -132,8 +158,13 @@ def test_image_game_trains_a_cnn_on_stacked_frames(tmp_path, capsys):
     argv = ["vecbridge/EchoImage-v0", "--model", str(run_dir / "model.zip"), "--episodes", "2", "-n", "2",
             "-o", "episode_length=10"]  # fmt: skip
     assert evaluate_cmd.main(argv) == 0
-    count, mean, _ = eval_line(capsys.readouterr().out)
-    assert count == 2 and 0 <= mean <= 10
+    out = capsys.readouterr().out
+    count, mean, std = eval_line(out)
+    low, high = eval_range(out)
+    # Echo's reward: 1 when the action equals t % 2, else 0: a return is an integer in [0, 10]
+    assert count == 2 and "mean length 10.0" in out
+    assert low == int(low) and high == int(high) and 0 <= low <= high <= 10
+    assert mean == pytest.approx((low + high) / 2) and std == pytest.approx((high - low) / 2, abs=1e-3)
 
 
 def test_parsers_plug_into_a_subcommand_group():
@@ -169,11 +200,27 @@ def test_normalize_statistics_travel_with_checkpoints(tmp_path, capsys):
     assert vecnormalize_for(ckpt) == run_dir / "checkpoints" / "rl_model_vecnormalize_256_steps.pkl"
     rows = (run_dir / "progress.csv").read_text().splitlines()[1:]
     assert rows and all(int(r.split(",")[2]) == 10 for r in rows)  # every episode cut at --max-episode-steps
+    first_count = observations_counted(run_dir / "vecnormalize.pkl")
+    ckpt_count = observations_counted(run_dir / "checkpoints" / "rl_model_vecnormalize_256_steps.pkl")
+    assert 512 <= first_count < 600 and 256 <= ckpt_count < first_count  # 2 instances x 256 (x 128) steps
     resume = ["--resume", str(run_dir / "checkpoints" / "rl_model_256_steps.zip")]
     assert train_cmd.main([*common, "-t", "768", *resume]) == 0
     assert json.loads((run_dir / "config.json").read_text())["normalize"] is True
+    # the resumed run went on from the checkpoint's statistics: its count grew from there (768 - 256 steps more)
+    assert observations_counted(run_dir / "vecnormalize.pkl") == pytest.approx(ckpt_count + 512, abs=8)
     capsys.readouterr()
     # eval picks up the statistics and the run's game options and time limit from config.json
     assert evaluate_cmd.main(["vecbridge/Catch-v0", "--model", str(run_dir / "model.zip"), "--episodes", "2", "-n", "2"]) == 0
     out = capsys.readouterr().out
     assert eval_line(out)[0] == 2 and "mean length 10.0" in out
+    assert f"observations normalized with the statistics in {run_dir / 'vecnormalize.pkl'}" in out
+    assert evaluate_cmd.main(["vecbridge/Catch-v0", "--model", str(ckpt), "--episodes", "2", "-n", "2"]) == 0
+    assert f"the statistics in {run_dir / 'checkpoints' / 'rl_model_vecnormalize_256_steps.pkl'}" in capsys.readouterr().out
+
+
+def observations_counted(path):
+    """How many observations a saved VecNormalize's running statistics have seen."""
+    import pickle
+
+    with open(path, "rb") as f:
+        return float(pickle.load(f).obs_rms.count)

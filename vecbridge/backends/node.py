@@ -35,12 +35,14 @@ if TYPE_CHECKING:
 
 __all__ = [
     "JSNES",
+    "WS",
     "EFP_ROM",
     "GAMES_DIR",
     "find_node",
     "env_name",
     "node_spec",
     "fetch_jsnes",
+    "fetch_ws",
     "escape_from_pong_js_spec",
 ]
 
@@ -53,6 +55,14 @@ JSNES = {
     "name": "jsnes",
     "version": "3.0.0",
     "integrity": "sha512-zKDhtiDpPs/XF/9Ycw5pe1hw+dSVjnY3ov30sniEk2qfaA2SwCPQkHGCreRIi4mH8jhfmXM0KN2RH1Q7sf9O7g==",
+}
+
+# npm package ws 8.23.0 (MIT): the WebSocket client vecbridge.js uses in a Node without a global
+# WebSocket (Node 18; Node 20 without --experimental-websocket); `npm view ws@8.23.0 dist.integrity`
+WS = {
+    "name": "ws",
+    "version": "8.23.0",
+    "integrity": "sha512-wCkmX8QMOrKjgO8HW2WyDbTSGeqkocxgDzS9iR79rEAexty6/2qzilx3Ag8Tqf9ykop3irLKle0MtVn5qjVnoQ==",
 }
 
 NpmPackage = tuple[str, str, str]  # (name, version, integrity)
@@ -76,6 +86,7 @@ def node_spec(
     node: str | None = None,
     node_args: Iterable[str] = (),
     env: Mapping[str, str] | None = None,
+    framing: str = "binary",
     name: str = "",
     startup_timeout: float = 60.0,
     step_timeout: float = 30.0,
@@ -91,8 +102,10 @@ def node_spec(
     user's process since each instance gets a private ``HOME``); the game finds each in
     ``$VECBRIDGE_NPM_<NAME>``. ``node``: the executable (default :func:`find_node`).
     ``node_args``: Node flags before the script. ``env``: more environment variables
-    (placeholders such as ``{launchers}`` allowed). ``startup_timeout`` covers a first
-    ``npm pack`` too.
+    (placeholders such as ``{launchers}`` allowed). ``framing``: ``"binary"`` (TCP) or
+    ``"websocket"``: then the ``ws`` package (:data:`WS`) is fetched too, which vecbridge.js
+    uses where Node has no global WebSocket (before Node 22). ``startup_timeout`` covers a
+    first ``npm pack`` too.
     """
     from vecbridge.launch.spec import LaunchSpec
 
@@ -102,7 +115,11 @@ def node_spec(
     else:
         script_arg = f"{GAMES_DIR}/{_literal(script)}"
     node_command = [_literal(node or find_node()), *[_literal(a) for a in node_args], script_arg]
+    if framing not in ("binary", "websocket"):
+        raise ValueError(f"node_spec: framing is 'binary' or 'websocket', got {framing!r}")
     packages = [_package(p) for p in npm_packages]
+    if framing == "websocket" and not any(p[0] == WS["name"] for p in packages):
+        packages.append((WS["name"], WS["version"], WS["integrity"]))
     if packages:
         root = Path(npm_cache) if npm_cache is not None else npm.cache_root()
         command = ["{python}", _literal(LAUNCHER), "--npm-cache", _literal(root)]
@@ -114,7 +131,7 @@ def node_spec(
     return LaunchSpec(
         command=command,
         env={"NODE_PATH": "{launchers}/js", **dict(env or {})},
-        framing="binary",
+        framing=framing,
         config=dict(config),
         name=name or Path(script).stem,
         startup_timeout=startup_timeout,
@@ -136,6 +153,11 @@ def _package(p: NpmPackage | Mapping[str, str]) -> NpmPackage:
 def fetch_jsnes(npm_cache: str | os.PathLike | None = None) -> Path:
     """The unpacked jsnes package (fetched with ``npm pack`` and verified on first use)."""
     return npm.fetch_package(JSNES["name"], JSNES["version"], JSNES["integrity"], root=npm_cache)
+
+
+def fetch_ws(npm_cache: str | os.PathLike | None = None) -> Path:
+    """The unpacked ws package (for the WebSocket framing in a Node without a global WebSocket)."""
+    return npm.fetch_package(WS["name"], WS["version"], WS["integrity"], root=npm_cache)
 
 
 def escape_from_pong_js_spec(

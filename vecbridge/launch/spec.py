@@ -90,6 +90,17 @@ class LaunchSpec:
         return env
 
 
-def python_game(target: str, **settings: Any) -> LaunchSpec:
-    """A spec that serves ``package.module:EnvClass`` (a gymnasium.Env) with the Python client."""
-    return LaunchSpec(command=["{python}", "-m", "vecbridge.game", target], **settings)
+def python_game(target: Any, **settings: Any) -> LaunchSpec:
+    """A spec that serves a gymnasium.Env with the Python client, game options as keyword arguments.
+
+    ``target``: ``"package.module:EnvClass"`` (imported in each game process), or any callable
+    returning an env (a class, a function, a lambda, a closure), shipped to each game process
+    with cloudpickle (:mod:`vecbridge.pickled_game`).
+    """
+    if isinstance(target, str):
+        return LaunchSpec(command=["{python}", "-m", "vecbridge.game", target], **settings)
+    from vecbridge.pickled_game import environment
+
+    settings.setdefault("name", getattr(target, "__qualname__", "") or type(target).__name__)
+    settings["env"] = {**environment(target), **settings.get("env", {})}
+    return LaunchSpec(command=["{python}", "-m", "vecbridge.game", "--pickled"], **settings)

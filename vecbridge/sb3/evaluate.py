@@ -53,6 +53,7 @@ class EvalResult:
     limit_source: str = ""
     truncated: int = 0  # episodes ended by the step limit
     frames_recorded: int = 0  # the game's frames written (--video, --frames)
+    vecnormalize: Path | None = None  # the VecNormalize statistics the observations were normalized with
 
     @property
     def mean(self) -> float:
@@ -178,11 +179,13 @@ def evaluate(
     (a spec such as ``"gray,resize=84x84,stack=4"``; None: the training run's). With
     ``progress``, the limit and each finished episode are printed to ``out`` (stderr).
     """
+    from vecbridge.game_ref import resolve_or_exit
     from vecbridge.sb3.adapter import make_sb3_env
     from vecbridge.sb3.common import channels_first, is_image, wrap
     from vecbridge.sb3.recording import EpisodeRecorder, ObservationTap, game_frame
     from vecbridge.transforms import Pipeline
 
+    game = resolve_or_exit("eval", game)
     if (model is None) == (not random):
         raise SystemExit("give a model (--model PATH) or ask for the random policy (--random), not both")
     if episodes < 1:
@@ -201,13 +204,13 @@ def evaluate(
                         render_mode="rgb_array" if render else None, preprocess=pipeline or None,
                         **(game_options or {}))  # fmt: skip
     env: Any = venv
+    stats = None
     try:
         tap = ObservationTap(venv)
         if random:
             env = wrap(tap, frame_stack=1)
             policy = random_policy(venv.action_space, num_envs, seed)
         else:
-            stats = None
             if isinstance(model, (str, Path)):
                 from stable_baselines3 import PPO
 
@@ -245,7 +248,7 @@ def evaluate(
         returns, lengths, _ = run_episodes(env, policy, episodes, recorder=recorder, on_episode=on_episode,
                                            frame=lambda: game_frame(env, tap, render))  # fmt: skip
         result = EvalResult(returns, lengths, deterministic and not random, max_episode_steps=limit,
-                            limit_source=source, truncated=truncated[0])  # fmt: skip
+                            limit_source=source, truncated=truncated[0], vecnormalize=stats)  # fmt: skip
         if recorder is not None:
             result.saved += recorder.close()
             result.frames_recorded = recorder.frame_count
@@ -269,7 +272,8 @@ def add_parser(subparsers: Any) -> argparse.ArgumentParser:
     """Add ``eval`` to ``vecbridge``'s subcommands."""
     p = subparsers.add_parser("eval", help="evaluate a trained model: mean and std of the episode return",
                               description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)  # fmt: skip
-    p.add_argument("game", help="a registered game id, e.g. vecbridge/Catch-v0")
+    p.add_argument("game", nargs="?", help="a registered id (vecbridge/Catch-v0), MODULE:ENV_ID, MODULE:ATTRIBUTE "
+                   "(a LaunchSpec, a function returning one, or a gymnasium.Env class); or the game's command after --")
     p.add_argument("--model", "-m", help="a model.zip or checkpoint from vecbridge train")
     p.add_argument("--random", action="store_true", help="evaluate uniformly random actions instead (a baseline)")
     p.add_argument("--episodes", "-k", type=int, default=20)
@@ -309,14 +313,17 @@ def _run_config(model: str | None) -> dict[str, Any]:
 
 
 def run_cli(args: argparse.Namespace) -> int:
+    from vecbridge.game_ref import game_argument, game_label
+
+    game = game_argument("eval", args.game, getattr(args, "command", []))
     config = _run_config(args.model)
-    if config and config.get("game") != args.game:
-        print(f"note: the model was trained on {config.get('game')}, evaluating on {args.game} "
+    if config and config.get("game") != game_label(game):
+        print(f"note: the model was trained on {config.get('game')}, evaluating on {game_label(game)} "
               f"(without the training run's game options, time limit and preprocessing)", file=sys.stderr)  # fmt: skip
         config = {}
     options = {**(config.get("game_options") or {}), **parse_pairs(args.option, "--option")}
     result = evaluate(
-        args.game,
+        game,
         model=args.model,
         random=args.random,
         episodes=args.episodes,
@@ -335,6 +342,8 @@ def run_cli(args: argparse.Namespace) -> int:
         progress=not args.quiet,
     )
     kind = "deterministic" if args.deterministic else "stochastic"
+    if result.vecnormalize is not None:
+        print(f"observations normalized with the statistics in {result.vecnormalize}")
     print(result.format("random policy" if args.random else f"{kind} policy {args.model}"))
     if args.frames:
         print(f"{result.frames_recorded} frames in {args.frames}")

@@ -148,9 +148,10 @@ def train(
     out = out or sys.stdout
     overrides = {**(load_config(config) if config else {}), **(ppo or {})}
     _check_ppo_keys(overrides)
-    from vecbridge.registry import resolve_spec
+    from vecbridge.game_ref import game_label, resolve_or_exit
 
-    resolve_spec(game)  # an unknown game fails here, before a run folder is made
+    label = game_label(game)  # how config.json (and eval) name the game: as it was given
+    resolved = resolve_or_exit("train", game)  # an unknown game fails here, before a run folder is made
     if resume is not None:
         resume = Path(resume)
         if not resume.exists() and resume.with_suffix(".zip").exists():
@@ -183,14 +184,14 @@ def train(
 
     resumed_run = run_dir_of(resume) if resume is not None else None
     before = _saved_config(resumed_run / "config.json") if resumed_run is not None else {}
-    limit, limit_source = episode_limit(game, max_episode_steps, before)
+    limit, limit_source = episode_limit(resolved, max_episode_steps, before)
     pipeline = Pipeline.of(preprocess if preprocess is not None else before.get("preprocess"))
     if frame_stack is None:
         frame_stack = 1 if pipeline else DEFAULT_FRAME_STACK
     print(describe_limit(limit, limit_source), file=out)
     if pipeline:
         print(f"preprocessing: {pipeline}", file=out)
-    venv = make_sb3_env(game, num_envs, max_episode_steps=limit, num_workers=num_workers,
+    venv = make_sb3_env(resolved, num_envs, max_episode_steps=limit, num_workers=num_workers,
                         preprocess=pipeline or None, **(game_options or {}))  # fmt: skip
     env: Any = venv
     try:
@@ -224,7 +225,7 @@ def train(
             model = PPO(policy, env, seed=seed, device=device, tensorboard_log=tb_dir, verbose=0, **_resolve(ppo_kwargs))
         done_before = model.num_timesteps
         remaining = max(0, int(timesteps) - done_before)
-        _write_config(files["config"], game=game, num_envs=num_envs, timesteps=timesteps, seed=seed, policy=policy,
+        _write_config(files["config"], game=label, num_envs=num_envs, timesteps=timesteps, seed=seed, policy=policy,
                       ppo=ppo_kwargs, frame_stack=frame_stack if policy == "CnnPolicy" else None, normalize=normalize,
                       max_episode_steps=limit, preprocess=str(pipeline), game_options=game_options or {}, resume=resume,
                       device=str(model.device), torch_threads=_torch_threads(),
@@ -331,7 +332,8 @@ def add_parser(subparsers: Any) -> argparse.ArgumentParser:
     """Add ``train`` to ``vecbridge``'s subcommands."""
     p = subparsers.add_parser("train", help="train stable-baselines3 PPO across N instances of a game",
                               description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)  # fmt: skip
-    p.add_argument("game", help="a registered game id, e.g. vecbridge/Catch-v0")
+    p.add_argument("game", nargs="?", help="a registered id (vecbridge/Catch-v0), MODULE:ENV_ID, MODULE:ATTRIBUTE "
+                   "(a LaunchSpec, a function returning one, or a gymnasium.Env class); or the game's command after --")
     p.add_argument("--num-envs", "-n", type=int, default=8, help="game instances (default 8)")
     p.add_argument("--timesteps", "-t", type=int, default=200_000, help="total steps to train to (default 200000)")
     p.add_argument("--seed", type=int, default=0)
@@ -366,8 +368,10 @@ def add_parser(subparsers: Any) -> argparse.ArgumentParser:
 
 
 def run_cli(args: argparse.Namespace) -> int:
+    from vecbridge.game_ref import game_argument
+
     result = train(
-        args.game,
+        game_argument("train", args.game, getattr(args, "command", [])),
         num_envs=args.num_envs,
         timesteps=args.timesteps,
         seed=args.seed,

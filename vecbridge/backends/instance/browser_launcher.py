@@ -9,10 +9,12 @@ vecbridge runs this file as the instance's command (``{python} .../browser_launc
    (``$VECBRIDGE_WORKDIR/profile``) and ``--remote-debugging-port=0``, and reads the port
    from ``<profile>/DevToolsActivePort``;
 3. connects to the page's DevTools WebSocket and registers, with
-   ``Page.addScriptToEvaluateOnNewDocument``, one script that runs before the page's own:
-   ``launchers/js/vecbridge.js``, the connection parameters (from the ``VECBRIDGE_*``
+   ``Page.addScriptToEvaluateOnNewDocument``, scripts that run before the page's own, in
+   order: ``launchers/js/vecbridge.js``, the connection parameters (from the ``VECBRIDGE_*``
    environment) and the game options, ``launchers/js/adapters/support.js`` and the
-   adapter script(s) (``--script``); then ``Page.navigate`` to the game. The game's files
+   adapter script(s) (``--script``), each with its own ``sourceURL`` (errors name the
+   adapter's file and line); then ``Page.navigate`` to the game (a page that fails to load
+   ends the launcher at once, naming the URL and Chromium's error). The game's files
    stay untouched;
 4. waits: the page itself connects to vecbridge over a WebSocket and answers its requests.
    The launcher only serves screenshots (the page calls a ``Runtime.addBinding`` binding;
@@ -25,8 +27,9 @@ vecbridge runs this file as the instance's command (``{python} .../browser_launc
    SIGTERM if this process dies (``PR_SET_PDEATHSIG``), and vecbridge kills the whole
    process group on close anyway. A relaunched instance starts with a fresh profile.
 
-Standard library only, and it runs as a plain script, not ``-m vecbridge...``: importing
-the vecbridge package (Gymnasium, NumPy) would cost each instance 0.3-0.8 s and ~26 MiB.
+It runs as a plain script, not ``-m vecbridge...``, with the standard library and
+``websockets`` (the ``browser`` extra) only: importing the vecbridge package (Gymnasium,
+NumPy) would cost each instance 0.3-0.8 s and ~26 MiB.
 """
 
 from __future__ import annotations
@@ -117,8 +120,10 @@ def resolve_url(args: argparse.Namespace) -> str:
     return page.as_uri() + (f"?{args.query}" if args.query else "")
 
 
-def injected_source(scripts: list[str]) -> str:
-    """vecbridge.js, the launch parameters, support.js and the adapters, as one script."""
+def injected_sources(scripts: list[str]) -> list[tuple[str, str]]:
+    """(source URL, source) of each script to inject, in order: vecbridge.js, the launch
+    parameters, support.js and the adapters. Each is injected on its own and ends with its
+    own ``//# sourceURL``, so an error in an adapter points at the adapter's file and line."""
     if os.environ.get("VECBRIDGE_LAUNCHERS"):
         launchers = Path(os.environ["VECBRIDGE_LAUNCHERS"])
     else:  # run by hand: the installed package (vecbridge/launchers) or the source tree (launchers/)
@@ -138,18 +143,16 @@ def injected_source(scripts: list[str]) -> str:
             instance=int(os.environ.get("VECBRIDGE_INSTANCE", "0")),
             token=os.environ.get("VECBRIDGE_TOKEN", ""),
         )
-    parts = [
-        (launchers / "js" / "vecbridge.js").read_text(encoding="utf-8"),
-        f"globalThis.__vecbridgeLaunch = {json.dumps(params)};",
-        (launchers / "js" / "adapters" / "support.js").read_text(encoding="utf-8"),
-    ]
+    files = [launchers / "js" / "vecbridge.js", launchers / "js" / "adapters" / "support.js"]
     for script in scripts:
         path = Path(script)
         if not path.is_absolute() and not path.exists():
             path = launchers / "js" / "adapters" / script
-        parts.append(path.read_text(encoding="utf-8"))
-    # each part ends its own statements; ';' guards against a part without a final newline
-    return "\n;\n".join(parts) + "\n//# sourceURL=vecbridge-injected.js\n"
+        files.append(path.resolve())
+    sources = [(files[0].as_uri(), files[0].read_text(encoding="utf-8")),
+               ("vecbridge-launch-parameters.js", f"globalThis.__vecbridgeLaunch = {json.dumps(params)};\n")]  # fmt: skip
+    sources += [(path.as_uri(), path.read_text(encoding="utf-8")) for path in files[1:]]
+    return [(url, f"{text}\n//# sourceURL={url}\n") for url, text in sources]
 
 
 def _pdeathsig() -> None:
@@ -209,7 +212,10 @@ def report(event: dict, verbose: bool) -> None:
     if method == "Runtime.exceptionThrown":
         details = params.get("exceptionDetails", {})
         exc = details.get("exception", {})
-        log(f"page error: {exc.get('description') or details.get('text')}")
+        where = ""
+        if details.get("url"):  # a script's sourceURL: the adapter's own file (a SyntaxError has no stack)
+            where = f" at {details['url']}:{details.get('lineNumber', 0) + 1}:{details.get('columnNumber', 0) + 1}"
+        log(f"page error{where}: {exc.get('description') or details.get('text')}")
     elif method == "Runtime.consoleAPICalled":
         kind = params.get("type")
         if verbose or kind in ("error", "warning", "assert"):
@@ -244,7 +250,7 @@ def main(argv: list[str] | None = None) -> int:
 
     width, _, height = args.viewport.partition("x")
     url = resolve_url(args)
-    source = injected_source(args.script)
+    sources = injected_sources(args.script)
     temporary = None
     if args.profile:
         profile = Path(args.profile)
@@ -273,6 +279,7 @@ def main(argv: list[str] | None = None) -> int:
         raise
     devtools = None
     try:
+        cdp.load()  # websockets' import overlaps Chromium's start-up
         port, _ = cdp.read_active_port(profile, args.startup_timeout, alive=lambda: proc.poll() is None)
         devtools = cdp.DevTools(cdp.page_websocket_url(port, timeout=args.startup_timeout))
         devtools.call("Page.enable")
@@ -282,8 +289,12 @@ def main(argv: list[str] | None = None) -> int:
             "Emulation.setDeviceMetricsOverride",
             {"width": int(width), "height": int(height), "deviceScaleFactor": 1, "mobile": False},
         )
-        devtools.call("Page.addScriptToEvaluateOnNewDocument", {"source": source})
-        devtools.call("Page.navigate", {"url": url})
+        for _, source in sources:  # run in this order, before the page's own scripts
+            devtools.call("Page.addScriptToEvaluateOnNewDocument", {"source": source})
+        navigation = devtools.call("Page.navigate", {"url": url})
+        if navigation.get("errorText"):  # e.g. net::ERR_FILE_NOT_FOUND: say so now, not at the start-up timeout
+            log(f"cannot load the page {url}: {navigation['errorText']}")
+            return 1
         log(f"Chromium pid {proc.pid} (DevTools port {port}) opened {url} in {time.monotonic() - started:.2f} s")
         while True:
             event = devtools.next_event()
