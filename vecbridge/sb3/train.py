@@ -277,7 +277,7 @@ def train(
     from vecbridge.sb3.compare import compare_with_random, print_where
 
     if eval_episodes > 0 and not interrupted:
-        result.comparison = compare_with_random(game, files["model"], episodes=eval_episodes, num_envs=num_envs,
+        result.comparison = compare_with_random(resolved, files["model"], episodes=eval_episodes, num_envs=num_envs,
                                                 seed=seed, num_workers=num_workers, out=out)  # fmt: skip
     print_where(result, out)
     return result
