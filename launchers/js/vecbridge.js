@@ -179,9 +179,11 @@
       throw SpaceError('a space description must be an object with a "type" or type string(s), got ' + safeJson(desc));
     }
     switch (desc.type) {
-      case 'Box':
-        return arrayLeaf('Box', desc.dtype === undefined ? 'float32' : desc.dtype,
+      case 'Box': {
+        var box = arrayLeaf('Box', desc.dtype === undefined ? 'float32' : desc.dtype,
           parseShape(desc.shape === undefined ? [] : desc.shape, 'Box "shape"'));
+        return desc.pixel_format === undefined || desc.pixel_format === 'rgb' ? box : pixelLeaf(box, desc.pixel_format);
+      }
       case 'Discrete':
         if (!Number.isInteger(desc.n) || desc.n <= 0) throw SpaceError('Discrete "n" must be a positive integer, got ' + safeJson(desc.n));
         if (desc.start !== undefined && !Number.isInteger(desc.start)) throw SpaceError('Discrete "start" must be an integer, got ' + safeJson(desc.start));
@@ -204,6 +206,48 @@
       default:
         throw SpaceError('unknown space type ' + JSON.stringify(desc.type) + '; expected Box, Discrete, MultiDiscrete, MultiBinary, Dict or Tuple');
     }
+  }
+
+  // ------------------------------------------------------------------ pixel formats (docs/protocol.md)
+
+  // format -> bytes per pixel on the wire; png: a whole PNG file, any length
+  var PIXEL_FORMATS = { rgb: 3, rgbx: 4, bgrx: 4, xrgb: 4, palette: 1, png: null };
+
+  function wireShape(format, h, w) {
+    var bpp = PIXEL_FORMATS[format];
+    return bpp === null ? null : bpp === 1 ? [h, w] : [h, w, bpp];
+  }
+
+  /** An image leaf (uint8 Box [H, W, 3]) whose values travel in a pixel format, converted to RGB by vecbridge. */
+  function pixelLeaf(box, format) {
+    if (!Object.prototype.hasOwnProperty.call(PIXEL_FORMATS, format)) {
+      throw SpaceError('unknown pixel_format ' + JSON.stringify(format) + '; expected one of ' + Object.keys(PIXEL_FORMATS).join(', '));
+    }
+    if (box.dtype.name !== 'uint8' || box.shape.length !== 3 || box.shape[2] !== 3) {
+      throw SpaceError('a pixel_format belongs on a uint8 Box of shape [H, W, 3], not ' + describeSpace(box));
+    }
+    var shape = wireShape(format, box.shape[0], box.shape[1]);
+    var size = shape === null ? null : product(shape);
+    return {
+      kind: 'Box', dtype: box.dtype, shape: box.shape, size: size, nbytes: size, pixelFormat: format,
+      desc: shape === null ? null : { dtype: 'uint8', shape: shape }, stage: null
+    };
+  }
+
+  /** The wire bytes of a pixel-format value: any typed array (or ArrayBuffer) of the right byte length, as is. */
+  function pixelBytes(value, nbytes, expect, what) {
+    if (value !== null && typeof value === 'object' && value.data !== undefined && !isTypedArray(value)) value = value.data;
+    if (value instanceof ArrayBuffer) value = new Uint8Array(value);
+    if (!isTypedArray(value) || (nbytes !== null && value.byteLength !== nbytes)) {
+      throw ArrayMismatch(what + ': expected ' + expect + ', got ' + describeValue(value) +
+        (isTypedArray(value) ? ' (' + value.byteLength + ' bytes)' : ''));
+    }
+    return value instanceof Uint8Array ? value : new Uint8Array(value.buffer, value.byteOffset, value.byteLength); // zero copy
+  }
+
+  function describePixels(format, shape) {
+    return shape === null ? 'the bytes of a PNG file (pixel_format "png")'
+      : 'uint8 ' + JSON.stringify(shape) + ' bytes (pixel_format "' + format + '", ' + product(shape) + ' bytes)';
   }
 
   var TYPE_ITEM = /^\s*(bool|int|float)(?:\s+([-+0-9.eE]+|-?inf)\s+([-+0-9.eE]+|-?inf))?\s*(?:\[\s*(\d+)\s*\])?\s*$/;
@@ -411,7 +455,12 @@
         return space.spaces.map(function (sub, j) { return encodeSpaceValue(sub, value[j], arrays, what + '[' + j + ']'); });
       }
       default:
-        arrays.push(leafArray(space, value, what), space.desc);
+        if (space.pixelFormat) { // the emulator's own bytes: vecbridge converts them to RGB
+          var px = pixelBytes(value, space.nbytes, describePixels(space.pixelFormat, space.desc && space.desc.shape), what);
+          arrays.push(px, space.desc || { dtype: 'uint8', shape: [px.length] });
+        } else {
+          arrays.push(leafArray(space, value, what), space.desc);
+        }
         return { $array: arrays.length / 2 - 1 };
     }
   }
@@ -862,6 +911,7 @@
         }
         case 'render':
           header = { type: 'render_result', frame: this._frame(value, arrays) };
+          if (this.renderFormat) header.pixel_format = this.renderFormat;
           break;
         default:
           header = { type: 'call_result', value: encodeFree(value, arrays, 0) };
@@ -872,10 +922,26 @@
     this._send(header, arrays);
   };
 
-  /** render(): null, {data, height, width} (RGB or RGBA, e.g. ImageData), or an NDArray [H, W, 3]. */
+  /**
+   * render(): null, {data, height, width} (RGB, or RGBA such as ImageData), an NDArray [H, W, 3], or
+   * {data, height, width, pixel_format} with the bytes in a pixel format (rgbx, bgrx, xrgb, png;
+   * snake case: ImageData has a pixelFormat of its own).
+   */
   Session.prototype._frame = function (value, arrays) {
+    this.renderFormat = null;
     if (value === null || value === undefined) return null;
     var h, w, data;
+    if (typeof value === 'object' && value.pixel_format !== undefined && value.pixel_format !== 'rgb') {
+      var format = value.pixel_format;
+      if (!Object.prototype.hasOwnProperty.call(PIXEL_FORMATS, format) || format === 'palette') {
+        throw new TypeError('render(): unknown pixel_format ' + JSON.stringify(format) + '; expected rgb, rgbx, bgrx, xrgb or png');
+      }
+      var shape = wireShape(format, value.height, value.width);
+      var bytes = pixelBytes(value.data, shape === null ? null : product(shape), describePixels(format, shape), 'render()');
+      arrays.push(bytes, { dtype: 'uint8', shape: shape || [bytes.length] });
+      this.renderFormat = format;
+      return { $array: arrays.length / 2 - 1 };
+    }
     if (value instanceof NDArray) {
       if (value.shape.length !== 3 || value.shape[2] !== 3) throw ArrayMismatch('render(): expected a frame of shape [H, W, 3], got shape ' + JSON.stringify(value.shape));
       h = value.shape[0]; w = value.shape[1]; data = value.data;
@@ -888,10 +954,12 @@
     if (!Number.isInteger(h) || !Number.isInteger(w) || h < 0 || w < 0) throw new TypeError('render(): height and width must be non-negative integers, got ' + h + ' and ' + w);
     var leaf = this.renderStage;
     if (!leaf || leaf.shape[0] !== h || leaf.shape[1] !== w) leaf = this.renderStage = arrayLeaf('Box', 'uint8', [h, w, 3]);
-    var frame;
-    if (data && data.length === h * w * 4 && h * w > 0) frame = rgbaToRgb(data, stageOf(leaf));
-    else frame = leafArray(leaf, data, 'render(): frame');
-    arrays.push(frame, leaf.desc);
+    if (isTypedArray(data) && data.BYTES_PER_ELEMENT === 1 && data.length === h * w * 4 && h * w > 0) { // RGBA: as rgbx, no copy
+      arrays.push(pixelBytes(data, h * w * 4, 'RGBA bytes', 'render()'), { dtype: 'uint8', shape: [h, w, 4] });
+      this.renderFormat = 'rgbx';
+      return { $array: arrays.length / 2 - 1 };
+    }
+    arrays.push(leafArray(leaf, data, 'render(): frame'), leaf.desc);
     return { $array: arrays.length / 2 - 1 };
   };
 
@@ -1112,6 +1180,7 @@
     floatToHalf: floatToHalf,
     halfToFloat: halfToFloat,
     DTYPES: Object.keys(DTYPES),
+    PIXEL_FORMATS: Object.keys(PIXEL_FORMATS),
     Session: Session
   };
   return api;

@@ -134,7 +134,9 @@ function P.build(env, p, config)
 	end
 	if t == "IMAGE" or t == "BOTH" then
 		env.screen_h, env.screen_w = E.screen_size()
-		image = { type = "Box", low = 0, high = 255, shape = { env.screen_h, env.screen_w, 3 }, dtype = "uint8" }
+		-- the RGB image the user gets; the emulator's own bytes travel (E.screen_format), converted on the host
+		image = { type = "Box", low = 0, high = 255, shape = { env.screen_h, env.screen_w, 3 }, dtype = "uint8",
+			pixel_format = E.screen_format() }
 	end
 	local obs_space
 	if t == "VALUE" then obs_space = value
@@ -160,8 +162,8 @@ function P.build(env, p, config)
 	end
 	function game.step(_, action) return P.step(env, p, action) end
 	function game.render(_)
-		local rgb, h, w = E.screenshot_rgb()
-		return vecbridge.array("uint8", { h, w, 3 }, rgb)
+		local h, w = E.screen_size()
+		return vecbridge.image(E.screen_format(), h, w, P.image(env))
 	end
 	function game.close(_)
 		if type(p.close) == "function" then p:close() end
@@ -199,24 +201,28 @@ function P.build(env, p, config)
 	return game
 end
 
--- observation of the current frame, as declared
-local function image(env)
-	local rgb, h, w = env.emu.screenshot_rgb()
-	if h ~= env.screen_h or w ~= env.screen_w then
+-- the screen in the emulator's own bytes (vecbridge converts them to RGB on the host); under
+-- BizHawk's comm socket EmuHawk sends it itself, as a PNG frame right after the message
+function P.image(env)
+	local E = env.emu
+	local conn = vecbridge.connection
+	if E.name == "bizhawk" and conn and conn.name == "comm" then return vecbridge.raw_frame(E.send_screenshot) end
+	local bytes, h, w, first = E.screen_bytes()
+	if env.screen_h and E.screen_format() ~= "png" and (h ~= env.screen_h or w ~= env.screen_w) then
 		fail(string.format("the screen is %dx%d now, but it was %dx%d when the observation space was declared", h, w,
 			env.screen_h, env.screen_w))
 	end
-	return rgb
+	return vecbridge.view(bytes, first) -- no copy of the screen in Lua
 end
 
 function P.observe(env, p)
 	local t = env.observation_type
 	if t == "VALUE" then return env.values.to_wire(p:getObservation()) end
-	if t == "IMAGE" then return image(env) end
+	if t == "IMAGE" then return P.image(env) end
 	if t == "BOTH" then
 		local v = env.values.to_wire(p:getObservation())
-		if env.spaces == "gym-bizhawk" then return { image(env), v } end
-		return { value = v, image = image(env) }
+		if env.spaces == "gym-bizhawk" then return { P.image(env), v } end
+		return { value = v, image = P.image(env) }
 	end
 	return env.emu.read_bytes(0, env.ram_size)
 end

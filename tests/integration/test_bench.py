@@ -202,3 +202,26 @@ def test_a_sequential_case_runs_whole():
     assert events == ["started", "warmed", "run", "run"]
     assert should_interleave("auto", ["floor", "vecbridge"], 32) and not should_interleave("auto", ["floor"] * 5, 16)
     assert not should_interleave("off", ["floor", "vecbridge"], 1) and should_interleave("on", ["floor"], 512)
+
+
+@pytest.mark.parametrize("env_id", ["vecbridge/EscapeFromPong-v0", "vecbridge/EscapeFromPongJS-v0"])
+def test_the_raw_runner_steps_the_emulator_in_its_own_loop(env_id):
+    """The raw runner (no vecbridge): two instances step in batches, count as games, and leave nothing behind."""
+    from vecbridge.bench import procs
+    from vecbridge.bench.raw import BATCH, RawRunner
+
+    runner = RawRunner(env_id, 2, {"observation_type": "image"})
+    runner.start()
+    try:
+        assert runner.step() == 2 * BATCH and runner.step() == 2 * BATCH
+        sets = procs.classify()
+        assert {p.pid for p in runner.procs} <= {p.pid for p in sets.games}
+        assert os.getpid() in {p.pid for p in sets.own}
+    finally:
+        runner.close()
+    assert all(p.poll() is not None for p in runner.procs) and not runner.dir.exists()
+
+
+def test_the_raw_runner_is_unavailable_for_other_games():
+    result = run_case(CaseConfig(runner="raw", env="vecbridge/Echo-v0", num_envs=1, seconds=0.1, repeat=1))
+    assert result["error"].startswith("unavailable") and "no raw loop for vecbridge/Echo-v0" in result["error"]

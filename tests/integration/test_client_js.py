@@ -338,6 +338,32 @@ def test_node_image_observation_and_dict_action():
         check_painter(env)
 
 
+def _pixels_ref(t: int, h: int = 3, w: int = 5) -> np.ndarray:
+    """tests/games/js/pixels.mjs's image at step t, computed here."""
+    y, x = np.mgrid[0:h, 0:w]
+    return np.stack([(y * 7 + x * 3 + t) % 256, (y * 5 + x * 11 + 2 * t) % 256, (x * y + t) % 256], -1).astype(np.uint8)
+
+
+def test_node_pixel_formats_arrive_as_rgb(tmp_path):
+    """Each pixel format's bytes (rgbx as jsnes-style Uint32 words) arrive as the RGB the game drew."""
+    from PIL import Image
+
+    Image.fromarray(_pixels_ref(9, 4, 6), "RGB").save(tmp_path / "s.png")
+    for fmt in ("rgb", "rgbx", "bgrx", "xrgb", "png"):
+        extra = {"png": str(tmp_path / "s.png"), "h": 4, "w": 6} if fmt == "png" else {}
+        ref = (lambda t: _pixels_ref(9, 4, 6)) if fmt == "png" else _pixels_ref
+        with game_env(node_spec("pixels.mjs", config={"format": fmt, **extra}), render_mode="rgb_array") as env:
+            assert env.observation_space == spaces.Box(0, 255, ref(0).shape, np.uint8)
+            np.testing.assert_array_equal(env.reset()[0], ref(0), err_msg=fmt)
+            for t, a in ((2, 1), (3, 0)):  # the second step's header is a cached one on the host
+                np.testing.assert_array_equal(env.step(a)[0], ref(t), err_msg=fmt)
+            np.testing.assert_array_equal(env.render(), ref(3), err_msg=fmt)
+            if fmt == "xrgb":
+                env.call("short")
+                with pytest.raises(GameError, match=r"expected uint8 \[3,5,4\] bytes \(pixel_format \"xrgb\", 60 bytes\)"):
+                    env.step(0)
+
+
 ECHO_SPACE = spaces.Dict(
     f16=spaces.Box(-10, 10, (3,), np.float16),
     f32=spaces.Box(-1, 1, (2, 3), np.float32),

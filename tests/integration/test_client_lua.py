@@ -461,6 +461,58 @@ def test_uint8_image_observation_from_a_byte_string(flavor):
             env.step(0)
 
 
+def expected_pixels(t: int, h: int = 3, w: int = 5) -> np.ndarray:
+    """tests/games/lua/pixels.lua's image at step t, computed here."""
+    y, x = np.mgrid[0:h, 0:w]
+    return np.stack([(y * 7 + x * 3 + t) % 256, (y * 5 + x * 11 + 2 * t) % 256, (x * y + t) % 256], -1).astype(np.uint8)
+
+
+def expected_palette(t: int, h: int = 3, w: int = 5) -> np.ndarray:
+    y, x = np.mgrid[0:h, 0:w]
+    i = (y + x + t) % 8
+    return np.stack([i * 30, 255 - i * 30, i * 7], -1).astype(np.uint8)
+
+
+def _png_file(path: Path, rgb: np.ndarray) -> str:
+    from PIL import Image
+
+    Image.fromarray(rgb, "RGB").save(path, "PNG")
+    return str(path)
+
+
+@pytest.mark.parametrize("flavor", ALL)
+def test_pixel_formats_arrive_as_rgb(flavor, tmp_path):
+    """Each pixel format's bytes, built in Lua, arrive as the RGB the game drew (docs/protocol.md, "Pixel formats")."""
+    png = _png_file(tmp_path / "screen.png", expected_pixels(40, 4, 6))
+    cases = [("rgb", {}), ("rgbx", {}), ("bgrx", {}), ("xrgb", {}), ("xrgb", {"view": True}), ("palette", {}),
+             ("png", {"png": png, "h": 4, "w": 6}), ("png", {"png": png, "h": 4, "w": 6, "raw": True})]
+    for fmt, extra in cases:
+        with open_env(flavor, "pixels.lua", render_mode="rgb_array", format=fmt, **extra) as env:
+            h, w = extra.get("h", 3), extra.get("w", 5)
+            assert env.observation_space == spaces.Box(0, 255, (h, w, 3), np.uint8), fmt
+            ref = (lambda t: expected_pixels(40, 4, 6)) if fmt == "png" else expected_palette if fmt == "palette" else expected_pixels
+            obs, _ = env.reset()
+            np.testing.assert_array_equal(obs, ref(0), err_msg=fmt)
+            for t in (2, 3):  # the second step's header is a cached one on the host
+                obs, *_ = env.step(1 if t == 2 else 0)
+                np.testing.assert_array_equal(obs, ref(t), err_msg=fmt)
+            if fmt != "palette":
+                np.testing.assert_array_equal(env.render(), ref(3), err_msg=fmt)
+
+
+@pytest.mark.parametrize("flavor", flavor_params(["lua5.4", "lua5.1"]))
+def test_pixel_format_errors_are_named(flavor):
+    code = ("local v = require('vecbridge'); "
+            "print(select(2, pcall(v.check, {type='Box', shape={3, 5, 3}, dtype='uint8', pixel_format='xrgb'}, "
+            "string.rep('a', 45)))); print(select(2, pcall(v.space, {type='Box', shape={3, 5, 4}, dtype='uint8', "
+            "pixel_format='rgbx'})))")
+    result = subprocess.run([FLAVORS[flavor][0], "-e", code], capture_output=True, text=True, timeout=30,
+                            env={**os.environ, "LUA_PATH": f"{LUA_DIR}/?.lua;;"})
+    out = result.stdout
+    assert "expected 60 bytes (uint8 [3, 5, 4] (pixel_format 'xrgb')), got a string of 45 bytes" in out, out + result.stderr
+    assert "a pixel_format belongs on a uint8 Box of shape [H, W, 3]" in out, out
+
+
 # ------------------------------------------------------------------ the vector env
 
 

@@ -10,9 +10,7 @@ BizHawk emulator API (tests/games/lua/fake_bizhawk_emu.lua).
 from __future__ import annotations
 
 import os
-import struct
 import subprocess
-import zlib
 from pathlib import Path
 
 import numpy as np
@@ -292,7 +290,7 @@ def test_the_processor_can_run_as_the_emulator_script_itself():
         env.close()
 
 
-# ------------------------------------------------------------------ Lua unit checks, the PNG decoder
+# ------------------------------------------------------------------ Lua unit checks
 
 
 def _lua(*args: str, workdir: Path, flavor: str = "lua5.4", fake: bool = True) -> subprocess.CompletedProcess:
@@ -308,50 +306,3 @@ def test_lua_unit_checks(tmp_path):
     assert result.returncode == 0 and result.stdout.strip() == "ok", result.stderr + result.stdout
     assert list(tmp_path.iterdir()) == []  # the screenshot file was read and removed
 
-
-def _png(rgb: np.ndarray, path: Path, alpha: bool) -> None:
-    h, w, _ = rgb.shape
-    pix = np.concatenate([rgb, np.full((h, w, 1), 255, np.uint8)], 2) if alpha else rgb
-    bpp = pix.shape[2]
-    rows, prev = [], np.zeros(w * bpp, np.int32)
-    for y in range(h):
-        cur = pix[y].reshape(-1).astype(np.int32)
-        a = np.concatenate([np.zeros(bpp, np.int32), cur[:-bpp]])
-        c = np.concatenate([np.zeros(bpp, np.int32), prev[:-bpp]])
-        f = y % 5  # every PNG filter type
-        if f == 0:
-            out = cur
-        elif f == 1:
-            out = cur - a
-        elif f == 2:
-            out = cur - prev
-        elif f == 3:
-            out = cur - (a + prev) // 2
-        else:
-            p = a + prev - c
-            pa, pb, pc = np.abs(p - a), np.abs(p - prev), np.abs(p - c)
-            out = cur - np.where((pa <= pb) & (pa <= pc), a, np.where(pb <= pc, prev, c))
-        rows.append(bytes([f]) + (out % 256).astype(np.uint8).tobytes())
-        prev = cur
-
-    def chunk(t: bytes, d: bytes) -> bytes:
-        return struct.pack(">I", len(d)) + t + d + struct.pack(">I", zlib.crc32(t + d) & 0xFFFFFFFF)
-
-    ihdr = struct.pack(">IIBBBBB", w, h, 8, 6 if alpha else 2, 0, 0, 0)
-    path.write_bytes(b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", ihdr) + chunk(b"IDAT", zlib.compress(b"".join(rows), 9))
-                     + chunk(b"IEND", b""))
-
-
-@pytest.mark.parametrize("flavor", ["lua5.4", "luajit", "lua5.1"])
-def test_png_decoder_matches_zlib(tmp_path, flavor):
-    """BizHawk's screenshots are PNG files: emu.lua's pure-Lua decoder against Python's zlib."""
-    rng = np.random.default_rng(0)
-    img = np.zeros((60, 64, 3), np.uint8)
-    img[10:30, 5:50] = [200, 10, 30]
-    img[::3, ::2] = rng.integers(0, 256, (20, 32, 3))  # noise: dynamic Huffman blocks, long and short matches
-    for alpha in (False, True):
-        src, out = tmp_path / f"in{alpha}.png", tmp_path / f"out{alpha}.rgb"
-        _png(img, src, alpha)
-        result = _lua("png", str(src), str(out), workdir=tmp_path, flavor=flavor, fake=False)
-        assert result.returncode == 0, result.stderr
-        np.testing.assert_array_equal(np.frombuffer(out.read_bytes(), np.uint8).reshape(img.shape), img)

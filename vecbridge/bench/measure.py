@@ -151,6 +151,8 @@ def run_case(
             pss_bytes=pss_max,
             game_rss_bytes=game_rss,
         )
+    except RunnerUnavailable as exc:  # the runner cannot run this game (the raw runner knows a few)
+        result["error"] = f"unavailable: {exc}"
     except Exception as exc:
         result["error"] = f"{type(exc).__name__}: {exc}"
         result["traceback"] = traceback.format_exc()

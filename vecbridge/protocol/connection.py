@@ -29,7 +29,16 @@ from vecbridge.errors import (
 )
 from vecbridge.protocol.fastpath import BoundedCache, StepResultCache, StepResultEncoder
 from vecbridge.protocol.framing import DEFAULT_MAX_FRAME, Framing, detect_framing, make_framing
-from vecbridge.protocol.messages import GAME_MESSAGES, HOST_MESSAGES, PROTOCOL_VERSION, decode_message, encode_message
+from vecbridge.protocol.messages import (
+    GAME_MESSAGES,
+    HOST_MESSAGES,
+    PROTOCOL_VERSION,
+    Message,
+    decode_message,
+    encode_message,
+    resolve_raw,
+)
+from vecbridge.protocol.pixels import LeafPath, PixelFormat, convert_leaves, leaf_formats, render_format
 from vecbridge.protocol.spaces import space_from_json, space_to_json
 from vecbridge.protocol.values import decode_value, describe_value, encode_value
 
@@ -44,6 +53,7 @@ class Hello:
     action_space: spaces.Space
     metadata: dict[str, Any]
     raw: dict[str, Any]
+    pixels: dict[LeafPath, PixelFormat] = field(default_factory=dict)  # image leaves sent in a pixel format
 
 
 @dataclass
@@ -166,6 +176,13 @@ class Endpoint:
     def data_to_send(self) -> bytes:
         return self.framing.data_to_send() if self.framing else b""
 
+    def recv_buffer(self) -> memoryview | None:
+        """Where the rest of a large frame may be received directly (``socket.recv_into``), or None."""
+        return self.framing.recv_buffer() if self.framing is not None else None
+
+    def received_into(self, n: int) -> None:
+        self.framing.received_into(n)
+
     def has_data_to_send(self) -> bool:
         return self.framing is not None and bool(self.framing._outgoing)
 
@@ -175,7 +192,11 @@ class Endpoint:
     def _frame(self, type_: str, fields: dict[str, Any] | None = None) -> bytes:
         if self.framing is None:
             raise StateError("cannot send before the peer's first bytes chose the framing")
-        return self.framing.data_to_send() + self.framing.encode(encode_message(type_, fields))
+        raw: list[bytes] = []
+        data = self.framing.data_to_send() + self.framing.encode(encode_message(type_, fields, raw))
+        for frame in raw:  # raw frames follow their message (docs/protocol.md, "Raw frames")
+            data += self.framing.encode_raw(frame)
+        return data
 
 
 class HostConnection(Endpoint):
@@ -199,6 +220,8 @@ class HostConnection(Endpoint):
         self._step_requests = BoundedCache()  # Discrete action -> request bytes
         self._action_prefix: bytes | None = None  # array actions: the frame bytes before the raw data
         self._step_results = StepResultCache()
+        self._raw_message: Message | None = None  # a message whose raw frames are still on their way
+        self._raw_frames: list[bytes] = []
 
     @property
     def instance(self) -> int | None:
@@ -265,6 +288,9 @@ class HostConnection(Endpoint):
     def next_event(self):
         """The next event from the game (Hello, a *Result, GameErrorReply), or None."""
         framing = self.framing
+        if self._raw_message is not None:
+            msg = self._with_raw_frames()
+            return None if msg is None else self._reply(msg)
         payload = None if framing is None else framing.next_payload()
         if payload is None:
             return None
@@ -272,12 +298,35 @@ class HostConnection(Endpoint):
             known = self._step_results.lookup(payload)
             if known is not None:  # a header seen before: only the observation's bytes are new
                 self.state, self.pending = State.IDLE, None
-                return StepResult(*known, {})
-            event = self._reply(decode_message(payload, self.incoming))
-            if isinstance(event, StepResult) and not event.info:
-                self._step_results.learn(payload, event.reward, event.terminated, event.truncated, event.observation)
+                return StepResult(*known)
+            msg = self._message(payload)
+            if msg is None:
+                return None
+            event = self._reply(msg)
+            if isinstance(event, StepResult) and not msg.raw_frames:
+                image = self.hello.pixels.get(())
+                self._step_results.learn(payload, event.reward, event.terminated, event.truncated, event.observation,
+                                         image and image.to_rgb)  # fmt: skip
             return event
-        return self._reply(decode_message(payload, self.incoming))
+        msg = self._message(payload)
+        return None if msg is None else self._reply(msg)
+
+    def _message(self, payload: bytes) -> Message | None:
+        msg = decode_message(payload, self.incoming)
+        if not msg.raw_frames:
+            return msg
+        self._raw_message, self._raw_frames = msg, []
+        return self._with_raw_frames()
+
+    def _with_raw_frames(self) -> Message | None:
+        """The waiting message once its raw frames have all come (None until then)."""
+        while len(self._raw_frames) < self._raw_message.raw_frames:
+            frame = self.framing.next_payload(raw=True)
+            if frame is None:
+                return None
+            self._raw_frames.append(frame)
+        msg, self._raw_message = self._raw_message, None
+        return resolve_raw(msg, self._raw_frames)
 
     def _reply(self, msg):
         if self.state is State.AWAIT_HELLO:
@@ -321,18 +370,21 @@ class HostConnection(Endpoint):
             act_space = space_from_json(f["action_space"])
         except SpaceError as exc:
             raise SpaceError(f"instance {instance}: the hello declares an invalid space: {exc}") from None
+        try:
+            pixels = leaf_formats(f["observation_space"])
+        except SpaceError as exc:
+            raise SpaceError(f"instance {instance}: the hello declares an invalid space: {exc}") from None
         metadata = f.get("metadata") or {}
         if not isinstance(metadata, dict):
             raise MalformedMessage(f"the hello's 'metadata' must be an object, got {describe_value(metadata)}")
-        self.hello = Hello(instance, str(f.get("name") or ""), obs_space, act_space, metadata, f)
+        self.hello = Hello(instance, str(f.get("name") or ""), obs_space, act_space, metadata, f, pixels)
         self.state = State.GREETING
         return self.hello
 
     def _result(self, request: str, f: dict[str, Any]):
         assert self.hello is not None
-        obs_space = self.hello.observation_space
         if request == "reset":
-            return ResetResult(decode_value(obs_space, f["observation"], "reset observation"), _info(f.get("info"), request))
+            return ResetResult(self._observation(f["observation"], "reset observation"), _info(f.get("info"), request))
         if request == "step":
             reward, term, trunc = f["reward"], f["terminated"], f["truncated"]
             if isinstance(reward, bool) or not isinstance(reward, (int, float)):
@@ -341,16 +393,25 @@ class HostConnection(Endpoint):
                 raise MalformedMessage(
                     f"step_result 'terminated' and 'truncated' must be true/false, got {term!r} and {trunc!r}"
                 )
-            obs = decode_value(obs_space, f["observation"], "step observation")
+            obs = self._observation(f["observation"], "step observation")
             return StepResult(obs, float(reward), term, trunc, _info(f.get("info"), request))
         if request == "render":
             frame = f["frame"]
+            fmt = render_format(f)
+            if fmt is not None and frame is not None:
+                frame = fmt.to_rgb(frame, "render frame")
             if frame is not None and not (
                 isinstance(frame, np.ndarray) and frame.dtype == np.uint8 and frame.ndim == 3 and frame.shape[2] == 3
             ):
                 raise ArrayMismatch(f"render frame: expected a uint8 array of shape [H, W, 3] or null, got {describe_value(frame)}")
             return RenderResult(frame)
         return CallResult(f["value"])
+
+    def _observation(self, value: Any, what: str) -> Any:
+        pixels = self.hello.pixels
+        if pixels:  # image leaves in the game's pixel format: to RGB, once, here
+            value = convert_leaves(value, pixels, what)
+        return decode_value(self.hello.observation_space, value, what)
 
 
 class GameConnection(Endpoint):

@@ -6,7 +6,9 @@ Payload layout (docs/protocol.md, "Messages")::
     H bytes header      UTF-8 JSON object: {"type": ..., ..., "arrays": [{"dtype", "shape"}, ...]}
     rest    array data  the arrays of "arrays", in order, little-endian, C order, no padding
 
-Inside the header an array value is written ``{"$array": k}``, k indexing "arrays".
+Inside the header an array value is written ``{"$array": k}``, k indexing "arrays". A value
+written ``{"$raw": k}`` is the payload of the k-th of the ``"raw_frames"`` frames that follow
+the message, as bytes (docs/protocol.md, "Raw frames"): :func:`resolve_raw` fills them in.
 """
 
 from __future__ import annotations
@@ -44,6 +46,8 @@ HOST_MESSAGES: dict[str, tuple[str, ...]] = {
 
 _U32 = struct.Struct("<I")
 _ARRAY_KEY = "$array"
+_RAW_KEY = "$raw"
+MAX_RAW_FRAMES = 16  # raw frames after one message
 # Lookups by dtype object and by name, built once: dtype.name and np.dtype(name) are slow in a hot loop.
 _NAME_OF: dict[np.dtype, str] = {np.dtype(n).newbyteorder("<"): n for n in WIRE_DTYPES}
 _NAME_OF.update({np.dtype(n): n for n in WIRE_DTYPES})
@@ -59,6 +63,7 @@ class Message:
 
     type: str
     fields: dict[str, Any] = field(default_factory=dict)
+    raw_frames: int = 0  # frames that follow this message, for its {"$raw": k} values
 
     def __getitem__(self, key: str) -> Any:
         return self.fields[key]
@@ -70,18 +75,27 @@ class Message:
 # ---------------------------------------------------------------- encoding
 
 
-def _extract(value: Any, arrays: list[np.ndarray]) -> Any:
-    """Replace numpy arrays by ``{"$array": k}`` refs and numpy scalars by Python numbers."""
+class RawFrame(bytes):
+    """Bytes that travel as a frame of their own after the message (``{"$raw": k}`` in its header)."""
+
+
+def _extract(value: Any, arrays: list[np.ndarray], raw: list[bytes] | None = None) -> Any:
+    """Replace numpy arrays by ``{"$array": k}`` refs, RawFrames by ``{"$raw": k}``, numpy scalars by numbers."""
     cls = type(value)
     if cls is np.ndarray:
         arrays.append(value)
         return {_ARRAY_KEY: len(arrays) - 1}
     if cls in _PLAIN:
         return value
+    if cls is RawFrame:
+        if raw is None:
+            raise ValueError("a RawFrame needs encode_message(..., raw=[]) to collect it")
+        raw.append(value)
+        return {_RAW_KEY: len(raw) - 1}
     if cls is dict or isinstance(value, Mapping):
-        return {str(k): _extract(v, arrays) for k, v in value.items()}
+        return {str(k): _extract(v, arrays, raw) for k, v in value.items()}
     if cls is list or cls is tuple:
-        return [_extract(v, arrays) for v in value]
+        return [_extract(v, arrays, raw) for v in value]
     if isinstance(value, np.ndarray):
         arrays.append(value)
         return {_ARRAY_KEY: len(arrays) - 1}
@@ -93,12 +107,19 @@ def _extract(value: Any, arrays: list[np.ndarray]) -> Any:
 _PLAIN = frozenset({str, int, float, bool, type(None)})
 
 
-def encode_message(type_: str, fields: Mapping[str, Any] | None = None) -> bytes:
-    """The payload bytes of a message; numpy arrays in ``fields`` travel as raw bytes."""
+def encode_message(type_: str, fields: Mapping[str, Any] | None = None, raw: list[bytes] | None = None) -> bytes:
+    """The payload bytes of a message; numpy arrays in ``fields`` travel as raw bytes.
+
+    :class:`RawFrame` values are appended to ``raw``: the caller sends them as frames of
+    their own right after this message.
+    """
     arrays: list[np.ndarray] = []
     header = {"type": type_}
     if fields:
-        header.update(_extract(fields, arrays))
+        count = len(raw) if raw is not None else 0
+        header.update(_extract(fields, arrays, raw))
+        if raw is not None and len(raw) > count:
+            header["raw_frames"] = len(raw) - count
     blobs: list[bytes] = []
     if arrays:
         descs = []
@@ -161,7 +182,30 @@ def decode_message(payload: bytes, allowed: Mapping[str, tuple[str, ...]]) -> Me
         raise MalformedMessage(f"a {type_!r} message lacks the field(s) {', '.join(missing)}")
     descs = header.pop("arrays", None) or []
     arrays = _slice_arrays(payload, 4 + head_len, descs)
-    return Message(type_, _resolve(header, arrays))
+    raw_frames = header.pop("raw_frames", 0)
+    if type(raw_frames) is not int or not 0 <= raw_frames <= MAX_RAW_FRAMES:
+        raise MalformedMessage(f"'raw_frames' must be an integer from 0 to {MAX_RAW_FRAMES}, got {raw_frames!r}")
+    return Message(type_, _resolve(header, arrays), raw_frames)
+
+
+def resolve_raw(message: Message, frames: list[bytes]) -> Message:
+    """Replace the message's ``{"$raw": k}`` values by uint8 arrays of the k-th following frame."""
+
+    def walk(value: Any) -> Any:
+        cls = type(value)
+        if cls is dict:
+            if _RAW_KEY in value and len(value) == 1:
+                k = value[_RAW_KEY]
+                if type(k) is not int or not 0 <= k < len(frames):
+                    raise MalformedMessage(f"a raw frame reference {value!r} points outside the {len(frames)} raw frame(s) sent")
+                return np.frombuffer(frames[k], np.uint8)
+            return {k: walk(v) for k, v in value.items()}
+        if cls is list:
+            return [walk(v) for v in value]
+        return value
+
+    message.fields = walk(message.fields)
+    return message
 
 
 def _slice_arrays(payload: bytes, offset: int, descs: Any) -> list[np.ndarray]:

@@ -258,22 +258,30 @@ class InstanceGroup:
 
     def _receive(self, i: int) -> None:
         inst = self.instances[i]
+        target = inst.conn.recv_buffer()  # the rest of a large frame (a screen): read straight into it
         try:
             # MSG_DONTWAIT: a readiness event may belong to a closed socket whose fd number a
             # relaunched instance reuses; never block on it.
-            data = inst.sock.recv(RECV_SIZE, socket.MSG_DONTWAIT)
+            if target is None:
+                data = inst.sock.recv(RECV_SIZE, socket.MSG_DONTWAIT)
+            else:
+                got = inst.sock.recv_into(target, len(target), socket.MSG_DONTWAIT)
+                data = b"" if got == 0 else None
         except BlockingIOError:
             return
         except OSError as exc:
             self._fail(i, f"the connection failed: {exc}")
             return
         try:
-            if not data:
+            if data is not None and not data:
                 inst.conn.receive_eof()
                 inst.process.wait_exit(0.2)
                 raise ConnectionClosed(f"the game closed the connection; it {inst.process.describe_exit()}")
             conn = inst.conn
-            conn.receive_data(data)
+            if data is None:
+                conn.received_into(got)
+            else:
+                conn.receive_data(data)
             while (event := conn.next_event()) is not None:
                 self._on_event(i, event)
             if conn.has_data_to_send():
