@@ -160,7 +160,8 @@ def game_2048_spec(npm_cache: str | Path | None = None, **settings: Any) -> Laun
     Discrete(4): 0 up, 1 right, 2 down, 3 left. Reward: the score gained by the move.
     Terminated when no move is left (``keep_playing=False``: also on reaching 2048).
     info: score, max_tile, moved (False: the move changed nothing; reward 0, no new tile), won.
-    Options: keep_playing (True), invalid_move_limit (0: none), live_dom (False).
+    Options: keep_playing (True), invalid_move_limit (50; 0: none), invalid_move_penalty (0),
+    observation ("log2", or "onehot": uint8 [4, 4, 18]), live_dom (False).
     """
     return browser_spec(
         npm_package=f"{GAME_2048['name']}@{GAME_2048['version']}",

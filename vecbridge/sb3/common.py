@@ -186,3 +186,24 @@ def describe_limit(limit: int | None, source: str) -> str:
 def summarize(returns: Sequence[float]) -> tuple[float, float]:
     arr = np.asarray(returns, dtype=np.float64)
     return (float(arr.mean()), float(arr.std())) if arr.size else (float("nan"), float("nan"))
+
+
+def find_vecnormalize(env: Any) -> Any:
+    """The VecNormalize wrapper in an SB3 wrapper stack, or None."""
+    from stable_baselines3.common.vec_env import VecEnvWrapper, VecNormalize
+
+    while isinstance(env, VecEnvWrapper):
+        if isinstance(env, VecNormalize):
+            return env
+        env = env.venv
+    return None
+
+
+def saved_hyperparameters(model: Any) -> dict[str, Any]:
+    """The PPO hyperparameters a loaded model carries (what a resumed run records)."""
+    names = ("n_steps", "batch_size", "n_epochs", "gamma", "gae_lambda", "ent_coef", "vf_coef", "max_grad_norm")
+    out = {k: getattr(model, k) for k in names if hasattr(model, k)}
+    lr = getattr(model, "learning_rate", None)
+    if isinstance(lr, (int, float)):
+        out["learning_rate"] = lr
+    return out

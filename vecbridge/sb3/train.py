@@ -31,7 +31,9 @@ from vecbridge.sb3.common import (
     new_run_dir,
     policy_for,
     require_sb3,
+    find_vecnormalize,
     run_dir_of,
+    saved_hyperparameters,
     vecnormalize_for,
 )
 
@@ -85,6 +87,8 @@ class TrainResult:
     recent_return: float
     files: dict[str, Path] = field(default_factory=dict)
     interrupted: bool = False
+    steps_per_second: float = 0.0  # this session's training steps over its wall time (games, inference, updates)
+    comparison: Any = None  # vecbridge.sb3.compare.Comparison, with eval_episodes
 
 
 def train(
@@ -109,6 +113,7 @@ def train(
     torch_threads: int | None = None,
     progress: bool = True,
     tensorboard: bool = True,
+    eval_episodes: int = 0,
     out: Any = None,
 ) -> TrainResult:
     """Train PPO on ``num_envs`` instances of ``game`` until ``timesteps`` steps in total.
@@ -124,6 +129,10 @@ def train(
     ``"gray,resize=84x84,maxpool,stack=4"``; a resumed run keeps its own). ``frame_stack``:
     frames SB3's ``VecFrameStack`` stacks for an image policy (default 4, or 1 with
     ``preprocess``: stack there with ``stack=N``).
+
+    ``eval_episodes``: after training, evaluate the random policy and the trained one
+    (deterministic and stochastic) on that many episodes each, the same way
+    (:mod:`vecbridge.sb3.compare`); the table is printed and written to ``eval.json``.
     """
     require_sb3("vecbridge train")
     from stable_baselines3 import PPO
@@ -209,7 +218,7 @@ def train(
             if seed is not None:
                 model.set_random_seed(seed + model.num_timesteps)  # a resumed run must not replay its first episodes
             normalize, frame_stack = stats is not None, stack
-            ppo_kwargs = _saved_hyperparameters(model)
+            ppo_kwargs = saved_hyperparameters(model)
         else:
             env = wrap(venv, frame_stack=frame_stack, normalize=normalize)
             ppo_kwargs = {**default_ppo_kwargs(policy, num_envs), **overrides}
@@ -251,7 +260,7 @@ def train(
             print(f"nothing to do: the model has {done_before} steps, --timesteps is {timesteps} (the total to reach)", file=out)
         elapsed = time.monotonic() - started
         model.save(str(files["model"]))
-        vn = _find_vecnormalize(env)
+        vn = find_vecnormalize(env)
         if vn is not None:
             vn.save(str(run / VECNORMALIZE_FILE))
             files["vecnormalize"] = run / VECNORMALIZE_FILE
@@ -261,11 +270,17 @@ def train(
         print(f"{steps} steps in {elapsed:.1f} s ({rate:,.0f} steps/s), {model.num_timesteps} in total; "
               f"{tracker.episodes} episodes, recent return {tracker.mean_return():.3g}"
               + (" (interrupted)" if interrupted else ""), file=out)  # fmt: skip
-        print(f"saved {files['model']} and {files['learning_curve']}", file=out)
-        return TrainResult(run, files["model"], model.num_timesteps, policy, tracker.episodes, tracker.mean_return(),
-                           files, interrupted)  # fmt: skip
+        result = TrainResult(run, files["model"], model.num_timesteps, policy, tracker.episodes, tracker.mean_return(),
+                             files, interrupted, rate)  # fmt: skip
     finally:
-        env.close()
+        env.close()  # before any evaluation: its instances need the cores
+    from vecbridge.sb3.compare import compare_with_random, print_where
+
+    if eval_episodes > 0 and not interrupted:
+        result.comparison = compare_with_random(resolved, files["model"], episodes=eval_episodes, num_envs=num_envs,
+                                                seed=seed, num_workers=num_workers, out=out)  # fmt: skip
+    print_where(result, out)
+    return result
 
 
 def _saved_config(path: Path) -> dict[str, Any]:
@@ -273,25 +288,6 @@ def _saved_config(path: Path) -> dict[str, Any]:
         return json.loads(path.read_text())
     except (OSError, ValueError):
         return {}
-
-
-def _find_vecnormalize(env: Any) -> Any:
-    from stable_baselines3.common.vec_env import VecEnvWrapper, VecNormalize
-
-    while isinstance(env, VecEnvWrapper):
-        if isinstance(env, VecNormalize):
-            return env
-        env = env.venv
-    return None
-
-
-def _saved_hyperparameters(model: Any) -> dict[str, Any]:
-    names = ("n_steps", "batch_size", "n_epochs", "gamma", "gae_lambda", "ent_coef", "vf_coef", "max_grad_norm")
-    out = {k: getattr(model, k) for k in names if hasattr(model, k)}
-    lr = getattr(model, "learning_rate", None)
-    if isinstance(lr, (int, float)):
-        out["learning_rate"] = lr
-    return out
 
 
 def _jsonable(value: Any) -> Any:
@@ -364,6 +360,9 @@ def add_parser(subparsers: Any) -> argparse.ArgumentParser:
                         "torch's choice otherwise)")
     p.add_argument("--no-progress", action="store_true", help="no progress bar")
     p.add_argument("--no-tensorboard", action="store_true", help="no TensorBoard logs")
+    p.add_argument("--eval-episodes", type=int, default=0, metavar="K",
+                   help="after training, evaluate the random policy and the trained one (deterministic and stochastic) "
+                        "on K episodes each, the same way, and print the table (default 0: none)")
     p.set_defaults(func=run_cli)
     return p
 
@@ -392,6 +391,7 @@ def run_cli(args: argparse.Namespace) -> int:
         torch_threads=args.torch_threads,
         progress=not args.no_progress,
         tensorboard=not args.no_tensorboard,
+        eval_episodes=args.eval_episodes,
     )
     return 130 if result.interrupted else 0
 
