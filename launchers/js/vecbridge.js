@@ -516,6 +516,23 @@
     return false;
   }
 
+  /** The allowed actions of a result object ({..., action_mask: [true, false, ...]}) as a bool array. */
+  function encodeMask(result, arrays, what) {
+    var mask = result !== null && typeof result === 'object' && !Array.isArray(result) ? result.action_mask : undefined;
+    if (mask === undefined || mask === null || typeof mask.length !== 'number' || mask.length < 1 || typeof mask === 'string') {
+      throw new TypeError(what + ': the game declares metadata.action_mask, so it must return {observation, ..., action_mask} ' +
+        'with action_mask a list of booleans (true = allowed), got ' + describeValue(mask));
+    }
+    var bytes = new Uint8Array(mask.length);
+    for (var i = 0; i < mask.length; i++) {
+      var v = mask[i];
+      if (v === true || v === 1) bytes[i] = 1;
+      else if (v !== false && v !== 0) throw new TypeError(what + ': action_mask[' + i + '] is ' + describeValue(v) + ', expected true or false');
+    }
+    arrays.push(bytes, { dtype: 'bool', shape: [mask.length] });
+    return { $array: arrays.length / 2 - 1 };
+  }
+
   function encodeInfo(info, arrays, what) {
     if (info === undefined || info === null) return {};
     if (typeof info !== 'object' || Array.isArray(info) || isTypedArray(info)) {
@@ -772,6 +789,8 @@
       name: String(name || ''),
       metadata: g.metadata || {}
     };
+    // a game that declares its allowed actions sends them with every result (protocol.md, "Action masks")
+    this.masked = !!(g.metadata && g.metadata.action_mask === true);
     this._send(header, []);
   };
 
@@ -895,6 +914,7 @@
             observation: encodeSpaceValue(this.observationSpace, r[0], arrays, 'reset(): observation'),
             info: encodeInfo(r[1], arrays, 'reset()')
           };
+          if (this.masked) header.action_mask = encodeMask(value, arrays, 'reset()');
           break;
         }
         case 'step': {
@@ -907,6 +927,7 @@
             truncated: !!s[3],
             info: encodeInfo(s[4], arrays, 'step()')
           };
+          if (this.masked) header.action_mask = encodeMask(value, arrays, 'step()');
           break;
         }
         case 'render':

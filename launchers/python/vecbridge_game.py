@@ -26,7 +26,10 @@ import socket
 import traceback
 from typing import Any, Callable
 
+import numpy as np
+
 from vecbridge.errors import ConnectionClosed, ProtocolError
+from vecbridge.protocol.masks import check_mask, mask_size
 from vecbridge.protocol.messages import RawFrame
 from vecbridge.protocol.pixels import check_wire, format_of
 from vecbridge.protocol.spaces import space_to_json
@@ -82,6 +85,8 @@ def serve(
     instance, token = int(_required("VECBRIDGE_INSTANCE")), _required("VECBRIDGE_TOKEN")
     conn = GameConnection(framing)
     metadata = {k: v for k, v in getattr(env, "metadata", {}).items() if k in ("render_modes", "render_fps")}
+    if _mask_method(env) is not None:  # sb3-contrib's convention: the env's action_masks() (protocol.md, "Action masks")
+        metadata["action_mask"] = True
     name = getattr(getattr(env, "spec", None), "id", None) or type(env).__name__
     obs_desc: Any = env.observation_space
     image = None
@@ -106,8 +111,21 @@ def serve(
             sock.close()
 
 
+def _mask_method(env: Any) -> Callable[[], Any] | None:
+    for candidate in (env, getattr(env, "unwrapped", env)):
+        method = getattr(candidate, "action_masks", None)
+        if callable(method):
+            return method
+    return None
+
+
 def _serve_requests(sock: socket.socket, conn: GameConnection, env: Any, image: Any = None) -> None:
     obs_space = env.observation_space
+    method = _mask_method(env)
+    size = None if method is None else mask_size(env.action_space)
+
+    def mask() -> Any:
+        return None if method is None else check_mask(np.asarray(method()), size, "the env's action_masks()")
 
     def wire(obs: Any) -> Any:
         if image is None:
@@ -121,19 +139,19 @@ def _serve_requests(sock: socket.socket, conn: GameConnection, env: Any, image: 
         if isinstance(request, CloseRequest):
             return
         try:
-            reply = _answer(conn, env, wire, request)
+            reply = _answer(conn, env, wire, mask, request)
         except Exception as exc:  # the env failed: report it, keep serving
             reply = conn.send_error(f"{type(exc).__name__}: {exc}", traceback.format_exc())
         send_all(sock, reply)
 
 
-def _answer(conn: GameConnection, env: Any, wire: Callable[[Any], Any], request: Any) -> bytes:
+def _answer(conn: GameConnection, env: Any, wire: Callable[[Any], Any], mask: Callable[[], Any], request: Any) -> bytes:
     if isinstance(request, StepRequest):
         obs, reward, terminated, truncated, info = env.step(request.action)
-        return conn.send_step_result(wire(obs), reward, terminated, truncated, info)
+        return conn.send_step_result(wire(obs), reward, terminated, truncated, info, mask())
     if isinstance(request, ResetRequest):
         obs, info = env.reset(seed=request.seed, options=request.options)
-        return conn.send_reset_result(wire(obs), info)
+        return conn.send_reset_result(wire(obs), info, mask())
     if isinstance(request, RenderRequest):
         return conn.send_render_result(env.render())
     assert isinstance(request, CallRequest)

@@ -53,3 +53,39 @@ def test_log2_stays_the_default_and_the_limit_can_be_switched_off():
             assert reward[0] == 0 and not info["moved"][0] and not truncated[0] and not terminated[0]
     finally:
         envs.close()
+
+
+def changing_moves(board: np.ndarray) -> list[bool]:
+    """Reference: a move (up, right, down, left) changes the board iff some tile has an empty or
+    equal neighbour in its direction."""
+    out = []
+    for dy, dx in ((-1, 0), (0, 1), (1, 0), (0, -1)):
+        can = False
+        for y in range(4):
+            for x in range(4):
+                ny, nx = y + dy, x + dx
+                if board[y, x] and 0 <= ny < 4 and 0 <= nx < 4 and board[ny, nx] in (0, board[y, x]):
+                    can = True
+        out.append(can)
+    return out if any(out) else [True] * 4
+
+
+def test_the_action_mask_is_exactly_the_moves_that_change_the_board():
+    envs = vecbridge.make("vecbridge/2048-v0", num_envs=2)
+    try:
+        obs, _ = envs.reset(seed=5)
+        rng = np.random.default_rng(5)
+        for _ in range(40):
+            masks = envs.action_masks()
+            assert [changing_moves(b) for b in obs] == masks.tolist()
+            actions = np.array([rng.choice(np.flatnonzero(m)) for m in masks])
+            obs, _, terminated, truncated, info = envs.step(actions)
+            assert info["moved"][~(terminated | truncated)].all()  # every allowed move changed the board
+    finally:
+        envs.close()
+    envs = vecbridge.make("vecbridge/2048-v0", num_envs=1, action_mask=False)
+    try:
+        with pytest.raises(AttributeError, match="sends no action mask"):
+            envs.action_masks()
+    finally:
+        envs.close()

@@ -234,6 +234,22 @@ def test_action_mask_bytes(flavor):
     assert reset == masked_payload("reset_result", RESET_FIELDS)
 
 
+@pytest.mark.parametrize("backend", ["fceux", "bizhawk-standin"])
+def test_invalid_actions_reach_the_vector_envs_action_masks(backend):
+    """getInvalidActions() (left is invalid on even steps) through the shared buffers, per step."""
+    envs = vecbridge.make(spec_for(backend, V3), num_envs=2, autoreset_mode="SameStep")
+    try:
+        envs.reset(seed=0)
+        even, odd = [True, True, False, True, True], [True] * 5  # MultiDiscrete([3, 2]): stand/right/left, A
+        masks = [envs.action_masks()]
+        for _ in range(3):
+            envs.step(np.zeros((2, 2), np.int64))
+            masks.append(envs.action_masks())
+        assert [m.tolist() for m in masks] == [[even, even], [odd, odd], [even, even], [odd, odd]]
+    finally:
+        envs.close()
+
+
 # ------------------------------------------------------------------ BizHawk's Lua API under FCEUX
 
 

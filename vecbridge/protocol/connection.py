@@ -43,6 +43,7 @@ from vecbridge.protocol.messages import (
     read_header,
     resolve_raw,
 )
+from vecbridge.protocol.masks import check_mask, mask_size
 from vecbridge.protocol.pixels import LeafPath, PixelFormat, convert_leaves, leaf_formats, render_format
 from vecbridge.protocol.spaces import space_from_json, space_to_json
 from vecbridge.protocol.values import decode_value, describe_value, encode_value
@@ -59,12 +60,14 @@ class Hello:
     metadata: dict[str, Any]
     raw: dict[str, Any]
     pixels: dict[LeafPath, PixelFormat] = field(default_factory=dict)  # image leaves sent in a pixel format
+    mask_size: int | None = None  # entries of the action mask every result carries (metadata.action_mask)
 
 
 @dataclass
 class ResetResult:
     observation: Any
     info: dict[str, Any]
+    action_mask: np.ndarray | None = None
 
 
 @dataclass
@@ -74,6 +77,7 @@ class StepResult:
     terminated: bool
     truncated: bool
     info: dict[str, Any]
+    action_mask: np.ndarray | None = None
 
 
 @dataclass
@@ -408,7 +412,13 @@ class HostConnection(Endpoint):
             raise SpaceError(f"instance {instance}: the hello declares an invalid space: {exc}") from None
         metadata = optional(f.get("metadata"), dict, "the hello's 'metadata'") or {}
         name = optional(f.get("name"), str, "the hello's 'name'") or ""
-        self.hello = Hello(instance, name, obs_space, act_space, metadata, f, pixels)
+        mask = None
+        if metadata.get("action_mask") is True:
+            try:
+                mask = mask_size(act_space)
+            except SpaceError as exc:
+                raise SpaceError(f"instance {instance}: {exc}") from None
+        self.hello = Hello(instance, name, obs_space, act_space, metadata, f, pixels, mask)
         self.state = State.GREETING
         self.frame_limit = self.max_frame_size  # a trusted game from now on
         if self.framing is not None:
@@ -418,7 +428,8 @@ class HostConnection(Endpoint):
     def _result(self, request: str, f: dict[str, Any]):
         assert self.hello is not None
         if request == "reset":
-            return ResetResult(self._observation(f["observation"], "reset observation"), info_object(f.get("info"), request))
+            obs = self._observation(f["observation"], "reset observation")
+            return ResetResult(obs, info_object(f.get("info"), request), self._mask(f, "reset_result"))
         if request == "step":
             reward, term, trunc = finite_reward(f["reward"]), f["terminated"], f["truncated"]
             if not isinstance(term, bool) or not isinstance(trunc, bool):
@@ -426,7 +437,7 @@ class HostConnection(Endpoint):
                     f"step_result 'terminated' and 'truncated' must be true/false, got {term!r} and {trunc!r}"
                 )
             obs = self._observation(f["observation"], "step observation")
-            return StepResult(obs, reward, term, trunc, info_object(f.get("info"), request))
+            return StepResult(obs, reward, term, trunc, info_object(f.get("info"), request), self._mask(f, "step_result"))
         if request == "render":
             frame = f["frame"]
             fmt = render_format(f)
@@ -438,6 +449,12 @@ class HostConnection(Endpoint):
                 raise ArrayMismatch(f"render frame: expected a uint8 array of shape [H, W, 3] or null, got {describe_value(frame)}")
             return RenderResult(frame)
         return CallResult(f["value"])
+
+    def _mask(self, f: dict[str, Any], what: str) -> np.ndarray | None:
+        size = self.hello.mask_size
+        if size is None:
+            return None  # a game that declared no mask: an 'action_mask' field is read past
+        return check_mask(f.get("action_mask"), size, f"instance {self.hello.instance}'s {what}")
 
     def _observation(self, value: Any, what: str) -> Any:
         pixels = self.hello.pixels
@@ -551,10 +568,19 @@ class GameConnection(Endpoint):
         self.state, self.pending = State.AWAIT_REQUEST, None
         return data
 
-    def send_reset_result(self, observation: Any, info: dict[str, Any] | None = None) -> bytes:
-        return self._reply("reset", "reset_result", {"observation": observation, "info": info or {}})
+    def send_reset_result(self, observation: Any, info: dict[str, Any] | None = None, action_mask: Any = None) -> bytes:
+        fields = {"observation": observation, "info": info or {}}
+        if action_mask is not None:  # a bool array (docs/protocol.md, "Action masks")
+            fields["action_mask"] = action_mask
+        return self._reply("reset", "reset_result", fields)
 
-    def send_step_result(self, observation: Any, reward: float, terminated: bool, truncated: bool, info=None) -> bytes:
+    def send_step_result(
+        self, observation: Any, reward: float, terminated: bool, truncated: bool, info=None, action_mask: Any = None
+    ) -> bytes:
+        if action_mask is not None:
+            fields = {"observation": observation, "reward": float(reward), "terminated": bool(terminated),
+                      "truncated": bool(truncated), "info": info or {}, "action_mask": action_mask}  # fmt: skip
+            return self._reply("step", "step_result", fields)
         key = None if info or self._step_results is None else self._step_results.key(observation, reward, terminated, truncated)
         if key is not None and self.state is State.REPLYING and self.pending == "step":
             data = self._step_results.lookup(key, observation)

@@ -102,6 +102,9 @@ def _assign_rows(dst: Any, src: Any, rows: np.ndarray) -> None:
         dst[rows] = src[rows]
 
 
+# sb3-contrib's name for the allowed actions (sb3_contrib.common.maskable.utils)
+ACTION_MASKS = "action_masks"
+
 class VecBridgeSB3(VecEnv):
     """A ``stable_baselines3`` ``VecEnv`` over a vecbridge vector env.
 
@@ -234,6 +237,9 @@ class VecBridgeSB3(VecEnv):
         ids = list(self._get_indices(indices))
         if attr_name == "render_mode":  # the vector env renders, whatever the game's own attribute says
             return [getattr(self.venv, "render_mode", None)] * len(ids)
+        if attr_name == ACTION_MASKS:  # sb3-contrib's "is masking supported?": AttributeError if the game sends none
+            self.venv.action_masks()
+            return [self.action_masks] * len(ids)
         everyone = ids == list(range(self.num_envs))
         try:
             if everyone or getattr(self.venv, "call_at", None) is None:  # reading is harmless: read all, pick
@@ -255,7 +261,15 @@ class VecBridgeSB3(VecEnv):
             self._call_at(ids, "__setattr__", attr_name, value)
 
     def env_method(self, method_name: str, *method_args: Any, indices: VecEnvIndices = None, **method_kwargs: Any) -> list[Any]:
+        if method_name == ACTION_MASKS and not method_args and not method_kwargs:
+            masks = self.venv.action_masks()  # from the shared buffers: no round trip to the games
+            return [masks[i] for i in self._get_indices(indices)]
         return self._call_at(list(self._get_indices(indices)), method_name, *method_args, **method_kwargs)
+
+    def action_masks(self) -> np.ndarray:
+        """``bool [num_envs, n]``: the actions each game allows with its current observation, in
+        sb3-contrib's layout (``MaskablePPO`` reads them through ``env_method("action_masks")``)."""
+        return self.venv.action_masks()
 
     def env_is_wrapped(self, wrapper_class: type[gym.Wrapper], indices: VecEnvIndices = None) -> list[bool]:
         """Always ``False``: the games run in other processes, where no wrapper of this process applies."""

@@ -72,6 +72,8 @@ class Buffers:
     truncations: np.ndarray
     layout: list[ArrayLayout]
     _maps: list[mmap.mmap]
+    #: each instance's latest action mask (bool, sb3-contrib's layout), if the game sends one
+    action_masks: np.ndarray | None = None
 
     def __post_init__(self) -> None:
         # A plain (one-leaf) space needs no walk through a nested structure: bind the fast forms.
@@ -83,7 +85,9 @@ class Buffers:
         self.discrete_actions = self.act_paths == [()] and self.actions[0].ndim == 1 and self.actions[0].dtype.kind == "i"
 
     @classmethod
-    def create(cls, obs_space: spaces.Space, act_space: spaces.Space, num_envs: int, tag: str) -> "Buffers":
+    def create(
+        cls, obs_space: spaces.Space, act_space: spaces.Space, num_envs: int, tag: str, mask_size: int | None = None
+    ) -> "Buffers":
         base = os.path.join(_shm_dir(), f"vecbridge-{os.getpid()}-{tag}")
         obs_leaves, act_leaves = leaves(obs_space), leaves(act_space)
         specs: list[tuple[str, np.dtype, tuple[int, ...]]] = []
@@ -93,6 +97,8 @@ class Buffers:
         for k, (_, leaf) in enumerate(act_leaves):
             dtype, shape = leaf_dtype_shape(leaf)
             specs.append((f"{base}-act{k}", dtype, (num_envs, *shape)))
+        if mask_size is not None:  # every mask starts all-allowed, until the first reset's arrives
+            specs.append((f"{base}-mask", np.dtype(np.bool_), (num_envs, mask_size)))
         specs += [
             (f"{base}-rew", np.dtype(np.float64), (num_envs,)),
             (f"{base}-term", np.dtype(np.bool_), (num_envs,)),
@@ -100,7 +106,10 @@ class Buffers:
         ]
         layout = [(path, dtype.str, shape) for path, dtype, shape in specs]
         try:
-            return cls._from_layout([p for p, _ in obs_leaves], [p for p, _ in act_leaves], layout, create=True)
+            buffers = cls._from_layout([p for p, _ in obs_leaves], [p for p, _ in act_leaves], layout, create=True)
+            if buffers.action_masks is not None:
+                buffers.action_masks[:] = True
+            return buffers
         except BaseException:
             cls.unlink_layout(layout)
             raise
@@ -117,9 +126,10 @@ class Buffers:
             maps.append(mm)
             arrays.append(arr)
         n_obs, n_act = len(obs_paths), len(act_paths)
+        masks = arrays[n_obs + n_act] if len(arrays) == n_obs + n_act + 4 else None
         return cls(
             obs_paths, act_paths, arrays[:n_obs], arrays[n_obs : n_obs + n_act],
-            arrays[-3], arrays[-2], arrays[-1], list(layout), maps,
+            arrays[-3], arrays[-2], arrays[-1], list(layout), maps, masks,
         )  # fmt: skip
 
     @staticmethod
@@ -157,6 +167,7 @@ class Buffers:
             self.__dict__.pop(bound, None)
         self.obs = self.actions = []
         self.rewards = self.terminations = self.truncations = np.zeros(0)
+        self.action_masks = None
         for mm in self._maps:
             try:
                 mm.close()

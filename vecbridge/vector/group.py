@@ -218,8 +218,10 @@ class InstanceGroup:
                 conn.received_into(got)
             else:
                 conn.receive_data(data)
-            replied = self.scheduler.replied
+            replied, masks = self.scheduler.replied, self.buffers.action_masks
             while (event := conn.next_event()) is not None:
+                if masks is not None and getattr(event, "action_mask", None) is not None:
+                    masks[i] = event.action_mask  # the actions allowed with this observation (protocol.md)
                 other = False
                 for action in replied(i, event, now):
                     if type(action) is Finish:  # the hot path

@@ -23,6 +23,7 @@ from gymnasium.vector.utils import batch_space
 from vecbridge.errors import InstanceTimeout, InvalidAction, StateError
 from vecbridge.launch.run import RunContext
 from vecbridge.launch.spec import LaunchSpec
+from vecbridge.protocol.masks import mask_size
 from vecbridge.protocol.values import describe_space, first_invalid
 from vecbridge.vector.budget import RestartBudget
 from vecbridge.vector.buffers import Buffers, leaves
@@ -144,7 +145,10 @@ class BridgeVectorEnv(VectorEnv):
         }
         if self.render_mode is not None and self.render_mode not in self.metadata["render_modes"]:
             raise ValueError(f"render_mode {self.render_mode!r} is not one of the game's {self.metadata['render_modes']}")
-        self._buffers = Buffers.create(self.single_observation_space, self.single_action_space, self.num_envs, self._run.token[:12])
+        masked = mask_size(self.single_action_space) if summary.metadata.get("action_mask") is True else None
+        self._buffers = Buffers.create(
+            self.single_observation_space, self.single_action_space, self.num_envs, self._run.token[:12], masked
+        )
         try:
             self._driver.attach(self._buffers)
         finally:
@@ -372,6 +376,20 @@ class BridgeVectorEnv(VectorEnv):
         if len(values) != self.num_envs:
             raise ValueError(f"set_attr needs one value per instance ({self.num_envs}), got {len(values)}")
         self._call("setattr", self._all, SetAttr(name, dict(zip(self._all, values))))  # one round trip for all
+
+    def action_masks(self) -> np.ndarray:
+        """The actions each instance allows now: ``bool [num_envs, n]`` in sb3-contrib's MaskablePPO layout,
+        sent by the games with their latest observations (docs/protocol.md, "Action masks").
+
+        AttributeError for a game that declares no mask (what sb3-contrib takes as "masking not supported").
+        """
+        masks = self._buffers.action_masks if self._buffers is not None else None
+        if masks is None:
+            raise AttributeError(
+                f"{self.game_name or 'this game'} sends no action mask: its hello's metadata declares no "
+                f"'action_mask': true (docs/protocol.md, \"Action masks\")"
+            )
+        return masks.copy()
 
     def render(self) -> tuple[np.ndarray, ...] | None:
         if self.render_mode is None:

@@ -16,6 +16,9 @@
  *   invalid_move_penalty (0)  subtracted from the reward of a move that changes nothing
  *   observation ("log2")      "log2": uint8 [4, 4], log2 of each tile (0: empty); "onehot":
  *                             uint8 [4, 4, 18], 1 at [row, col, log2 of the tile] (index 0: empty)
+ *   action_mask (true)        publish which moves change the board (up, right, down, left) as
+ *                             the action mask of every result (docs/protocol.md, "Action
+ *                             masks"; sb3-contrib's MaskablePPO trains with it); false: none
  *   live_dom (false)          true: the game's own DOM actuator redraws the board after every
  *                             move, as in a normal browser (slower); false: the DOM is redrawn
  *                             only for render()
@@ -113,6 +116,8 @@
     this.actionSpace = { type: 'Discrete', n: 4 };
     this.name = '2048';
     this.metadata = { render_modes: ['rgb_array'], render_fps: 30 };
+    if (config.action_mask !== false) this.metadata.action_mask = true;
+    this.mask = [true, true, true, true];
     this.obs = new Uint8Array(SIZE * SIZE);
     this.prev = new Uint8Array(SIZE * SIZE);
     this.invalidRun = 0;
@@ -145,6 +150,29 @@
     return max;
   };
 
+  var DIRECTIONS = [[0, -1], [1, 0], [0, 1], [-1, 0]]; // the game's own: up, right, down, left
+
+  /** Which moves change the board: a tile with an empty or equal neighbour in that direction.
+   * Where none would (the game is over: the result is terminal anyway) every move is allowed. */
+  Game2048.prototype._mask = function () {
+    var obs = this.obs, mask = this.mask, any = false;
+    for (var d = 0; d < 4; d++) {
+      var dx = DIRECTIONS[d][0], dy = DIRECTIONS[d][1], can = false;
+      for (var y = 0; y < SIZE && !can; y++) {
+        for (var x = 0; x < SIZE; x++) {
+          var e = obs[y * SIZE + x], nx = x + dx, ny = y + dy;
+          if (!e || nx < 0 || ny < 0 || nx >= SIZE || ny >= SIZE) continue;
+          var n = obs[ny * SIZE + nx];
+          if (n === 0 || n === e) { can = true; break; }
+        }
+      }
+      mask[d] = can;
+      any = any || can;
+    }
+    if (!any) mask.fill(true);
+    return mask;
+  };
+
   Game2048.prototype._info = function (maxExp, moved) {
     return { score: gm.score, max_tile: maxExp ? Math.pow(2, maxExp) : 0, moved: moved, won: !!gm.won };
   };
@@ -154,7 +182,7 @@
     gm.restart(); // storage cleared (memory), message cleared, setup(): a new grid with two tiles
     this.invalidRun = 0;
     var max = this._observe(this.obs);
-    return { observation: this._wire(), info: this._info(max, false) };
+    return { observation: this._wire(), info: this._info(max, false), action_mask: this._mask() };
   };
 
   Game2048.prototype.step = function (action) {
@@ -178,7 +206,8 @@
       reward: gm.score - before - (moved ? 0 : Number(this.invalid_move_penalty) || 0),
       terminated: terminated,
       truncated: truncated,
-      info: this._info(max, moved)
+      info: this._info(max, moved),
+      action_mask: this._mask()
     };
   };
 
