@@ -1589,6 +1589,7 @@ local function socket_transport(p, opts)
 			"\n(install lua-socket, or run under BizHawk where the comm transport needs no LuaSocket)")
 	end
 	local sock, err
+	local tcp = false -- TCP options (Nagle) exist only on a TCP socket
 	-- a Unix-domain socket when vecbridge offers one and LuaSocket has socket.unix; else TCP
 	local path = opts.socket or param("VECBRIDGE_SOCKET")
 	local has_unix, unix = false, nil
@@ -1602,6 +1603,7 @@ local function socket_transport(p, opts)
 		sock, err = socket.connect(p.host, tonumber(p.port))
 		if not sock then fail(string_format("vecbridge: cannot connect to %s:%s: %s", p.host, tostring(p.port), tostring(err))) end
 		sock:setoption("tcp-nodelay", true)
+		tcp = true
 	end
 	sock:settimeout(opts.timeout) -- nil: block forever
 	local framing = p.framing == "comm" and "comm" or "binary"
@@ -1646,7 +1648,7 @@ local function socket_transport(p, opts)
 	function T.send_parts(parts, n)
 		if framing == "comm" then return T.send(flatten(parts, 2)) end
 		parts[1] = u32le(n)
-		if n >= 65536 then
+		if n >= 65536 and tcp then
 			-- LuaSocket writes in 8 KiB steps: with TCP_NODELAY each would go out as a segment of its
 			-- own and wake the reader. Nagle on for the frame, then off again (which pushes the rest):
 			-- a 240 KiB screen cost 190-250 us of CPU in Lua 5.1 per frame, now 85-95 (measured).

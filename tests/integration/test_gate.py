@@ -36,7 +36,7 @@ def echo(**changes) -> vecbridge.LaunchSpec:
 
 
 def vecbridge_pid(envs, num_workers: int) -> int:
-    return os.getpid() if num_workers == 0 else envs._workers[0].pid
+    return os.getpid() if num_workers == 0 else envs._driver.worker_pids()[0]
 
 
 def tcp_port(pid: int) -> int:
@@ -100,7 +100,7 @@ def test_a_silent_connection_is_closed_at_the_handshake_deadline():
     envs = vecbridge.make(echo(handshake_timeout=2.0), num_envs=1, num_workers=1)
     try:
         envs.reset(seed=0)
-        proc = stranger("silent", tcp_port(envs._workers[0].pid), count=1, hold_s=20)
+        proc = stranger("silent", tcp_port(envs._driver.worker_pids()[0]), count=1, hold_s=20)
         while proc.poll() is None:
             envs.step(np.zeros(1, dtype=np.int64))
         report = json.loads(proc.communicate()[0])
@@ -114,7 +114,7 @@ def test_a_worker_closes_silent_connections_even_while_the_env_is_idle():
     envs = vecbridge.make(echo(handshake_timeout=1.0), num_envs=1, num_workers=1)
     try:
         envs.reset(seed=0)
-        proc = stranger("silent", tcp_port(envs._workers[0].pid), count=5, hold_s=20)
+        proc = stranger("silent", tcp_port(envs._driver.worker_pids()[0]), count=5, hold_s=20)
         report = json.loads(proc.communicate(timeout=30)[0])  # nobody steps meanwhile
         assert report["closed_by_vecbridge"] == 5 and report["seconds"] < 5, report
     finally:

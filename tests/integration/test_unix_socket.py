@@ -31,7 +31,7 @@ def transports(pid: int) -> set[str]:
 
 
 def game_pids(envs) -> list[int]:
-    return [inst.process.pid for inst in envs._pipes[0].group.instances.values()]
+    return [inst.process.pid for inst in envs._driver.group.instances.values()]
 
 
 CLIENTS = {
@@ -67,7 +67,7 @@ def test_without_the_unix_socket_the_clients_use_tcp(client):
 
 def test_the_socket_lives_in_a_private_folder_and_goes_with_the_run():
     envs = vecbridge.make("vecbridge/Echo-v0", num_envs=1, num_workers=0)
-    listener = envs._pipes[0].group.listener
+    listener = envs._driver.group.relauncher.listener
     path = Path(listener.unix_path)
     try:
         assert path.is_socket() and path.parent.parent == envs._run.run_dir
@@ -82,7 +82,7 @@ def test_the_socket_lives_in_a_private_folder_and_goes_with_the_run():
 def test_another_user_cannot_connect():
     envs = vecbridge.make("vecbridge/Echo-v0", num_envs=1, num_workers=0)
     try:
-        code = f"import socket; s = socket.socket(socket.AF_UNIX); s.connect({envs._pipes[0].group.listener.unix_path!r})"
+        code = f"import socket; s = socket.socket(socket.AF_UNIX); s.connect({envs._driver.group.relauncher.listener.unix_path!r})"
         # the system Python: a venv under a private home may not be readable by the other user
         out = subprocess.run(["/usr/bin/python3", "-c", code], user=65534, capture_output=True, text=True, timeout=30, cwd="/")
         assert out.returncode != 0 and "PermissionError" in out.stderr, out.stderr
@@ -95,7 +95,7 @@ def test_the_token_is_checked_on_the_unix_socket_too():
     try:
         envs.reset(seed=0)
         s = socket.socket(socket.AF_UNIX)
-        s.connect(envs._pipes[0].group.listener.unix_path)
+        s.connect(envs._driver.group.relauncher.listener.unix_path)
         head = b'{"type":"hello","version":1,"instance":0,"token":"guess","observation_space":"float","action_space":"bool"}'
         payload = len(head).to_bytes(4, "little") + head
         s.sendall(len(payload).to_bytes(4, "little") + payload)
@@ -113,7 +113,7 @@ def test_a_run_folder_too_deep_for_a_socket_path_falls_back_to_a_private_tempora
     deep = tmp_path / ("d" * 60) / ("e" * 60)
     envs = vecbridge.make("vecbridge/Echo-v0", num_envs=1, num_workers=0, run_dir=str(deep))
     try:
-        path = Path(envs._pipes[0].group.listener.unix_path)
+        path = Path(envs._driver.group.relauncher.listener.unix_path)
         assert len(os.fsencode(path)) <= 107 and deep not in path.parents
         assert stat.S_IMODE(path.parent.stat().st_mode) == 0o700
         envs.reset(seed=0)

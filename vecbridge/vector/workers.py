@@ -39,6 +39,10 @@ class WorkerDriver(Driver):
         self._lockstep = [("step", ids, True) for ids in self.owned]
         self._closed = False
 
+    def worker_pids(self) -> list[int]:
+        """The worker processes' ids (each holds its instances' listener and connections)."""
+        return [proc.pid for proc in self._procs]
+
     # ------------------------------------------------------------ start-up
     def start(self) -> GameSummary:
         s = self.settings
