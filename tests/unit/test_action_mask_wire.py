@@ -93,6 +93,7 @@ def test_mask_sizes_follow_sb3_contribs_layout():
     assert mask_size(spaces.Discrete(5, start=-2)) == 5
     assert mask_size(spaces.MultiDiscrete([3, 2, 4])) == 9
     assert mask_size(spaces.MultiBinary(3)) == 6
+    assert mask_size(spaces.Tuple((spaces.Discrete(3), spaces.Discrete(2)))) == 5  # gym-bizhawk's exact form
     assert check_mask(np.array([1, 0, 1], np.uint8), 3, "x").tolist() == [True, False, True]
     assert check_mask([True, False], 2, "x").dtype == np.bool_
     with pytest.raises(ArrayMismatch, match="got a uint8 array"):

@@ -3,7 +3,8 @@
 A game that declares ``"action_mask": true`` in its hello's metadata sends, with every
 ``reset_result`` and ``step_result``, a 1-D ``bool`` array in sb3-contrib's ``MaskablePPO``
 layout: ``n`` entries for ``Discrete(n)``, each dimension's values in turn for
-``MultiDiscrete`` (``sum(nvec)`` entries), two per bit (off, on) for ``MultiBinary``.
+``MultiDiscrete`` (``sum(nvec)`` entries), two per bit (off, on) for ``MultiBinary``, and each
+item's in turn for a ``Tuple`` of those (gym-bizhawk's exact action form).
 The host keeps the latest mask of each instance in the shared buffers
 (``envs.action_masks()``), never in a pickled info.
 """
@@ -18,7 +19,7 @@ from gymnasium import spaces
 from vecbridge.errors import ArrayMismatch, SpaceError
 from vecbridge.protocol.values import describe_value
 
-MASK_LAYOUT = "Discrete(n): n entries; MultiDiscrete: sum(nvec); MultiBinary(n): 2n"
+MASK_LAYOUT = "Discrete(n): n entries; MultiDiscrete: sum(nvec); MultiBinary(n): 2n; Tuple: each item's in turn"
 
 
 def mask_size(action_space: spaces.Space) -> int:
@@ -29,8 +30,10 @@ def mask_size(action_space: spaces.Space) -> int:
         return int(np.sum(action_space.nvec, dtype=np.int64))
     if isinstance(action_space, spaces.MultiBinary):
         return 2 * int(np.prod(action_space.shape, dtype=np.int64))
+    if isinstance(action_space, spaces.Tuple) and action_space.spaces:  # gym-bizhawk's exact form: each item in turn
+        return sum(mask_size(item) for item in action_space.spaces)
     raise SpaceError(
-        f"an action mask needs a Discrete, MultiDiscrete or MultiBinary action space, got {action_space}; "
+        f"an action mask needs a Discrete, MultiDiscrete or MultiBinary action space (or a Tuple of them), got {action_space}; "
         f"a game with another action space must not declare metadata.action_mask"
     )
 
