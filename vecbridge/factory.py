@@ -8,6 +8,8 @@ from typing import Any
 from vecbridge.launch.spec import LaunchSpec
 from vecbridge.registry import resolve_spec
 
+#: make() options of backend="ray" beyond the vector env's own
+RAY_OPTIONS = {"ray_address", "num_actors", "ray_actor_options"}
 
 
 def _vector_options() -> set[str]:
@@ -27,8 +29,11 @@ def make(spec: LaunchSpec | str, num_envs: int = 1, *, backend: str = "vecbridge
 
     ``backend="gymnasium"`` builds a plain ``gymnasium.vector.AsyncVectorEnv``
     (shared memory) over single-instance :class:`~vecbridge.GameEnv` s instead.
+
+    ``backend="ray"`` puts the instances in Ray actors spread over a Ray cluster's nodes
+    (:mod:`vecbridge.vector.ray_driver`; ``ray_address``, ``num_actors``, ``ray_actor_options``).
     """
-    options = _vector_options()
+    options = _vector_options() | (RAY_OPTIONS if backend == "ray" else set())
     vector_kwargs = {k: v for k, v in kwargs.items() if k in options}
     config = {k: v for k, v in kwargs.items() if k not in options}
     launch = resolve_spec(spec, config)
@@ -38,7 +43,11 @@ def make(spec: LaunchSpec | str, num_envs: int = 1, *, backend: str = "vecbridge
         return BridgeVectorEnv(launch, num_envs, **vector_kwargs)
     if backend == "gymnasium":
         return _gymnasium_async(launch, num_envs, vector_kwargs)
-    raise ValueError(f"unknown backend {backend!r}; expected 'vecbridge' or 'gymnasium'")
+    if backend == "ray":
+        from vecbridge.vector.ray_env import make_ray_env
+
+        return make_ray_env(launch, num_envs, **vector_kwargs)
+    raise ValueError(f"unknown backend {backend!r}; expected 'vecbridge', 'gymnasium' or 'ray'")
 
 
 def _gymnasium_async(launch: LaunchSpec, num_envs: int, vector_kwargs: dict[str, Any]):
