@@ -39,12 +39,10 @@ import functools
 import os
 from typing import Any
 
-from ray.rllib.env.single_agent_env_runner import SingleAgentEnvRunner
-
 from vecbridge.launch.spec import LaunchSpec
 from vecbridge.registry import resolve_spec
 
-#: the key under which the env runner tells the env creator who it is (see VecbridgeEnvRunner)
+#: the key under which the env runner tells the env creator who it is (vecbridge.rllib_runner)
 RUNNER_KEY = "vecbridge_runner"
 #: evaluation runners' seeds are offset like RLlib's own (it adds 1e6 for them)
 EVALUATION_SEED_OFFSET = 1_000_000
@@ -70,22 +68,6 @@ def assigned_cpus() -> float:
     except Exception:
         cpus = None
     return cpus or os.cpu_count() or 1
-
-
-class VecbridgeEnvRunner(SingleAgentEnvRunner):
-    """RLlib's single-agent env runner, telling the env creator its index, and seeding per runner.
-
-    RLlib's vector entry point hands the creator a plain dict (``EnvContext | {"num_envs": n}``
-    drops the context's ``worker_index``), so the runner puts its index into the env config.
-    """
-
-    def make_env(self) -> None:
-        index = self.worker_index or 0
-        evaluation = bool(self.config.in_evaluation)
-        self.config.env_config = {**self.config.env_config, RUNNER_KEY: {"index": index, "evaluation": evaluation}}
-        if self.config.seed is not None:
-            self._seed = runner_seed(int(self.config.seed), index, self.config.num_envs_per_env_runner, evaluation)
-        super().make_env()
 
 
 def _runner_env(spec: LaunchSpec, settings: dict[str, Any], env_config: dict[str, Any]):
@@ -136,6 +118,8 @@ def configure(
     ``game_options`` go to every instance (``observation_type="value"``, ``balls=20``, ...).
     ``num_workers`` overrides the worker count derived from ``num_cpus_per_env_runner``.
     """
+    from vecbridge.rllib_runner import VecbridgeEnvRunner
+
     name = register_game(game, run_dir=run_dir, restart_budget=restart_budget, num_workers=num_workers)
     return (
         config.environment(name, env_config=dict(game_options))
