@@ -13,6 +13,9 @@ the caller differs:
 ``sb3-subproc``      Stable-Baselines3's SubprocVecEnv over ``GameEnv`` s
 ``pufferlib``        PufferLib's Multiprocessing backend over ``GameEnv`` s (where it installs)
 ``floor``            one process, N sockets: send all N requests, then read all N replies
+``ray``              ``backend="ray"``: actors on one local Ray node (or the cluster at ``RAY_ADDRESS``)
+``ray-2nodes``       the same on two local Ray nodes (actors spread over both)
+``ray-2nodes-async``  two local nodes, ``send``/``recv`` taking the first ready actors
 =================  ==========================================================================
 
 A runner's ``step()`` advances the instances by one round and returns how many env
@@ -265,6 +268,88 @@ class PufferLibRunner(Runner):
         return {"num_workers": self.num_workers or 1, "batch_size": getattr(self, "batch", None)}
 
 
+# ---------------------------------------------------------------- Ray
+class RayRunner(LockstepRunner):
+    """``backend="ray"`` on a Ray cluster of ``nodes`` local nodes started for the case (``--num-workers``: actors).
+
+    ``ray`` joins the cluster at ``RAY_ADDRESS`` instead when that is set (measuring real machines).
+    """
+
+    name = "ray"
+    description = "backend='ray', actors on 1 local Ray node (or RAY_ADDRESS), lockstep step()"
+    nodes = 1
+
+    @classmethod
+    def check_available(cls) -> None:
+        try:
+            import ray  # noqa: F401
+        except ImportError as exc:
+            raise RunnerUnavailable(f"ray is not installed ({exc}); pip install 'vecbridge[ray]'") from None
+
+    def _make(self, **extra: Any):
+        import os
+
+        import vecbridge
+        from vecbridge.ray_local import LocalCluster
+
+        self.cluster = None
+        if self.nodes == 1 and os.environ.get("RAY_ADDRESS"):
+            import ray
+
+            ray.init(address=os.environ["RAY_ADDRESS"], log_to_driver=False)
+        else:  # the machine's cores shared out between the nodes (at least 1 logical CPU each)
+            cpus = max(1, (os.cpu_count() or 1) // self.nodes)
+            self.cluster = LocalCluster(nodes=self.nodes, cpus_per_node=cpus)
+        kwargs = dict(self.options)
+        if self.num_workers:
+            kwargs["num_actors"] = self.num_workers
+        return vecbridge.make(self.env_id, num_envs=self.num_envs, backend="ray", **kwargs, **extra)
+
+    def start(self) -> None:
+        self.envs = self._make()
+        self.envs.reset(seed=self.seed)
+        self.actions = ActionPool(self.envs.single_action_space, self.num_envs, self.seed)
+
+    def close(self) -> None:
+        try:
+            super().close()
+        finally:
+            cluster = getattr(self, "cluster", None)
+            if cluster is not None:
+                cluster.shutdown()
+            else:
+                import ray
+
+                ray.shutdown()
+
+    def settings(self) -> dict[str, Any]:
+        envs = getattr(self, "envs", None)
+        actors = envs.driver.num_actors if envs is not None else None
+        return {"nodes": self.nodes if getattr(self, "cluster", None) is not None else "RAY_ADDRESS", "actors": actors}
+
+
+class Ray2NodesRunner(RayRunner):
+    name = "ray-2nodes"
+    description = "backend='ray', actors spread over 2 local Ray nodes, lockstep step()"
+    nodes = 2
+
+
+class Ray2NodesAsyncRunner(Ray2NodesRunner):
+    name = "ray-2nodes-async"
+    description = "backend='ray' on 2 local Ray nodes, send()/recv() of the first ready actors"
+
+    def start(self) -> None:
+        self.batch = min(self.num_envs, self.batch_size or default_batch_size(self.num_envs))
+        self.envs = self._make(batch_size=self.batch)
+        self.envs.async_reset(seed=self.seed)
+        self.actions = ActionPool(self.envs.single_action_space, self.num_envs, self.seed)
+
+    step = VecbridgeAsyncRunner.step
+
+    def settings(self) -> dict[str, Any]:
+        return {**super().settings(), "batch_size": getattr(self, "batch", None)}
+
+
 # ---------------------------------------------------------------- the floor
 class FloorRunner(Runner):
     """No framework: this process holds the N sockets, sends N requests, then reads N replies.
@@ -355,6 +440,9 @@ RUNNERS: dict[str, type[Runner]] = {
         SB3SubprocRunner,
         PufferLibRunner,
         FloorRunner,
+        RayRunner,
+        Ray2NodesRunner,
+        Ray2NodesAsyncRunner,
     )
 }
 DEFAULT_RUNNERS = ["vecbridge", "vecbridge-async", "gymnasium-async", "gymnasium-sync", "sb3-subproc", "floor"]
