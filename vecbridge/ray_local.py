@@ -56,6 +56,38 @@ def _free_port() -> int:
         return s.getsockname()[1]
 
 
+#: a node that does not come up is tried again this many times in all
+NODE_ATTEMPTS = 3
+
+
+def _add_node(cluster: Any, **args: Any) -> None:
+    """``cluster.add_node``, tried again when the node does not come up in time.
+
+    Ray gives a new node a fixed 30 s to register with the GCS; on a machine loaded far
+    beyond its cores (load 25 on 2 cores, measured) that fails now and then. The failed
+    node's processes are children of this process started during the attempt: they are
+    ended by process id before the next attempt.
+    """
+    import psutil
+
+    me = psutil.Process()
+    for attempt in range(1, NODE_ATTEMPTS + 1):
+        before = {p.pid for p in me.children(recursive=True)}
+        try:
+            cluster.add_node(metrics_agent_port=_free_port(), **args)
+            return
+        except Exception:
+            if attempt == NODE_ATTEMPTS:
+                raise
+            started = [p for p in me.children(recursive=True) if p.pid not in before]
+            for proc in started:
+                try:
+                    proc.kill()
+                except psutil.Error:
+                    pass
+            psutil.wait_procs(started, timeout=10)
+
+
 class LocalCluster:
     """``nodes`` Ray nodes on this machine; this process joins them (``ray.init``) unless ``connect=False``.
 
@@ -93,9 +125,9 @@ class LocalCluster:
         try:
             self.cluster = Cluster(shutdown_at_exit=True)
             for k in range(nodes):
-                self.cluster.add_node(
-                    num_cpus=cpus_per_node, node_ip_address="127.0.0.1", include_dashboard=False,
-                    metrics_agent_port=_free_port(), object_store_memory=object_store_mb * 1024 * 1024,
+                _add_node(
+                    self.cluster, num_cpus=cpus_per_node, node_ip_address="127.0.0.1", include_dashboard=False,
+                    object_store_memory=object_store_mb * 1024 * 1024,
                     resources={**resources[k], f"{NODE_RESOURCE}{k}": 1.0},
                 )  # fmt: skip
             if connect:
