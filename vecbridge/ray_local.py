@@ -20,9 +20,9 @@ Three settings make a multi-node cluster work on one machine (measured on this k
 * ``RAY_TMPDIR``: Ray writes ``ray_current_cluster`` under its default temporary folder
   even when given another one; pointing the default at the private folder keeps the
   machine's ``/tmp/ray`` (and other users' clusters) out of it.
-* an explicit ``metrics_agent_port`` per node: a raylet otherwise waits for the metrics
-  agent to write its port to a file, and aborts if that takes more than ~15 s, which
-  it did on a loaded 2-core machine.
+* explicit agent ports per node (metrics, runtime env, dashboard agent): a raylet
+  otherwise waits for each agent to write its port to a file before it registers, and
+  aborts if the metrics agent takes more than ~15 s, which it did on a loaded 2-core machine.
 """
 
 from __future__ import annotations
@@ -56,6 +56,9 @@ def _free_port() -> int:
         return s.getsockname()[1]
 
 
+#: ports given to each node rather than left for its agents to pick and write to files,
+#: which the raylet waits for before it registers (seconds on a loaded machine)
+AGENT_PORTS = ("metrics_agent_port", "runtime_env_agent_port", "dashboard_agent_listen_port")
 #: a node that does not come up is tried again this many times in all
 NODE_ATTEMPTS = 3
 
@@ -74,7 +77,8 @@ def _add_node(cluster: Any, **args: Any) -> None:
     for attempt in range(1, NODE_ATTEMPTS + 1):
         before = {p.pid for p in me.children(recursive=True)}
         try:
-            cluster.add_node(metrics_agent_port=_free_port(), **args)
+            ports = {name: _free_port() for name in AGENT_PORTS}
+            cluster.add_node(**ports, **args)
             return
         except Exception:
             if attempt == NODE_ATTEMPTS:
