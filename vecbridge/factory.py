@@ -1,4 +1,4 @@
-"""``vecbridge.make``: a registered game (or a LaunchSpec) as a vector env."""
+"""``vecbridge.make``: a registered game (or a LaunchSpec) as a vector env; Gymnasium's entry points."""
 
 from __future__ import annotations
 
@@ -13,12 +13,12 @@ RAY_OPTIONS = {"ray_address", "num_actors", "ray_actor_options"}
 
 
 def _vector_options() -> set[str]:
-    from vecbridge.vector.env import BridgeVectorEnv
+    from vecbridge.vector.vector_env import BridgeVectorEnv
 
     return {p for p in inspect.signature(BridgeVectorEnv.__init__).parameters if p not in ("self", "spec", "num_envs")}
 
 
-def make(spec: LaunchSpec | str, num_envs: int = 1, *, backend: str = "vecbridge", **kwargs: Any):
+def make(spec: LaunchSpec | str, num_envs: int = 1, *, backend: str = "vecbridge", preprocess: Any = None, **kwargs: Any):
     """``num_envs`` instances of a game as a ``gymnasium.vector.VectorEnv``.
 
     ``spec`` is a registered id (``"vecbridge/Echo-v0"``) or a :class:`LaunchSpec`.
@@ -30,6 +30,10 @@ def make(spec: LaunchSpec | str, num_envs: int = 1, *, backend: str = "vecbridge
     ``backend="gymnasium"`` builds a plain ``gymnasium.vector.AsyncVectorEnv``
     (shared memory) over single-instance :class:`~vecbridge.GameEnv` s instead.
 
+    ``preprocess`` preprocesses image observations: a spec such as
+    ``"gray,resize=84x84,maxpool,stack=4"``, or a list of steps (:mod:`vecbridge.transforms`);
+    the observation spaces declare the result.
+
     ``backend="ray"`` puts the instances in Ray actors spread over a Ray cluster's nodes
     (:mod:`vecbridge.vector.ray_driver`; ``ray_address``, ``num_actors``, ``ray_actor_options``).
     """
@@ -38,22 +42,42 @@ def make(spec: LaunchSpec | str, num_envs: int = 1, *, backend: str = "vecbridge
     config = {k: v for k, v in kwargs.items() if k not in options}
     launch = resolve_spec(spec, config)
     if backend == "vecbridge":
-        from vecbridge.vector.env import BridgeVectorEnv
+        from vecbridge.vector.vector_env import BridgeVectorEnv
 
-        return BridgeVectorEnv(launch, num_envs, **vector_kwargs)
-    if backend == "gymnasium":
-        return _gymnasium_async(launch, num_envs, vector_kwargs)
-    if backend == "ray":
-        from vecbridge.vector.ray_env import make_ray_env
+        envs = BridgeVectorEnv(launch, num_envs, **vector_kwargs)
+    elif backend == "gymnasium":
+        envs = _gymnasium_async(launch, num_envs, vector_kwargs)
+    elif backend == "ray":
+        from vecbridge.vector.ray_driver import ray_driver
+        from vecbridge.vector.vector_env import BridgeVectorEnv
 
-        return make_ray_env(launch, num_envs, **vector_kwargs)
-    raise ValueError(f"unknown backend {backend!r}; expected 'vecbridge', 'gymnasium' or 'ray'")
+        if vector_kwargs.pop("num_workers", None) is not None:  # each actor drives its slice from its own process
+            raise ValueError("backend='ray' takes num_actors (Ray actors, each driving its instances), not num_workers")
+        ray = {k: vector_kwargs.pop(k) for k in RAY_OPTIONS if k in vector_kwargs}
+        envs = BridgeVectorEnv(launch, num_envs, driver=ray_driver(**ray), **vector_kwargs)
+    else:
+        raise ValueError(f"unknown backend {backend!r}; expected 'vecbridge', 'gymnasium' or 'ray'")
+    return _preprocessed(envs, preprocess) if preprocess is not None else envs
+
+
+def _preprocessed(envs: Any, preprocess: Any) -> Any:
+    # In this process for now; the instance groups will run the pipeline on their batches.
+    from vecbridge.transforms import Pipeline, PreprocessObservations
+
+    pipeline = Pipeline.of(preprocess)
+    if not pipeline:
+        return envs
+    try:
+        return PreprocessObservations(envs, pipeline)
+    except BaseException:
+        envs.close()
+        raise
 
 
 def _gymnasium_async(launch: LaunchSpec, num_envs: int, vector_kwargs: dict[str, Any]):
     import gymnasium as gym
 
-    from vecbridge.env import GameEnv
+    from vecbridge.game_env import GameEnv
 
     render_mode = vector_kwargs.pop("render_mode", None)
     autoreset = vector_kwargs.pop("autoreset_mode", gym.vector.AutoresetMode.NEXT_STEP)
@@ -71,3 +95,16 @@ def _gymnasium_async(launch: LaunchSpec, num_envs: int, vector_kwargs: dict[str,
         autoreset_mode=autoreset,
         **vector_kwargs,
     )
+
+
+def make_single(game_id: str, render_mode: str | None = None, **config: Any):
+    """Gymnasium ``entry_point`` (``gymnasium.make``): one instance as a GameEnv."""
+    from vecbridge.game_env import GameEnv
+
+    return GameEnv(game_id, render_mode=render_mode, **config)
+
+
+def make_vector(num_envs: int = 1, game_id: str = "", **kwargs: Any):
+    """Gymnasium ``vector_entry_point`` (``gymnasium.make_vec``): vecbridge options and game options in one kwargs dict."""
+    kwargs.pop("max_episode_steps", None)
+    return make(game_id, num_envs=num_envs, **kwargs)

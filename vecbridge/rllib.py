@@ -41,20 +41,10 @@ from typing import Any
 
 from vecbridge.launch.spec import LaunchSpec
 from vecbridge.registry import resolve_spec
-
-#: the key under which the env runner tells the env creator who it is (vecbridge.rllib_runner)
-RUNNER_KEY = "vecbridge_runner"
-#: evaluation runners' seeds are offset like RLlib's own (it adds 1e6 for them)
-EVALUATION_SEED_OFFSET = 1_000_000
-
-
-def runner_seed(seed: int, index: int, num_envs: int, evaluation: bool = False) -> int:
-    """The first seed of runner ``index``'s instances: runners' seed ranges never overlap."""
-    return seed + index * num_envs + (EVALUATION_SEED_OFFSET if evaluation else 0)
-
+from vecbridge.rllib_index import RUNNER_KEY, runner_seed  # noqa: F401  (runner_seed: part of this module's API)
 
 def workers_for_cpus(cpus: float) -> int:
-    """vecbridge's default worker count (vector/env.py) for the CPUs a runner was given."""
+    """vecbridge's default worker count (vector/vector_env.py) for the CPUs a runner was given."""
     cores = max(1, int(cpus))
     return 0 if cores <= 4 else cores // 4
 

@@ -3,7 +3,7 @@
 RLlib's vector entry point hands the env creator a plain dict (``EnvContext | {"num_envs": n}``
 drops the context's ``worker_index``), so this runner puts its index into the env config
 before RLlib makes the env, and seeds its instances from that index
-(:func:`vecbridge.rllib.runner_seed`). Kept apart from :mod:`vecbridge.rllib` so that
+(:func:`vecbridge.rllib_index.runner_seed`). Kept apart from :mod:`vecbridge.rllib` so that
 importing that module does not import RLlib.
 """
 
@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from ray.rllib.env.single_agent_env_runner import SingleAgentEnvRunner
 
-from vecbridge.rllib import RUNNER_KEY, runner_seed
+from vecbridge.rllib_index import RUNNER_KEY, runner_seed
 
 
 class VecbridgeEnvRunner(SingleAgentEnvRunner):

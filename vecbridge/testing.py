@@ -27,15 +27,22 @@ class ConformanceError(VecBridgeError, AssertionError):
     """A game or vector env failed a conformance check."""
 
 
+class NotChecked(Exception):
+    """Raised by a check that could not look at what it checks (e.g. no episode ended): neither a pass nor a failure."""
+
+
 @dataclass
 class CheckResult:
     name: str
     passed: bool
     detail: str = ""
+    checked: bool = True  # False: the check could not run (its detail says why); it does not fail the report
 
 
-@dataclass
+@dataclass(repr=False)
 class CheckReport:
+    """The results of a check, printed as the ``vecbridge check`` report (``print(report)``, or in a REPL)."""
+
     subject: str
     results: list[CheckResult] = field(default_factory=list)
 
@@ -48,6 +55,9 @@ class CheckReport:
             detail = fn() or ""
             self.results.append(CheckResult(name, True, detail))
             return True
+        except NotChecked as exc:
+            self.results.append(CheckResult(name, True, str(exc), checked=False))
+            return True
         except Exception as exc:  # a failed check is a finding, not a crash of the checker
             tb = traceback.format_exc(limit=3) if not isinstance(exc, (AssertionError, VecBridgeError)) else ""
             self.results.append(CheckResult(name, False, f"{type(exc).__name__}: {exc}\n{tb}".strip()))
@@ -56,14 +66,21 @@ class CheckReport:
     def format(self) -> str:
         lines = [f"vecbridge check: {self.subject}"]
         for r in self.results:
-            mark = "PASS" if r.passed else "FAIL"
+            mark = "SKIP" if not r.checked else "PASS" if r.passed else "FAIL"
             detail = f"  ({r.detail.splitlines()[0]})" if r.passed and r.detail else ""
             lines.append(f"  [{mark}] {r.name}{detail}")
             if not r.passed:
                 lines.extend("         " + line for line in r.detail.splitlines())
         failed = sum(not r.passed for r in self.results)
-        lines.append(f"{len(self.results) - failed} passed, {failed} failed")
+        unchecked = sum(not r.checked for r in self.results)
+        lines.append(f"{len(self.results) - failed - unchecked} passed, {failed} failed"
+                     + (f", {unchecked} not checked" if unchecked else ""))  # fmt: skip
         return "\n".join(lines)
+
+    __str__ = format
+
+    def __repr__(self) -> str:
+        return self.format()
 
     def raise_if_failed(self) -> "CheckReport":
         if not self.ok:
@@ -100,9 +117,9 @@ def check_game(spec: LaunchSpec | str, *, steps: int = 100, seed: int = 0, deter
     """Launch one instance of a game and check it against the protocol and Gymnasium's rules."""
     from gymnasium.utils.env_checker import check_env
 
-    from vecbridge.env import GameEnv
+    from vecbridge.game_env import GameEnv
 
-    report = CheckReport(spec if isinstance(spec, str) else " ".join(spec.argv({k: f"{{{k}}}" for k in _PLACEHOLDERS})))
+    report = CheckReport(spec if isinstance(spec, str) else spec.name or " ".join(spec.argv({k: f"{{{k}}}" for k in _PLACEHOLDERS})))
     holder: dict[str, Any] = {}
 
     def launch() -> str:
@@ -229,7 +246,7 @@ def check_vector_env(envs: Any, *, steps: int = 50, seed: int = 0, subject: str 
                 _require("final_obs" in info, "SAME_STEP: an episode end must carry info['final_obs']")
                 return "SAME_STEP: final_obs present"
             ended = term | trunc
-        return f"no episode ended within {steps * 10} steps (not checked)"
+        raise NotChecked(f"no episode ended within {steps * 10} steps")
 
     report.run("autoreset", autoreset)
     return report

@@ -7,7 +7,7 @@ import time
 from typing import Any
 
 from vecbridge.errors import ConnectionClosed, InstanceTimeout
-from vecbridge.protocol.connection import _Endpoint
+from vecbridge.protocol.connection import Endpoint
 
 # 64 KiB: CPython allocates the whole buffer on every recv, so 1 MiB cost ~20 µs per small
 # message (measured: +31% steps/s on Echo, benchmarks/recv_size.py). Larger frames take a few reads.
@@ -19,7 +19,7 @@ def send_all(sock: socket.socket, data: bytes) -> None:
         sock.sendall(data)
 
 
-def read_event(sock: socket.socket, conn: _Endpoint, deadline: float | None, what: str = "a reply") -> Any:
+def read_event(sock: socket.socket, conn: Endpoint, deadline: float | None, what: str = "a reply") -> Any:
     """Read until ``conn`` yields an event; raise InstanceTimeout after ``deadline`` (monotonic)."""
     while True:
         event = conn.next_event()

@@ -179,9 +179,11 @@
       throw SpaceError('a space description must be an object with a "type" or type string(s), got ' + safeJson(desc));
     }
     switch (desc.type) {
-      case 'Box':
-        return arrayLeaf('Box', desc.dtype === undefined ? 'float32' : desc.dtype,
+      case 'Box': {
+        var box = arrayLeaf('Box', desc.dtype === undefined ? 'float32' : desc.dtype,
           parseShape(desc.shape === undefined ? [] : desc.shape, 'Box "shape"'));
+        return desc.pixel_format === undefined || desc.pixel_format === 'rgb' ? box : pixelLeaf(box, desc.pixel_format);
+      }
       case 'Discrete':
         if (!Number.isInteger(desc.n) || desc.n <= 0) throw SpaceError('Discrete "n" must be a positive integer, got ' + safeJson(desc.n));
         if (desc.start !== undefined && !Number.isInteger(desc.start)) throw SpaceError('Discrete "start" must be an integer, got ' + safeJson(desc.start));
@@ -204,6 +206,48 @@
       default:
         throw SpaceError('unknown space type ' + JSON.stringify(desc.type) + '; expected Box, Discrete, MultiDiscrete, MultiBinary, Dict or Tuple');
     }
+  }
+
+  // ------------------------------------------------------------------ pixel formats (docs/protocol.md)
+
+  // format -> bytes per pixel on the wire; png: a whole PNG file, any length
+  var PIXEL_FORMATS = { rgb: 3, rgbx: 4, bgrx: 4, xrgb: 4, palette: 1, png: null };
+
+  function wireShape(format, h, w) {
+    var bpp = PIXEL_FORMATS[format];
+    return bpp === null ? null : bpp === 1 ? [h, w] : [h, w, bpp];
+  }
+
+  /** An image leaf (uint8 Box [H, W, 3]) whose values travel in a pixel format, converted to RGB by vecbridge. */
+  function pixelLeaf(box, format) {
+    if (!Object.prototype.hasOwnProperty.call(PIXEL_FORMATS, format)) {
+      throw SpaceError('unknown pixel_format ' + JSON.stringify(format) + '; expected one of ' + Object.keys(PIXEL_FORMATS).join(', '));
+    }
+    if (box.dtype.name !== 'uint8' || box.shape.length !== 3 || box.shape[2] !== 3) {
+      throw SpaceError('a pixel_format belongs on a uint8 Box of shape [H, W, 3], not ' + describeSpace(box));
+    }
+    var shape = wireShape(format, box.shape[0], box.shape[1]);
+    var size = shape === null ? null : product(shape);
+    return {
+      kind: 'Box', dtype: box.dtype, shape: box.shape, size: size, nbytes: size, pixelFormat: format,
+      desc: shape === null ? null : { dtype: 'uint8', shape: shape }, stage: null
+    };
+  }
+
+  /** The wire bytes of a pixel-format value: any typed array (or ArrayBuffer) of the right byte length, as is. */
+  function pixelBytes(value, nbytes, expect, what) {
+    if (value !== null && typeof value === 'object' && value.data !== undefined && !isTypedArray(value)) value = value.data;
+    if (value instanceof ArrayBuffer) value = new Uint8Array(value);
+    if (!isTypedArray(value) || (nbytes !== null && value.byteLength !== nbytes)) {
+      throw ArrayMismatch(what + ': expected ' + expect + ', got ' + describeValue(value) +
+        (isTypedArray(value) ? ' (' + value.byteLength + ' bytes)' : ''));
+    }
+    return value instanceof Uint8Array ? value : new Uint8Array(value.buffer, value.byteOffset, value.byteLength); // zero copy
+  }
+
+  function describePixels(format, shape) {
+    return shape === null ? 'the bytes of a PNG file (pixel_format "png")'
+      : 'uint8 ' + JSON.stringify(shape) + ' bytes (pixel_format "' + format + '", ' + product(shape) + ' bytes)';
   }
 
   var TYPE_ITEM = /^\s*(bool|int|float)(?:\s+([-+0-9.eE]+|-?inf)\s+([-+0-9.eE]+|-?inf))?\s*(?:\[\s*(\d+)\s*\])?\s*$/;
@@ -411,7 +455,12 @@
         return space.spaces.map(function (sub, j) { return encodeSpaceValue(sub, value[j], arrays, what + '[' + j + ']'); });
       }
       default:
-        arrays.push(leafArray(space, value, what), space.desc);
+        if (space.pixelFormat) { // the emulator's own bytes: vecbridge converts them to RGB
+          var px = pixelBytes(value, space.nbytes, describePixels(space.pixelFormat, space.desc && space.desc.shape), what);
+          arrays.push(px, space.desc || { dtype: 'uint8', shape: [px.length] });
+        } else {
+          arrays.push(leafArray(space, value, what), space.desc);
+        }
         return { $array: arrays.length / 2 - 1 };
     }
   }
@@ -862,6 +911,7 @@
         }
         case 'render':
           header = { type: 'render_result', frame: this._frame(value, arrays) };
+          if (this.renderFormat) header.pixel_format = this.renderFormat;
           break;
         default:
           header = { type: 'call_result', value: encodeFree(value, arrays, 0) };
@@ -872,10 +922,26 @@
     this._send(header, arrays);
   };
 
-  /** render(): null, {data, height, width} (RGB or RGBA, e.g. ImageData), or an NDArray [H, W, 3]. */
+  /**
+   * render(): null, {data, height, width} (RGB, or RGBA such as ImageData), an NDArray [H, W, 3], or
+   * {data, height, width, pixel_format} with the bytes in a pixel format (rgbx, bgrx, xrgb, png;
+   * snake case: ImageData has a pixelFormat of its own).
+   */
   Session.prototype._frame = function (value, arrays) {
+    this.renderFormat = null;
     if (value === null || value === undefined) return null;
     var h, w, data;
+    if (typeof value === 'object' && value.pixel_format !== undefined && value.pixel_format !== 'rgb') {
+      var format = value.pixel_format;
+      if (!Object.prototype.hasOwnProperty.call(PIXEL_FORMATS, format) || format === 'palette') {
+        throw new TypeError('render(): unknown pixel_format ' + JSON.stringify(format) + '; expected rgb, rgbx, bgrx, xrgb or png');
+      }
+      var shape = wireShape(format, value.height, value.width);
+      var bytes = pixelBytes(value.data, shape === null ? null : product(shape), describePixels(format, shape), 'render()');
+      arrays.push(bytes, { dtype: 'uint8', shape: shape || [bytes.length] });
+      this.renderFormat = format;
+      return { $array: arrays.length / 2 - 1 };
+    }
     if (value instanceof NDArray) {
       if (value.shape.length !== 3 || value.shape[2] !== 3) throw ArrayMismatch('render(): expected a frame of shape [H, W, 3], got shape ' + JSON.stringify(value.shape));
       h = value.shape[0]; w = value.shape[1]; data = value.data;
@@ -888,10 +954,12 @@
     if (!Number.isInteger(h) || !Number.isInteger(w) || h < 0 || w < 0) throw new TypeError('render(): height and width must be non-negative integers, got ' + h + ' and ' + w);
     var leaf = this.renderStage;
     if (!leaf || leaf.shape[0] !== h || leaf.shape[1] !== w) leaf = this.renderStage = arrayLeaf('Box', 'uint8', [h, w, 3]);
-    var frame;
-    if (data && data.length === h * w * 4 && h * w > 0) frame = rgbaToRgb(data, stageOf(leaf));
-    else frame = leafArray(leaf, data, 'render(): frame');
-    arrays.push(frame, leaf.desc);
+    if (isTypedArray(data) && data.BYTES_PER_ELEMENT === 1 && data.length === h * w * 4 && h * w > 0) { // RGBA: as rgbx, no copy
+      arrays.push(pixelBytes(data, h * w * 4, 'RGBA bytes', 'render()'), { dtype: 'uint8', shape: [h, w, 4] });
+      this.renderFormat = 'rgbx';
+      return { $array: arrays.length / 2 - 1 };
+    }
+    arrays.push(leafArray(leaf, data, 'render(): frame'), leaf.desc);
     return { $array: arrays.length / 2 - 1 };
   };
 
@@ -923,13 +991,16 @@
 
   // ------------------------------------------------------------------ transports
 
-  /** Node: TCP with the binary framing (u32 LE length + payload). */
+  /** Node: TCP or a Unix-domain socket, with the binary framing (u32 LE length + payload). */
   function nodeTransport(session, params, opts, onOpen, onError) {
     var net = require('net');
     var maxSize = opts.maxFrameSize || DEFAULT_MAX_FRAME;
-    var sock = net.connect({ host: params.host, port: params.port });
+    // a Unix-domain socket when vecbridge offers one (VECBRIDGE_SOCKET): other users cannot reach it
+    var path = opts.socket !== undefined ? opts.socket : process.env.VECBRIDGE_SOCKET;
+    var where = path ? path : params.host + ':' + params.port;
+    var sock = net.connect(path ? { path: path } : { host: params.host, port: params.port });
     var connected = false;
-    sock.setNoDelay(true);
+    sock.setNoDelay(true); // (a no-op on a Unix-domain socket)
     // incremental frame parser: frames may arrive split over chunks or several in one chunk
     var head = new Uint8Array(4), headHave = 0, body = null, bodyHave = 0;
     function feed(chunk) {
@@ -973,7 +1044,7 @@
     sock.on('end', function () { session.receiveEof(); });
     sock.on('close', function () { if (connected) session.receiveEof(); });
     sock.on('error', function (err) {
-      if (!connected) onError(VecbridgeError('could not connect to vecbridge at ' + params.host + ':' + params.port + ': ' + err.message));
+      if (!connected) onError(VecbridgeError('could not connect to vecbridge at ' + where + ': ' + err.message));
       else session.receiveEof();
     });
     return {
@@ -983,10 +1054,31 @@
     };
   }
 
-  /** Browser (or Node >= 22): a WebSocket, one binary message per payload. */
+  /**
+   * Node without a global WebSocket (Node 18, Node 20 without --experimental-websocket): the
+   * `ws` npm package, from $VECBRIDGE_NPM_WS (vecbridge's node_spec(framing="websocket")
+   * fetches it, pinned and integrity-checked) or wherever require('ws') finds it. null if none.
+   */
+  function nodeWebSocketPackage() {
+    var places = [process.env.VECBRIDGE_NPM_WS, 'ws'];
+    for (var i = 0; i < places.length; i++) {
+      if (!places[i]) continue;
+      try {
+        var mod = require(places[i]);
+        return typeof mod.WebSocket === 'function' ? mod.WebSocket : mod;
+      } catch (e) { /* try the next place */ }
+    }
+    return null;
+  }
+
+  /** Browser, Node >= 22, or Node with the `ws` package: a WebSocket, one binary message per payload. */
   function webSocketTransport(session, params, opts, onOpen, onError) {
-    var WS = opts.WebSocket || root.WebSocket;
-    if (typeof WS !== 'function') throw VecbridgeError('no WebSocket implementation here (in Node 20, run node --experimental-websocket, or use the binary framing)');
+    var WS = opts.WebSocket || root.WebSocket || (isNode ? nodeWebSocketPackage() : null);
+    if (typeof WS !== 'function') {
+      throw VecbridgeError('no WebSocket implementation here: this Node has no global WebSocket (Node 22 has one; ' +
+        'Node 20.10+ with --experimental-websocket) and the ws package is not found ($VECBRIDGE_NPM_WS, or ' +
+        "require('ws'); vecbridge's node_spec(framing=\"websocket\") provides it), or use the binary framing");
+    }
     var host = params.host.indexOf(':') >= 0 ? '[' + params.host + ']' : params.host;
     var url = opts.url || 'ws://' + host + ':' + params.port + '/';
     var ws = new WS(url);
@@ -1059,7 +1151,7 @@
   function run(game, params, opts) {
     if (game === null || typeof game !== 'object') throw new TypeError('serve(game): game must be an object, a class or a factory, got ' + describeValue(game));
     var session = new Session(game, params, opts);
-    var framing = opts.framing || (isNode ? (params.framing === 'websocket' && typeof root.WebSocket === 'function' ? 'websocket' : 'binary') : 'websocket');
+    var framing = opts.framing || (isNode ? (params.framing === 'websocket' ? 'websocket' : 'binary') : 'websocket');
     var make = framing === 'binary' ? nodeTransport : framing === 'websocket' ? webSocketTransport : null;
     if (!make) throw VecbridgeError('unsupported framing ' + JSON.stringify(framing) + ' (this client speaks binary and websocket)');
     if (framing === 'binary' && !isNode) throw VecbridgeError('the binary framing needs Node; a browser speaks websocket');
@@ -1091,6 +1183,7 @@
     floatToHalf: floatToHalf,
     halfToFloat: halfToFloat,
     DTYPES: Object.keys(DTYPES),
+    PIXEL_FORMATS: Object.keys(PIXEL_FORMATS),
     Session: Session
   };
   return api;

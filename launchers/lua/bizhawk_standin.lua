@@ -32,8 +32,13 @@ What it emulates (BizHawk 2.6.2 and later, src/BizHawk.Client.Common/Api/SocketS
 
 Known differences: EmuHawk marks the socket disconnected only when it polls it; here
 socketServerIsConnected() turns false as soon as a read meets the end of the stream
-(under EmuHawk a read at end of stream fails and returns "" too). No screenshots:
-comm.socketServerScreenShot() raises an error.
+(under EmuHawk a read at end of stream fails and returns "" too).
+
+comm.socketServerScreenShot() sends "<byte length> <PNG bytes>" (the bytes as they are, no
+base64) and returns "Screenshot was sent", as EmuHawk does. With no emulator here, the PNG
+comes from `standin.screenshot_png()`: by default the `client.screenshot(path)` of whatever
+emulator stand-in is loaded (tests/games/lua/fake_bizhawk_emu.lua), read back from a file
+in VECBRIDGE_WORKDIR; a script may replace the function.
 ]]
 
 local socket = require("socket")
@@ -167,10 +172,48 @@ function comm.socketServerSetPort(port)
 	state.port = tonumber(port)
 	if has_server() then connect() end
 end
-function comm.socketServerScreenShot()
-	error("bizhawk_standin: there is no screen to send (comm.socketServerScreenShot needs EmuHawk)", 2)
+-- the PNG bytes of the screen (replaceable); EmuHawk encodes its own screen
+function M.screenshot_png()
+	local client = rawget(_G, "client")
+	if type(client) ~= "table" or type(client.screenshot) ~= "function" then
+		error("bizhawk_standin: there is no screen to send (load an emulator stand-in with client.screenshot, " ..
+			"or set standin.screenshot_png)", 0)
+	end
+	local dir = getenv("VECBRIDGE_WORKDIR")
+	local path = dir and (dir .. "/bizhawk_standin_screen.png") or os.tmpname()
+	client.screenshot(path)
+	local f = assert(io.open(path, "rb"))
+	local data = f:read("*a")
+	f:close()
+	os.remove(path)
+	return data
 end
-comm.socketServerScreenShotResponse = comm.socketServerScreenShot
+
+-- EmuHawk (SocketServer.SendScreenshot): the PNG bytes with the length prefix, no base64
+function comm.socketServerScreenShot()
+	if not has_server() then return "Screenshot could not be sent" end
+	if not state.sock then
+		local ok = pcall(connect)
+		if not ok then return "Screenshot could not be sent" end
+	end
+	local png = M.screenshot_png()
+	local data = #png .. " " .. png
+	local i = 1
+	while i <= #data do
+		local last, err, partial = state.sock:send(data, i)
+		if last then
+			i = last + 1
+		elseif partial and partial >= i and err == "timeout" then
+			i = partial + 1
+		else
+			if err == "closed" then state.connected = false end
+			state.successful = false
+			return "Screenshot could not be sent"
+		end
+	end
+	state.successful = true
+	return "Screenshot was sent"
+end
 
 -- ------------------------------------------------------------------ userdata
 

@@ -8,7 +8,7 @@ package.loaded.emu, so require would return that instead of this file.
     local E = dofile(os.getenv("VECBRIDGE_LAUNCHERS") .. "/lua/emu.lua")
     E.frameadvance(); E.read_u8(0x13); E.read_bytes(0, 2048) -- a string
     E.set_buttons({ Right = true, A = true }, 1)               -- BizHawk names, any case
-    E.screenshot_rgb()                                          -- H*W*3 bytes, row-major RGB
+    E.screen_bytes(), E.screen_format()                         -- the screen in the emulator's own bytes
 
 What it maps (E.name says which one it found):
 
@@ -18,14 +18,15 @@ What it maps (E.name says which one it found):
 | speed_max()         | client.speedmode(6400), sound off         | emu.speedmode("maximum")              |
 | read_u8(a)          | mainmemory.read_u8(a)                     | memory.readbyte(a)                    |
 | read_bytes(a, n)    | mainmemory.read_bytes_as_array(a, n)      | memory.readbyterange(a, n)            |
-| screenshot_rgb()    | client.screenshot(png) + a PNG decoder    | gui.gdscreenshot(true): gd2 -> RGB    |
+| screen_bytes()      | client.screenshot: PNG bytes ("png")      | gui.gdscreenshot(true) past its header: ARGB ("xrgb") |
+| send_screenshot()   | comm.socketServerScreenShot(): PNG frame  | -                                     |
 | rom_hash(expected)  | gameinfo.getromhash()                     | rom.gethash("md5") or SHA-1 of the file|
 | state_save/load     | memorysavestate (or savestate files)      | savestate.create/save/load            |
 
-E.install_bizhawk_api() adds BizHawk's Lua names (mainmemory, client, gameinfo,
-joypad.set(table, player), savestate.loadslot, console.log, ...) to FCEUX, so that a
-processor written for BizHawk runs under FCEUX unchanged. It only adds what is
-missing (FCEUX's own functions keep working) and makes drawing calls no-ops.
+E.install_bizhawk_api() adds BizHawk's Lua names (memory domains, mainmemory, event,
+bizstring, comm, client, gameinfo, joypad.set(table, player), savestate paths and slots,
+console.log, ...) to FCEUX (bizhawk_api.lua), so that a processor written for BizHawk runs
+under FCEUX unchanged. FCEUX's own functions keep working; drawing calls are no-ops.
 
 This file parses under Lua 5.1 (FCEUX): no integer division or bitwise operators.
 ]]
@@ -183,8 +184,11 @@ end
 
 -- ------------------------------------------------------------------ memory
 
+-- FCEUX's own memory functions, kept before install_bizhawk_api() gives memory.* BizHawk's meaning
+local fceux_memory = E.name == "fceux" and { readbyte = G("memory").readbyte, readbyterange = G("memory").readbyterange }
+
 function E.read_u8(addr)
-	if E.name == "fceux" then return G("memory").readbyte(addr) end
+	if E.name == "fceux" then return fceux_memory.readbyte(addr) end
 	return G("mainmemory").read_u8(addr)
 end
 
@@ -200,7 +204,7 @@ E.list_to_string = list_to_string
 
 --- read_bytes(addr, n): n bytes of main memory as a string.
 function E.read_bytes(addr, n)
-	if E.name == "fceux" then return G("memory").readbyterange(addr, n) end
+	if E.name == "fceux" then return fceux_memory.readbyterange(addr, n) end
 	local mm = G("mainmemory")
 	if mm.read_bytes_as_array then return list_to_string(mm.read_bytes_as_array(addr, n), 1, n) end
 	return list_to_string(mm.readbyterange(addr, n), 0, n) -- older BizHawk: zero-indexed
@@ -371,236 +375,29 @@ function E.screen_size()
 	return 240, 256
 end
 
--- gd2 truecolor (11-byte header, then A,R,G,B per pixel) -> RGB bytes
-local function gd_to_rgb(gd)
-	local out = string.gsub(string_sub(gd, 12), ".(...)", "%1")
-	return out
-end
-E.gd_to_rgb = gd_to_rgb
+-- The screen travels in the emulator's own bytes; vecbridge converts them to RGB on the host
+-- (docs/protocol.md, "Pixel formats"). Converting in Lua cost 6 ms a frame (FCEUX, string.gsub)
+-- and 33 ms (BizHawk, a pure-Lua PNG decoder, plus 10 ms of base64).
 
--- ---- a small PNG decoder (8-bit RGB/RGBA, non-interlaced) for BizHawk's client.screenshot
-
-local function inflate(data)
-	-- bit reader over a string
-	local pos, bitbuf, bitcnt = 1, 0, 0
-	local byte = string_byte
-	local function need(n)
-		while bitcnt < n do
-			local b = byte(data, pos)
-			if not b then error("png: truncated deflate stream") end
-			pos = pos + 1
-			bitbuf = bitbuf + b * 2 ^ bitcnt
-			bitcnt = bitcnt + 8
-		end
-	end
-	local function bits(n)
-		need(n)
-		local p = 2 ^ n
-		local v = bitbuf % p
-		bitbuf = (bitbuf - v) / p
-		bitcnt = bitcnt - n
-		return v
-	end
-	-- canonical Huffman table: lengths[0..n-1] -> lookup by (code, length)
-	local function build(lengths, n)
-		local count, maxlen = {}, 0
-		for l = 0, 15 do count[l] = 0 end
-		for i = 0, n - 1 do
-			local l = lengths[i] or 0
-			count[l] = count[l] + 1
-			if l > maxlen then maxlen = l end
-		end
-		count[0] = 0
-		local next_code, code = {}, 0
-		for l = 1, 15 do
-			code = (code + count[l - 1]) * 2
-			next_code[l] = code
-		end
-		local map = {} -- map[len][code] = symbol
-		for l = 1, maxlen do map[l] = {} end
-		for i = 0, n - 1 do
-			local l = lengths[i] or 0
-			if l > 0 then
-				map[l][next_code[l]] = i
-				next_code[l] = next_code[l] + 1
-			end
-		end
-		return { map = map, maxlen = maxlen }
-	end
-	local function decode(t)
-		local code = 0
-		for l = 1, t.maxlen do
-			code = code * 2 + bits(1) -- Huffman codes are read MSB first, bit by bit
-			local s = t.map[l][code]
-			if s then return s end
-		end
-		error("png: bad Huffman code")
-	end
-	local LBASE = { 3, 4, 5, 6, 7, 8, 9, 10, 11, 13, 15, 17, 19, 23, 27, 31, 35, 43, 51, 59, 67, 83, 99, 115, 131, 163,
-		195, 227, 258 }
-	local LEXTRA = { 0, 0, 0, 0, 0, 0, 0, 0, 1, 1, 1, 1, 2, 2, 2, 2, 3, 3, 3, 3, 4, 4, 4, 4, 5, 5, 5, 5, 0 }
-	local DBASE = { 1, 2, 3, 4, 5, 7, 9, 13, 17, 25, 33, 49, 65, 97, 129, 193, 257, 385, 513, 769, 1025, 1537, 2049, 3073,
-		4097, 6145, 8193, 12289, 16385, 24577 }
-	local DEXTRA = { 0, 0, 0, 0, 1, 1, 2, 2, 3, 3, 4, 4, 5, 5, 6, 6, 7, 7, 8, 8, 9, 9, 10, 10, 11, 11, 12, 12, 13, 13 }
-	local fixed_lit, fixed_dist
-	local out, n = {}, 0
-	-- zlib header
-	bits(8); bits(8)
-	repeat
-		local final = bits(1)
-		local btype = bits(2)
-		if btype == 0 then
-			bitbuf, bitcnt = 0, 0
-			local len = byte(data, pos) + byte(data, pos + 1) * 256
-			pos = pos + 4
-			for i = 0, len - 1 do
-				n = n + 1
-				out[n] = byte(data, pos + i)
-			end
-			pos = pos + len
-		else
-			local lit, dist
-			if btype == 1 then
-				if not fixed_lit then
-					local l = {}
-					for i = 0, 143 do l[i] = 8 end
-					for i = 144, 255 do l[i] = 9 end
-					for i = 256, 279 do l[i] = 7 end
-					for i = 280, 287 do l[i] = 8 end
-					fixed_lit = build(l, 288)
-					local d = {}
-					for i = 0, 29 do d[i] = 5 end
-					fixed_dist = build(d, 30)
-				end
-				lit, dist = fixed_lit, fixed_dist
-			elseif btype == 2 then
-				local hlit, hdist, hclen = bits(5) + 257, bits(5) + 1, bits(4) + 4
-				local order = { 16, 17, 18, 0, 8, 7, 9, 6, 10, 5, 11, 4, 12, 3, 13, 2, 14, 1, 15 }
-				local cl = {}
-				for i = 1, hclen do cl[order[i]] = bits(3) end
-				local clt = build(cl, 19)
-				local lengths, i = {}, 0
-				while i < hlit + hdist do
-					local sym = decode(clt)
-					if sym < 16 then
-						lengths[i] = sym; i = i + 1
-					elseif sym == 16 then
-						local prev = lengths[i - 1]
-						for _ = 1, 3 + bits(2) do lengths[i] = prev; i = i + 1 end
-					elseif sym == 17 then
-						for _ = 1, 3 + bits(3) do lengths[i] = 0; i = i + 1 end
-					else
-						for _ = 1, 11 + bits(7) do lengths[i] = 0; i = i + 1 end
-					end
-				end
-				local ll, dl = {}, {}
-				for j = 0, hlit - 1 do ll[j] = lengths[j] end
-				for j = 0, hdist - 1 do dl[j] = lengths[hlit + j] end
-				lit, dist = build(ll, hlit), build(dl, hdist)
-			else
-				error("png: invalid deflate block type")
-			end
-			while true do
-				local sym = decode(lit)
-				if sym < 256 then
-					n = n + 1
-					out[n] = sym
-				elseif sym == 256 then
-					break
-				else
-					local li = sym - 256
-					local len = LBASE[li] + bits(LEXTRA[li])
-					local di = decode(dist) + 1
-					local d = DBASE[di] + bits(DEXTRA[di])
-					local from = n - d
-					for k = 1, len do out[n + k] = out[from + k] end
-					n = n + len
-				end
-			end
-		end
-	until final == 1
-	return out, n
-end
-E.inflate = inflate
-
---- decode_png(data): height, width, RGB bytes (8-bit RGB or RGBA, not interlaced).
-function E.decode_png(data)
-	if string_sub(data, 1, 8) ~= "\137PNG\r\n\26\n" then error("png: not a PNG file") end
-	local pos, idat = 9, {}
-	local w, h, depth, ctype, interlace
-	local function u32(p)
-		local a, b, c, d = string_byte(data, p, p + 3)
-		return ((a * 256 + b) * 256 + c) * 256 + d
-	end
-	while pos <= #data do
-		local len, typ = u32(pos), string_sub(data, pos + 4, pos + 7)
-		local body = string_sub(data, pos + 8, pos + 7 + len)
-		if typ == "IHDR" then
-			w, h = u32(pos + 8), u32(pos + 12)
-			depth, ctype, interlace = string_byte(body, 9), string_byte(body, 10), string_byte(body, 13)
-		elseif typ == "IDAT" then
-			idat[#idat + 1] = body
-		elseif typ == "IEND" then
-			break
-		end
-		pos = pos + 12 + len
-	end
-	if depth ~= 8 or (ctype ~= 2 and ctype ~= 6) or interlace ~= 0 then
-		error(string.format("png: only 8-bit RGB/RGBA non-interlaced PNGs are supported (depth %s, color type %s)",
-			tostring(depth), tostring(ctype)))
-	end
-	local raw = inflate(table_concat(idat))
-	local bpp = ctype == 6 and 4 or 3
-	local stride = w * bpp
-	local rgb, k = {}, 0
-	local prev = {}
-	for x = 1, stride do prev[x] = 0 end
-	local p = 1
-	local parts = {}
-	for y = 1, h do
-		local ftype = raw[p]
-		p = p + 1
-		local cur = {}
-		for x = 1, stride do
-			local v = raw[p + x - 1]
-			local a = x > bpp and cur[x - bpp] or 0
-			local b = prev[x]
-			if ftype == 1 then
-				v = v + a
-			elseif ftype == 2 then
-				v = v + b
-			elseif ftype == 3 then
-				v = v + floor((a + b) / 2)
-			elseif ftype == 4 then
-				local c = x > bpp and prev[x - bpp] or 0
-				local pa, pb, pc = math.abs(b - c), math.abs(a - c), math.abs(a + b - 2 * c)
-				if pa <= pb and pa <= pc then v = v + a elseif pb <= pc then v = v + b else v = v + c end
-			end
-			cur[x] = v % 256
-		end
-		p = p + stride
-		k = 0
-		if bpp == 3 then
-			rgb = cur
-			k = stride
-		else
-			rgb = {}
-			for x = 1, stride, 4 do
-				rgb[k + 1], rgb[k + 2], rgb[k + 3] = cur[x], cur[x + 1], cur[x + 2]
-				k = k + 3
-			end
-		end
-		parts[y] = list_to_string(rgb, 1, k)
-		prev = cur
-	end
-	return h, w, table_concat(parts)
+--- screen_format(): the pixel format of E.screen_bytes(): "xrgb" (FCEUX), "png" (BizHawk).
+function E.screen_format()
+	return E.name == "fceux" and "xrgb" or "png"
 end
 
---- screenshot_rgb(): the current screen as H*W*3 RGB bytes (row-major), and H, W.
-function E.screenshot_rgb()
+-- the gd2 truecolor header of gui.gdscreenshot: signature, width, height, truecolor flag, transparent colour
+local GD_HEADER = 11
+
+--- screen_bytes(): the current screen in E.screen_format(): a string, the screen's height and
+-- width, and the index of its first pixel byte in the string (so that no copy is needed).
+--   FCEUX: gui.gdscreenshot(true), whose pixels start past the gd2 header, 4 bytes a pixel (A, R, G, B);
+--   BizHawk: client.screenshot's PNG file, its bytes as they are.
+function E.screen_bytes()
 	if E.name == "fceux" then
 		-- true: the emulator's own picture, without FCEUX's on-screen messages or Lua drawings
-		return gd_to_rgb(G("gui").gdscreenshot(true)), 240, 256
+		local gd = G("gui").gdscreenshot(true)
+		local w = string_byte(gd, 3) * 256 + string_byte(gd, 4)
+		local h = string_byte(gd, 5) * 256 + string_byte(gd, 6)
+		return gd, h, w, GD_HEADER + 1
 	end
 	local dir = os.getenv("VECBRIDGE_WORKDIR")
 	local path = (dir and dir ~= "") and (dir .. "/vecbridge_screen.png") or os.tmpname()
@@ -608,154 +405,28 @@ function E.screenshot_rgb()
 	local data = read_file(path)
 	os.remove(path)
 	if not data then error("screenshot: client.screenshot did not write " .. path) end
-	local h, w, rgb = E.decode_png(data)
-	return rgb, h, w
+	local h, w = E.screen_size()
+	return data, h, w, 1
+end
+
+--- send_screenshot(): BizHawk only: EmuHawk sends the screen as a PNG frame on its comm socket
+-- (comm.socketServerScreenShot: "<length> <PNG bytes>", no base64).
+function E.send_screenshot()
+	local result = G("comm").socketServerScreenShot()
+	if result == "Screenshot could not be sent" then error("comm.socketServerScreenShot: " .. result) end
+	return result
 end
 
 -- ------------------------------------------------------------------ BizHawk names under FCEUX
 
-local function noop() end
-
---- Adds BizHawk's Lua API names to FCEUX (only what is missing; FCEUX's own calls keep working).
+--- Adds BizHawk's Lua API names to FCEUX (only what is missing; FCEUX's own calls keep working):
+-- launchers/lua/bizhawk_api.lua, listed in docs/backends/bizhawk-api.md.
 function E.install_bizhawk_api()
 	if E.name ~= "fceux" or E._installed then return end
 	E._installed = true
-	local emu_, memory, joypad, savestate, gui = G("emu"), G("memory"), G("joypad"), G("savestate"), G("gui")
-
-	-- print/console.log go to stderr (FCEUX's console is invisible when headless)
-	local function log_values(...)
-		local parts = {}
-		for i = 1, select("#", ...) do parts[i] = tostring((select(i, ...))) end
-		E.log(table_concat(parts, "\t"))
-	end
-	_G.print = log_values
-	if G("console") == nil then _G.console = { log = log_values, writeline = log_values, clear = noop, write = log_values } end
-
-	-- joypad.set(table, player) as well as FCEUX's joypad.set(player, table)
-	local fceux_set, fceux_get = joypad.set, joypad.get
-	E._fceux_joypad_set = fceux_set
-	joypad.set = function(a, b)
-		if type(a) == "table" then return E.set_buttons(a, b or 1) end
-		return fceux_set(a, b)
-	end
-	-- joypad.get() with no player: BizHawk's form {["P1 Up"]=false, ...}
-	joypad.get = function(p)
-		if p ~= nil then return fceux_get(p) end
-		local t = {}
-		local cur = fceux_get(1) or {}
-		for _, name in ipairs(E.BUTTONS) do
-			t["P1 " .. name] = cur[FCEUX_NAMES[string.lower(name)]] and true or false
-		end
-		return t
-	end
-
-	-- main memory
-	local function s8(v) return v >= 128 and v - 256 or v end
-	local function u16le(a) return memory.readbyte(a) + 256 * memory.readbyte(a + 1) end
-	local function u16be(a) return memory.readbyte(a) * 256 + memory.readbyte(a + 1) end
-	local function s16(v) return v >= 32768 and v - 65536 or v end
-	local function u32le(a) return u16le(a) + 65536 * u16le(a + 2) end
-	local function bytes_table(a, n, first)
-		local s = memory.readbyterange(a, n)
-		local t = { string_byte(s, 1, n) }
-		if first == 0 then
-			local z = {}
-			for i = 1, n do z[i - 1] = t[i] end
-			return z
-		end
-		return t
-	end
-	local mm = {
-		read_u8 = memory.readbyte, readbyte = memory.readbyte,
-		read_s8 = function(a) return s8(memory.readbyte(a)) end,
-		read_u16_le = u16le, read_u16_be = u16be,
-		read_s16_le = function(a) return s16(u16le(a)) end, read_s16_be = function(a) return s16(u16be(a)) end,
-		read_u32_le = u32le,
-		read_bytes_as_array = function(a, n) return bytes_table(a, n, 1) end,
-		readbyterange = function(a, n) return bytes_table(a, n, 0) end,
-		write_u8 = memory.writebyte, writebyte = memory.writebyte,
-		getname = function() return "RAM" end, getsize = function() return 2048 end,
-	}
-	if G("mainmemory") == nil then _G.mainmemory = mm end
-	for k, v in pairs(mm) do
-		if memory[k] == nil and k ~= "readbyterange" then memory[k] = v end
-	end
-
-	-- emu
-	if emu_.getsystemid == nil then emu_.getsystemid = function() return "NES" end end
-
-	-- client
-	if G("client") == nil then
-		local rom = G("rom")
-		_G.client = {
-			speedmode = function(p) emu_.speedmode((tonumber(p) or 100) > 100 and "maximum" or "normal") end,
-			pause = noop, unpause = noop, togglepause = noop, SetSoundOn = noop, GetSoundOn = function() return false end,
-			invisibleemulation = noop, enablerewind = noop, frameskip = noop, displaymessages = noop,
-			getversion = function() return "FCEUX (vecbridge emu.lua)" end,
-			screenshot = function(path) return gui.savescreenshotas(path) end,
-			reboot_core = function() emu_.poweron() end,
-			openrom = function(path) return emu_.loadrom(path) end,
-			exit = function() emu_.exit() end,
-			bufferwidth = function() return 256 end, bufferheight = function() return 240 end,
-			screenwidth = function() return 256 end, screenheight = function() return 240 end,
-			getromname = function() return rom and rom.getfilename() end,
-		}
-	end
-
-	-- gameinfo
-	if G("gameinfo") == nil then
-		local rom = G("rom")
-		_G.gameinfo = {
-			getromname = function() return rom.getfilename() end,
-			getromhash = function()
-				E._sha1 = E._sha1 or string.upper((E.rom_hash(string.rep("0", 40), E.rom_path)))
-				return E._sha1
-			end,
-			getboardtype = function() return "" end,
-			getstatus = function() return "" end,
-		}
-	end
-
-	-- savestate: BizHawk's path/slot forms (kept in memory for this run)
-	local fceux_save, fceux_load = savestate.save, savestate.load
-	local by_path = {}
-	savestate.save = function(s, ...)
-		if type(s) == "string" then
-			by_path[s] = by_path[s] or savestate.create()
-			return fceux_save(by_path[s])
-		end
-		return fceux_save(s, ...)
-	end
-	savestate.load = function(s, ...)
-		if type(s) == "string" then
-			if not by_path[s] then error("savestate.load: no state was saved as " .. s) end
-			return fceux_load(by_path[s])
-		end
-		return fceux_load(s, ...)
-	end
-	if savestate.saveslot == nil then savestate.saveslot = function(n) return fceux_save(savestate.object(n)) end end
-	if savestate.loadslot == nil then savestate.loadslot = function(n) return fceux_load(savestate.object(n)) end end
-	if G("memorysavestate") == nil then
-		local states, n = {}, 0
-		_G.memorysavestate = {
-			savecorestate = function()
-				n = n + 1
-				local s = savestate.create()
-				fceux_save(s)
-				states[tostring(n)] = s
-				return tostring(n)
-			end,
-			loadcorestate = function(id) return fceux_load(states[id]) end,
-			removestate = function(id) states[id] = nil end,
-			clearstatesfrommemory = function() states = {} end,
-		}
-	end
-
-	-- drawing: no-ops when headless (BizHawk names); FCEUX's own gui.* stay
-	for _, name in ipairs({ "drawBox", "drawRectangle", "drawText", "drawString", "drawLine", "drawPixel",
-		"drawEllipse", "drawImage", "clearGraphics", "cleartext", "DrawNew", "DrawFinish", "addmessage" }) do
-		if gui[name] == nil then gui[name] = noop end
-	end
+	local dir = string.match(debug.getinfo(1, "S").source or "", "^@(.*[/\\])") or ""
+	local api = assert(loadfile(dir .. "bizhawk_api.lua"))()
+	api.install(E)
 end
 
 return E

@@ -8,11 +8,11 @@ the environment variable VECBRIDGE_PROCESSOR. A bare name is looked up in
 launchers/lua/processors/.
 
 It puts vecbridge's launchers/lua folder on package.path (EmuHawk does not read
-LUA_PATH), loads the processor file and runs it. The file itself calls
-`bizhawk.GymEnv.new(...):run(processor)` as gym-bizhawk's guide teaches (bizhawk.lua,
-found by `require('bizhawk')`, serves it over vecbridge's protocol). A file that
-instead returns its processor table (or defines a global EnvProcessor with .new) is
-served the same way.
+LUA_PATH), loads the processor file and runs it. The file itself ends as gym-bizhawk
+teaches, `bizhawk.run(EnvProcessor.new())`, `bizhawk.GymEnv.new(...):run(...)` or
+`bizhawk.new(...):run(...)` (bizhawk.lua, found by `require('bizhawk')`, serves it over
+vecbridge's protocol). A file that instead returns its processor table (or defines a global
+EnvProcessor with .new) is served the same way.
 
 Any error before the handshake (a missing file, a syntax error, a HASH mismatch) is
 printed to the instance log and ends the emulator, so that vecbridge reports it in
@@ -63,6 +63,7 @@ end
 
 local ok, err, tb = bizhawk.protected(function()
 	local path = find_processor()
+	bizhawk.processor_path = path -- a relative ROM is relative to the processor file
 	local chunk, load_err = loadfile(path)
 	if not chunk then error("cannot load the processor " .. path .. ": " .. tostring(load_err), 0) end
 	local result = chunk()

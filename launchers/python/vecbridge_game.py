@@ -6,8 +6,14 @@ A game process started by vecbridge calls::
     serve(MyGameEnv)          # a class or factory: called with the game options
     serve(gymnasium.make("CartPole-v1"))   # or an env instance
 
-It reads ``VECBRIDGE_HOST/PORT/INSTANCE/TOKEN/CONFIG`` (docs/protocol.md, section 1),
-connects, says hello with the env's spaces, and answers reset/step/render/call
+An env whose frames come in another pixel layout (an emulator's XRGB8888 words, a PNG)
+passes ``pixel_format="bgrx"`` (rgbx, xrgb, palette with ``palette=[[r, g, b], ...]``, png):
+its observation space stays the RGB ``uint8`` Box ``[H, W, 3]`` the user gets, while
+``reset``/``step`` return the wire bytes (``uint8 [H, W, 4]``, ``[H, W]`` indices, or the PNG
+file as ``uint8 [N]`` or a ``vecbridge.protocol.messages.RawFrame``); vecbridge converts them.
+
+It reads ``VECBRIDGE_SOCKET`` or ``VECBRIDGE_HOST/PORT``, and ``VECBRIDGE_INSTANCE/TOKEN/CONFIG``
+(docs/protocol.md, section 1), connects, says hello with the env's spaces, and answers reset/step/render/call
 until vecbridge sends ``close`` or the connection ends. Exceptions raised by the
 env are sent back as ``error`` replies with their traceback; the game keeps serving.
 """
@@ -17,11 +23,13 @@ from __future__ import annotations
 import json
 import os
 import socket
-import sys
 import traceback
 from typing import Any, Callable
 
-from vecbridge.errors import ConnectionClosed
+from vecbridge.errors import ConnectionClosed, ProtocolError
+from vecbridge.protocol.messages import RawFrame
+from vecbridge.protocol.pixels import check_wire, format_of
+from vecbridge.protocol.spaces import space_to_json
 from vecbridge.protocol.connection import (
     CallRequest,
     CloseRequest,
@@ -29,8 +37,8 @@ from vecbridge.protocol.connection import (
     RenderRequest,
     ResetRequest,
     StepRequest,
-    encode_value,
 )
+from vecbridge.protocol.values import encode_value
 from vecbridge.transport import read_event, send_all
 
 EnvOrFactory = Any  # a gymnasium.Env, or a callable(**config) -> gymnasium.Env
@@ -48,24 +56,49 @@ def _required(name: str) -> str:
     return value
 
 
-def serve(game: EnvOrFactory, *, framing: str = "binary") -> None:
-    """Connect to vecbridge and serve ``game`` until closed."""
+def connect() -> socket.socket:
+    """The Unix-domain socket in ``VECBRIDGE_SOCKET`` if vecbridge offers one, else TCP to HOST:PORT."""
+    path = os.environ.get("VECBRIDGE_SOCKET")
+    if path:
+        sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+        try:
+            sock.connect(path)
+            return sock
+        except OSError:
+            sock.close()  # e.g. a game run in a container that cannot see the run folder: TCP still works
+    host, port = os.environ.get("VECBRIDGE_HOST", "127.0.0.1"), int(_required("VECBRIDGE_PORT"))
+    sock = socket.create_connection((host, port))
+    sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+    return sock
+
+
+def serve(
+    game: EnvOrFactory, *, framing: str = "binary", pixel_format: str | None = None, palette: list | None = None
+) -> None:
+    """Connect to vecbridge and serve ``game`` until closed (``pixel_format``: see the module's docstring)."""
     config = game_config()
     is_instance = hasattr(game, "step") and not isinstance(game, type)
     env = game if is_instance else game(**config)
-    host, port = os.environ.get("VECBRIDGE_HOST", "127.0.0.1"), int(_required("VECBRIDGE_PORT"))
     instance, token = int(_required("VECBRIDGE_INSTANCE")), _required("VECBRIDGE_TOKEN")
-    sock = socket.create_connection((host, port))
-    sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
     conn = GameConnection(framing)
     metadata = {k: v for k, v in getattr(env, "metadata", {}).items() if k in ("render_modes", "render_fps")}
     name = getattr(getattr(env, "spec", None), "id", None) or type(env).__name__
-    send_all(sock, conn.send_hello(instance, token, env.observation_space, env.action_space, name, metadata))
+    obs_desc: Any = env.observation_space
+    image = None
+    if pixel_format not in (None, "rgb"):
+        obs_desc = {**space_to_json(env.observation_space), "pixel_format": pixel_format}
+        if palette is not None:
+            obs_desc["palette"] = palette
+        image = format_of(obs_desc)  # raises SpaceError for a misuse, before connecting
+    sock = connect()
+    send_all(sock, conn.send_hello(instance, token, obs_desc, env.action_space, name, metadata))
     try:
         read_event(sock, conn, None, "the welcome")
-        _serve_requests(sock, conn, env)
+        _serve_requests(sock, conn, env, image)
     except ConnectionClosed:
         pass  # vecbridge went away: exit quietly
+    except ProtocolError as exc:  # not vecbridge speaking: say what came, in the log vecbridge shows
+        raise SystemExit(f"vecbridge game client: the host broke the protocol: {type(exc).__name__}: {exc}") from None
     finally:
         try:
             env.close()
@@ -73,26 +106,34 @@ def serve(game: EnvOrFactory, *, framing: str = "binary") -> None:
             sock.close()
 
 
-def _serve_requests(sock: socket.socket, conn: GameConnection, env: Any) -> None:
+def _serve_requests(sock: socket.socket, conn: GameConnection, env: Any, image: Any = None) -> None:
     obs_space = env.observation_space
+
+    def wire(obs: Any) -> Any:
+        if image is None:
+            return encode_value(obs_space, obs)
+        if not isinstance(obs, RawFrame):
+            check_wire(image, obs)
+        return obs
+
     while True:
         request = read_event(sock, conn, None, "a request")
         if isinstance(request, CloseRequest):
             return
         try:
-            reply = _answer(conn, env, obs_space, request)
+            reply = _answer(conn, env, wire, request)
         except Exception as exc:  # the env failed: report it, keep serving
             reply = conn.send_error(f"{type(exc).__name__}: {exc}", traceback.format_exc())
         send_all(sock, reply)
 
 
-def _answer(conn: GameConnection, env: Any, obs_space: Any, request: Any) -> bytes:
+def _answer(conn: GameConnection, env: Any, wire: Callable[[Any], Any], request: Any) -> bytes:
     if isinstance(request, StepRequest):
         obs, reward, terminated, truncated, info = env.step(request.action)
-        return conn.send_step_result(encode_value(obs_space, obs), reward, terminated, truncated, info)
+        return conn.send_step_result(wire(obs), reward, terminated, truncated, info)
     if isinstance(request, ResetRequest):
         obs, info = env.reset(seed=request.seed, options=request.options)
-        return conn.send_reset_result(encode_value(obs_space, obs), info)
+        return conn.send_reset_result(wire(obs), info)
     if isinstance(request, RenderRequest):
         return conn.send_render_result(env.render())
     assert isinstance(request, CallRequest)

@@ -1,7 +1,8 @@
 """A game written against the protocol page alone (no vecbridge client), that can lie.
 
 It declares float32[4] observations; with LIE=dtype it sends float64 instead, with
-LIE=shape a float32[5], with LIE=token a wrong token. Standard library only.
+LIE=shape a float32[5], with LIE=token a wrong token. Episodes never end, unless
+EPISODE=N: then every N-th step terminates. Standard library only.
 """
 
 import json
@@ -10,6 +11,7 @@ import socket
 import struct
 
 LIE = os.environ.get("LIE", "")
+EPISODE = int(os.environ.get("EPISODE", "0"))
 
 
 def frame(header: dict, data: bytes = b"") -> bytes:
@@ -63,8 +65,9 @@ def main() -> None:
         elif msg["type"] == "step":
             t += 1
             desc, data = observation(t)
+            ended = EPISODE > 0 and t % EPISODE == 0
             sock.sendall(frame({"type": "step_result", "observation": {"$array": 0}, "reward": 0.0,
-                                "terminated": False, "truncated": False, "info": {}, "arrays": [desc]}, data))
+                                "terminated": ended, "truncated": False, "info": {}, "arrays": [desc]}, data))
         else:
             sock.sendall(frame({"type": "error", "message": f"raw_liar does not support {msg['type']!r}"}))
 

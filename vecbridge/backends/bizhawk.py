@@ -57,6 +57,16 @@ INSTANCE_CONFIG: dict[str, Any] = {
 # Linux under Xvfb: GDI+ display (no OpenGL there), the dummy sound output.
 LINUX_CONFIG: dict[str, Any] = {"DispMethod": 1, "SoundOutputMethod": 3}
 
+# EmuHawk's flags that 2.9 (hand-written ArgParser: case-insensitive prefixes, an unknown flag
+# is taken as the ROM path) and 2.10 (System.CommandLine: case-sensitive, an unknown flag or a
+# second positional is an error shown in a modal dialog) both read the same way. vecbridge
+# passes --config, --socket_ip, --socket_port, --lua, --userdata and --chromeless itself: 2.10
+# refuses a single-value option given twice, so extra_args may not repeat those.
+EXTRA_FLAGS = ("--load-slot=", "--load-state=", "--movie=", "--dump-type=", "--dump-frames=", "--dump-name=",
+               "--dump-length=", "--dump-close", "--fullscreen", "--luaconsole", "--socket_udp", "--mmf=",
+               "--url_get=", "--url_post=", "--audiosync=", "--open-ext-tool-dll=")
+OWN_FLAGS = ("--config", "--socket_ip", "--socket_port", "--lua=", "--userdata", "--chromeless")
+
 
 def _literal(text: str | os.PathLike) -> str:
     """Text that survives LaunchSpec's str.format of command parts."""
@@ -97,8 +107,18 @@ def emuhawk_command(
     lua_script: str = "{launchers}/lua/processor.lua",
     extra_args: Sequence[str] = (),
 ) -> list[str]:
-    """EmuHawk's argv as a LaunchSpec command template (``{port}``, ``{workdir}``, ... placeholders)."""
+    """EmuHawk's argv as a LaunchSpec command template (``{port}``, ``{workdir}``, ... placeholders).
+
+    The flags are the ones BizHawk 2.9 and 2.10 read alike (``--name=value``, lower case, the
+    ROM last); ``extra_args`` must be among ``EXTRA_FLAGS``.
+    """
     windows = sys.platform == "win32" if windows is None else windows
+    for arg in extra_args:
+        if arg.startswith(OWN_FLAGS):
+            raise ValueError(f"extra_args: {arg!r} is set by vecbridge itself (BizHawk 2.10 refuses an option given twice)")
+        if not arg.startswith(EXTRA_FLAGS):
+            raise ValueError(f"extra_args: {arg!r} is not an EmuHawk flag that BizHawk 2.9 and 2.10 both read "
+                             f"(2.9 would open it as the ROM, 2.10 stops with a dialog); use one of {', '.join(EXTRA_FLAGS)}")
     exe = _literal(emuhawk)
     prefix = [exe] if windows else ([*(["xvfb-run", "-a", "-s", "-screen 0 1280x1024x24"] if xvfb else []), mono, exe])
     args = [
@@ -144,7 +164,7 @@ def bizhawk_spec(
     processor = str(processor)
     if os.sep in processor or "/" in processor or processor.endswith(".lua"):
         processor = str(Path(processor).resolve())
-    rom_path = str(Path(rom).resolve()) if rom is not None else None
+    rom_path = str(Path(rom).resolve()) if rom is not None and str(rom) != "" else None  # "": the processor's ROM
     settings = instance_config(windows, config_overrides)
     launcher = [
         "{python}", "-m", "vecbridge.backends.bizhawk",
@@ -159,7 +179,8 @@ def bizhawk_spec(
     if not windows:
         folder = _literal(exe.parent)
         env["LD_LIBRARY_PATH"] = f"{folder}/dll:{folder}:" + _literal(os.environ.get("LD_LIBRARY_PATH", ""))
-        env["MONO_WINFORMS_XIM_STYLE"] = "disabled"  # as EmuHawkMono.sh does
+        env["MONO_WINFORMS_XIM_STYLE"] = "disabled"  # as EmuHawkMono.sh does (2.9 and 2.10)
+        env["MONO_CRASH_NOFILE"] = "1"  # EmuHawkMono.sh too: no crash dump files in the instance folder
     game_options: dict[str, Any] = {"processor": processor, **config}
     if rom_path is not None:
         game_options.setdefault("rom", rom_path)
@@ -170,9 +191,21 @@ def bizhawk_spec(
         config=game_options,
         name=name or Path(processor).stem,
         startup_timeout=startup_timeout,
+        # EmuHawk connects as it starts, and says hello only once its Lua script runs (after mono,
+        # the core and the ROM have loaded): its connection waits for the hello that long.
+        handshake_timeout=startup_timeout,
         step_timeout=step_timeout,
         close_grace=close_grace,
     )
+
+
+def escape_from_pong_bizhawk_spec(**options: Any) -> LaunchSpec:
+    """Escape from Pong (Debian's ``efp.nes``) in EmuHawk, with the same processor as the
+    FCEUX build (``vecbridge/EscapeFromPong-v0``): registered as ``vecbridge/EscapeFromPongBizHawk-v0``.
+    EmuHawk comes from ``emuhawk=`` or ``$BIZHAWK_DIR`` (``scripts/install-bizhawk.sh``)."""
+    settings = {"observation_type": "image", "frameskip": 4, "noop_max": 30, "lives": 3, **options}
+    return bizhawk_spec("escape_from_pong", settings.pop("rom", "/usr/share/nes/efp.nes"),
+                        name="EscapeFromPongBizHawk", **settings)
 
 
 def write_config(path: str | os.PathLike, settings: Mapping[str, Any], base_config: str | os.PathLike | None = None) -> dict:

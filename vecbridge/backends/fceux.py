@@ -27,9 +27,10 @@ import sys
 from pathlib import Path
 from typing import Any
 
+from vecbridge.backends.processor_rom import processor_rom
 from vecbridge.launch.spec import LaunchSpec
 
-__all__ = ["EFP_ROM", "find_fceux", "fceux_spec", "escape_from_pong_spec", "register_games"]
+__all__ = ["EFP_ROM", "find_fceux", "fceux_spec", "escape_from_pong_spec"]
 
 EFP_ROM = Path("/usr/share/nes/efp.nes")  # Debian package `efp` (BSD-3-Clause)
 
@@ -49,7 +50,7 @@ def find_fceux() -> str:
 
 def fceux_spec(
     processor: str | os.PathLike,
-    rom: str | os.PathLike,
+    rom: str | os.PathLike | None = None,
     *,
     fceux: str | None = None,
     name: str = "",
@@ -62,13 +63,17 @@ def fceux_spec(
     """A LaunchSpec running ``processor`` (a gym-bizhawk-style processor file, or the name of
     one in launchers/lua/processors/) on ``rom`` in headless FCEUX.
 
+    Without ``rom`` (``None`` or ``""``) the ROM is the processor's own ``ROM`` (an absolute
+    path, a path relative to the processor file, or what it reads from an environment
+    variable), read now by ``processor_rom`` (``ValueError`` when it names none).
     Keyword arguments beyond these become game options (``frameskip``, ``observation_type``,
-    ``noop_max``, ``reset_state``, ``setup_str``, ...; see launchers/lua/bizhawk.lua).
+    ``spaces``, ``noop_max``, ``reset_state``, ``setup_str``, ``check_hash``, ...; see
+    docs/backends/fceux.md).
     """
     processor = str(processor)
     if os.sep in processor or processor.endswith(".lua"):
         processor = str(Path(processor).resolve())
-    rom_path = Path(rom).resolve()
+    rom_path = processor_rom(processor) if rom is None or str(rom) == "" else Path(rom).resolve()
     command = [
         fceux or find_fceux(),
         "--no-config", "1",
@@ -108,10 +113,3 @@ def escape_from_pong_spec(rom: str | os.PathLike = EFP_ROM, **config: Any) -> La
     """
     options = {"observation_type": "image", "frameskip": 4, "noop_max": 30, "lives": 3, **config}
     return fceux_spec("escape_from_pong", rom, name="EscapeFromPong", **options)
-
-
-def register_games() -> None:
-    """Register ``vecbridge/EscapeFromPong-v0`` (vecbridge.make and gymnasium.make/make_vec)."""
-    from vecbridge.registry import register
-
-    register("vecbridge/EscapeFromPong-v0", escape_from_pong_spec())

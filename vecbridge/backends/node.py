@@ -22,34 +22,31 @@ process stays. See docs/backends/node.md.
 from __future__ import annotations
 
 import os
-import re
 import shutil
-import sys
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Iterable, Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-if __package__:
-    from . import npm
-else:  # run as a script (the instance launcher): its folder is sys.path[0]
-    import npm  # type: ignore[no-redef]
+from vecbridge.backends.instance import npm
+from vecbridge.backends.instance.npm import env_name
 
 if TYPE_CHECKING:
     from vecbridge.launch.spec import LaunchSpec
 
 __all__ = [
     "JSNES",
+    "WS",
     "EFP_ROM",
     "GAMES_DIR",
     "find_node",
     "env_name",
     "node_spec",
     "fetch_jsnes",
+    "fetch_ws",
     "escape_from_pong_js_spec",
-    "register_games",
 ]
 
-LAUNCHER = Path(__file__).resolve()
+LAUNCHER = Path(__file__).resolve().parent / "instance" / "node_launcher.py"
 GAMES_DIR = "{launchers}/js/games"  # the shipped games, as a command placeholder
 EFP_ROM = Path("/usr/share/nes/efp.nes")  # Debian package `efp` (BSD-3-Clause)
 
@@ -60,17 +57,20 @@ JSNES = {
     "integrity": "sha512-zKDhtiDpPs/XF/9Ycw5pe1hw+dSVjnY3ov30sniEk2qfaA2SwCPQkHGCreRIi4mH8jhfmXM0KN2RH1Q7sf9O7g==",
 }
 
+# npm package ws 8.23.0 (MIT): the WebSocket client vecbridge.js uses in a Node without a global
+# WebSocket (Node 18; Node 20 without --experimental-websocket); `npm view ws@8.23.0 dist.integrity`
+WS = {
+    "name": "ws",
+    "version": "8.23.0",
+    "integrity": "sha512-wCkmX8QMOrKjgO8HW2WyDbTSGeqkocxgDzS9iR79rEAexty6/2qzilx3Ag8Tqf9ykop3irLKle0MtVn5qjVnoQ==",
+}
+
 NpmPackage = tuple[str, str, str]  # (name, version, integrity)
 
 
 def _literal(text: str | os.PathLike) -> str:
     """Text that survives LaunchSpec's str.format of command parts."""
     return str(text).replace("{", "{{").replace("}", "}}")
-
-
-def env_name(package: str) -> str:
-    """The environment variable holding an npm package's folder: ``VECBRIDGE_NPM_JSNES``, ``..._TYPES_NODE``."""
-    return "VECBRIDGE_NPM_" + re.sub(r"[^A-Za-z0-9]", "_", package.lstrip("@")).upper()
 
 
 def find_node() -> str:
@@ -86,6 +86,7 @@ def node_spec(
     node: str | None = None,
     node_args: Iterable[str] = (),
     env: Mapping[str, str] | None = None,
+    framing: str = "binary",
     name: str = "",
     startup_timeout: float = 60.0,
     step_timeout: float = 30.0,
@@ -101,8 +102,10 @@ def node_spec(
     user's process since each instance gets a private ``HOME``); the game finds each in
     ``$VECBRIDGE_NPM_<NAME>``. ``node``: the executable (default :func:`find_node`).
     ``node_args``: Node flags before the script. ``env``: more environment variables
-    (placeholders such as ``{launchers}`` allowed). ``startup_timeout`` covers a first
-    ``npm pack`` too.
+    (placeholders such as ``{launchers}`` allowed). ``framing``: ``"binary"`` (TCP) or
+    ``"websocket"``: then the ``ws`` package (:data:`WS`) is fetched too, which vecbridge.js
+    uses where Node has no global WebSocket (before Node 22). ``startup_timeout`` covers a
+    first ``npm pack`` too.
     """
     from vecbridge.launch.spec import LaunchSpec
 
@@ -112,7 +115,11 @@ def node_spec(
     else:
         script_arg = f"{GAMES_DIR}/{_literal(script)}"
     node_command = [_literal(node or find_node()), *[_literal(a) for a in node_args], script_arg]
+    if framing not in ("binary", "websocket"):
+        raise ValueError(f"node_spec: framing is 'binary' or 'websocket', got {framing!r}")
     packages = [_package(p) for p in npm_packages]
+    if framing == "websocket" and not any(p[0] == WS["name"] for p in packages):
+        packages.append((WS["name"], WS["version"], WS["integrity"]))
     if packages:
         root = Path(npm_cache) if npm_cache is not None else npm.cache_root()
         command = ["{python}", _literal(LAUNCHER), "--npm-cache", _literal(root)]
@@ -124,7 +131,7 @@ def node_spec(
     return LaunchSpec(
         command=command,
         env={"NODE_PATH": "{launchers}/js", **dict(env or {})},
-        framing="binary",
+        framing=framing,
         config=dict(config),
         name=name or Path(script).stem,
         startup_timeout=startup_timeout,
@@ -148,6 +155,11 @@ def fetch_jsnes(npm_cache: str | os.PathLike | None = None) -> Path:
     return npm.fetch_package(JSNES["name"], JSNES["version"], JSNES["integrity"], root=npm_cache)
 
 
+def fetch_ws(npm_cache: str | os.PathLike | None = None) -> Path:
+    """The unpacked ws package (for the WebSocket framing in a Node without a global WebSocket)."""
+    return npm.fetch_package(WS["name"], WS["version"], WS["integrity"], root=npm_cache)
+
+
 def escape_from_pong_js_spec(
     rom: str | os.PathLike = EFP_ROM, npm_cache: str | os.PathLike | None = None, **config: Any
 ) -> "LaunchSpec":
@@ -168,56 +180,3 @@ def escape_from_pong_js_spec(
         rom=str(Path(rom).resolve()),
         **options,
     )
-
-
-def register_games(register: Callable[..., None] | None = None) -> None:
-    """Register the Node games (``vecbridge/EscapeFromPongJS-v0``) with vecbridge (and Gymnasium)."""
-    if register is None:
-        from vecbridge.registry import register
-    register("vecbridge/EscapeFromPongJS-v0", escape_from_pong_js_spec())
-
-
-# ---------------------------------------------------------------------- the instance launcher
-
-
-def _launch(argv: list[str]) -> None:
-    """``node.py --npm NAME@VERSION --integrity SRI ... [--npm-cache DIR] -- NODE ARGS...``:
-    fetch the packages, then exec Node with ``VECBRIDGE_NPM_<NAME>`` set."""
-    import argparse
-
-    if "--" not in argv:
-        raise SystemExit("vecbridge node launcher: expected `-- node script.js ...` after the options")
-    split = argv.index("--")
-    own, command = argv[:split], argv[split + 1:]
-    parser = argparse.ArgumentParser(prog="vecbridge node launcher")
-    parser.add_argument("--npm", action="append", default=[], help="NAME@VERSION of an npm package")
-    parser.add_argument("--integrity", action="append", default=[], help="its integrity string, in the same order")
-    parser.add_argument("--npm-cache", default=None, help="the package cache folder (default: per-user cache)")
-    args = parser.parse_args(own)
-    if len(args.npm) != len(args.integrity):
-        raise SystemExit("vecbridge node launcher: give one --integrity per --npm")
-    if not command:
-        raise SystemExit("vecbridge node launcher: no command after --")
-    env = dict(os.environ)
-    for spec, integrity in zip(args.npm, args.integrity):
-        pkg_name, _, version = spec.rpartition("@")
-        if not pkg_name or not version:
-            raise SystemExit(f"vecbridge node launcher: --npm wants NAME@VERSION, got {spec!r}")
-        folder = npm.package_dir(pkg_name, version, args.npm_cache)
-        if not (folder / npm.MARKER).is_file():
-            print(f"vecbridge node launcher: fetching {spec} with npm pack into {folder.parent} (once)",
-                  file=sys.stderr, flush=True)
-        try:
-            folder = npm.fetch_package(pkg_name, version, integrity, root=args.npm_cache)
-        except npm.NpmError as exc:
-            raise SystemExit(f"vecbridge node launcher: {exc}") from None
-        env[env_name(pkg_name)] = str(folder)
-    executable = shutil.which(command[0], path=env.get("PATH")) or command[0]
-    try:
-        os.execve(executable, command, env)  # Node takes this process's place: same pid, same process group
-    except OSError as exc:
-        raise SystemExit(f"vecbridge node launcher: cannot run {command[0]!r}: {exc}") from None
-
-
-if __name__ == "__main__":
-    _launch(sys.argv[1:])

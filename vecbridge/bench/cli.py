@@ -52,8 +52,9 @@ def resolve_batch_size(spec: float | int | None, num_envs: int) -> int | None:
 def configure(parser: argparse.ArgumentParser) -> argparse.ArgumentParser:
     from vecbridge.bench.runners import DEFAULT_RUNNERS, RUNNERS
 
-    parser.add_argument("--env", default="vecbridge/Echo-v0", type=_names,
-                        help="registered game id(s), comma-separated (default: vecbridge/Echo-v0)")
+    parser.add_argument("--env", default=None, type=_names,
+                        help="game(s), comma-separated: registered ids, MODULE:ENV_ID or MODULE:ATTRIBUTE (default: "
+                             "vecbridge/Echo-v0, unless the game's command follows --)")
     parser.add_argument("--num-envs", "-n", default=_counts(DEFAULT_COUNTS), type=_counts,
                         help=f"instance counts to sweep, comma-separated (default: {DEFAULT_COUNTS})")
     parser.add_argument("--runners", "-r", default=list(DEFAULT_RUNNERS), type=_names,
@@ -96,17 +97,22 @@ def add_parser(subparsers: Any) -> argparse.ArgumentParser:
 
 def cmd_bench(args: argparse.Namespace) -> int:
     from vecbridge.bench.runners import RUNNERS
-    from vecbridge.registry import registered
+    from vecbridge.game_ref import UnknownGame, command_game, resolve_game
 
     unknown = [r for r in args.runners if r not in RUNNERS]
     if unknown:
         print(f"unknown runner(s) {unknown}; known: {', '.join(RUNNERS)}", file=sys.stderr)
         return 2
-    games = registered()
-    missing = [e for e in args.env if e not in games]
-    if missing:
-        print(f"no vecbridge game is registered as {missing}; registered: {', '.join(sorted(games))}", file=sys.stderr)
-        return 2
+    command = getattr(args, "command", [])
+    games: list[Any] = [command_game(command)] if command else []
+    for text in args.env if args.env is not None else ([] if command else ["vecbridge/Echo-v0"]):
+        try:
+            game = resolve_game(text)
+        except UnknownGame as exc:
+            print(f"vecbridge bench: {exc}", file=sys.stderr)
+            return 2
+        games.append(game if isinstance(game, str) else (text, game))  # a spec keeps the name it was given
+    args.env = games
     if args.repeat < 1 or args.seconds <= 0:
         print("--repeat must be at least 1 and --seconds positive", file=sys.stderr)
         return 2
@@ -141,7 +147,7 @@ def _run_from_args(args: argparse.Namespace) -> dict[str, Any]:
 
 
 def run_bench(
-    envs: Sequence[str] | str = "vecbridge/Echo-v0",
+    envs: Sequence[Any] | str = "vecbridge/Echo-v0",
     counts: Sequence[int] = (1, 2, 4, 8, 16),
     runners: Sequence[str] | None = None,
     *,
@@ -164,6 +170,10 @@ def run_bench(
 ) -> dict[str, Any]:
     """Run every (game, instance count, runner) case, each in a fresh process; the report dict.
 
+    ``envs``: games, each a registered id, a text form of :func:`vecbridge.game_ref.resolve_game`
+    (``"my_games:maze_spec"``), a :class:`~vecbridge.LaunchSpec` (``vecbridge.python_game(...)``
+    included) or a ``(label, LaunchSpec)`` pair. A spec travels to each case's process as JSON.
+
     Cases run instance count by instance count, every runner at one count before the
     next count. Within one count the runners' timed runs are interleaved (see
     :mod:`vecbridge.bench.schedule`), so that slow drift of a shared machine affects them
@@ -176,7 +186,8 @@ def run_bench(
     from vecbridge.bench.schedule import run_interleaved, run_sequential, should_interleave
 
     out = out or sys.stdout
-    envs = [envs] if isinstance(envs, str) else list(envs)
+    games = [_labelled(game) for game in ([envs] if isinstance(envs, str) else list(envs))]
+    envs = [label for label, _ in games]
     runners = list(runners or DEFAULT_RUNNERS)
     warmup = min(1.0, seconds) if warmup is None else warmup
     options = dict(options or {})
@@ -192,10 +203,11 @@ def run_bench(
     groups = [
         [
             CaseConfig(runner=r, env=e, num_envs=n, seconds=seconds, repeat=repeat, warmup=warmup, options=options,
-                       batch_size=resolve_batch_size(batch_size, n), num_workers=num_workers, seed=seed)  # fmt: skip
+                       batch_size=resolve_batch_size(batch_size, n), num_workers=num_workers, seed=seed,
+                       spec=spec)  # fmt: skip
             for r in runners
         ]
-        for e in envs
+        for e, spec in games
         for n in counts
     ]
     total = sum(len(g) for g in groups)
@@ -241,6 +253,25 @@ def run_bench(
     if interrupted:
         raise KeyboardInterrupt
     return report
+
+
+def _labelled(game: Any) -> tuple[str, dict[str, Any] | None]:
+    """(label, the spec as JSON or None for a registered id) of one entry of ``envs``."""
+    import dataclasses
+
+    from vecbridge.game_ref import game_label, resolve_game
+    from vecbridge.launch.spec import LaunchSpec
+
+    label = None
+    if isinstance(game, tuple):
+        label, game = game
+    elif isinstance(game, str):
+        label, game = game, resolve_game(game)
+    if isinstance(game, str):
+        return game, None
+    if not isinstance(game, LaunchSpec):
+        raise TypeError(f"run_bench: a game is a registered id, a name resolve_game knows or a LaunchSpec, got {game!r}")
+    return label or game_label(game), dataclasses.asdict(game)
 
 
 def _progress_handler(bar: Any, index: int, total: int, per_case: int, case: Any):

@@ -40,6 +40,15 @@ class CaseConfig:
     batch_size: int | None = None
     num_workers: int | None = None
     seed: int = 0
+    spec: dict[str, Any] | None = None  # a LaunchSpec's fields, for a game that is no registered id (env: its label)
+
+    def game(self) -> Any:
+        """What the runner launches: the registered id, or the LaunchSpec rebuilt from ``spec``."""
+        if self.spec is None:
+            return self.env
+        from vecbridge.launch.spec import LaunchSpec
+
+        return LaunchSpec(**self.spec)
 
     def timeout(self) -> float:
         """Wall-clock allowance for the whole case (launch, warm-up, runs, close)."""
@@ -93,7 +102,7 @@ def run_case(
         result["error"] = f"unavailable: {exc}"
         return result
     runner = cls(
-        config.env,
+        config.game(),
         config.num_envs,
         config.options,
         batch_size=config.batch_size,
@@ -142,6 +151,8 @@ def run_case(
             pss_bytes=pss_max,
             game_rss_bytes=game_rss,
         )
+    except RunnerUnavailable as exc:  # the runner cannot run this game (the raw runner knows a few)
+        result["error"] = f"unavailable: {exc}"
     except Exception as exc:
         result["error"] = f"{type(exc).__name__}: {exc}"
         result["traceback"] = traceback.format_exc()

@@ -13,9 +13,7 @@ the caller differs:
 ``sb3-subproc``      Stable-Baselines3's SubprocVecEnv over ``GameEnv`` s
 ``pufferlib``        PufferLib's Multiprocessing backend over ``GameEnv`` s (where it installs)
 ``floor``            one process, N sockets: send all N requests, then read all N replies
-``ray``              ``backend="ray"``: actors on one local Ray node (or the cluster at ``RAY_ADDRESS``)
-``ray-2nodes``       the same on two local Ray nodes (actors spread over both)
-``ray-2nodes-async``  two local nodes, ``send``/``recv`` taking the first ready actors
+``raw``              no vecbridge at all: the game's own loop, same frames and observation (bench/raw.py)
 =================  ==========================================================================
 
 A runner's ``step()`` advances the instances by one round and returns how many env
@@ -30,93 +28,10 @@ from typing import Any, Callable
 
 import numpy as np
 
-ACTION_POOL = 32
+from vecbridge.bench.base import ACTION_POOL, ActionPool, LockstepRunner, Runner, RunnerUnavailable, take
+from vecbridge.bench.raw import RawRunner
 
-
-class RunnerUnavailable(Exception):
-    """The runner's library is not installed (or cannot run this game)."""
-
-
-class ActionPool:
-    """``ACTION_POOL`` batches of random actions for ``num_envs`` instances, cycled."""
-
-    def __init__(self, single_space, num_envs: int, seed: int) -> None:
-        from gymnasium.vector.utils import batch_space, iterate
-
-        space = batch_space(single_space, num_envs)
-        space.seed(seed)
-        self.batches = [space.sample() for _ in range(ACTION_POOL)]
-        self.rows = [list(iterate(space, b)) for b in self.batches]
-        self.k = 0
-
-    def next(self) -> Any:
-        self.k = (self.k + 1) % ACTION_POOL
-        return self.batches[self.k]
-
-    def next_rows(self) -> list[Any]:
-        self.k = (self.k + 1) % ACTION_POOL
-        return self.rows[self.k]
-
-
-def take(batch: Any, ids: np.ndarray) -> Any:
-    """Rows ``ids`` of a batched action (arrays, or dicts/tuples of them)."""
-    if isinstance(batch, dict):
-        return {k: take(v, ids) for k, v in batch.items()}
-    if isinstance(batch, tuple):
-        return tuple(take(v, ids) for v in batch)
-    return batch[ids]
-
-
-class Runner:
-    name = ""
-    description = ""
-
-    def __init__(
-        self,
-        env_id: str,
-        num_envs: int,
-        options: dict[str, Any] | None = None,
-        *,
-        batch_size: int | None = None,
-        num_workers: int | None = None,
-        seed: int = 0,
-    ) -> None:
-        self.env_id = env_id
-        self.num_envs = num_envs
-        self.options = dict(options or {})
-        self.batch_size = batch_size
-        self.num_workers = num_workers
-        self.seed = seed
-
-    @classmethod
-    def check_available(cls) -> None:
-        """Raise :class:`RunnerUnavailable` if the runner's library is missing."""
-
-    def start(self) -> None:
-        """Launch the instances and reset them."""
-        raise NotImplementedError
-
-    def step(self) -> int:
-        """One round of steps; returns the number of env steps taken."""
-        raise NotImplementedError
-
-    def close(self) -> None:
-        """Close the vector env in ``self.envs``, if it was built (the floor overrides this)."""
-        envs = getattr(self, "envs", None)
-        if envs is not None:
-            envs.close()
-
-    def settings(self) -> dict[str, Any]:
-        """Extra settings worth recording with the result."""
-        return {}
-
-
-class LockstepRunner(Runner):
-    """A vector env in ``self.envs`` stepped whole, with actions from ``self.actions``."""
-
-    def step(self) -> int:
-        self.envs.step(self.actions.next())
-        return self.num_envs
+__all__ = ["ACTION_POOL", "ActionPool", "LockstepRunner", "RUNNERS", "RawRunner", "Runner", "RunnerUnavailable", "take"]
 
 
 # ---------------------------------------------------------------- vecbridge
@@ -140,6 +55,21 @@ class VecbridgeRunner(LockstepRunner):
     def settings(self) -> dict[str, Any]:
         envs = getattr(self, "envs", None)
         return {"num_workers": envs.num_workers} if envs is not None else {}
+
+
+class VecbridgeTcpRunner(VecbridgeRunner):
+    name = "vecbridge-tcp"
+    description = "vecbridge vector env, lockstep step(), TCP only (no Unix-domain socket offered to the games)"
+
+    def _make(self, **extra: Any):
+        from dataclasses import replace
+
+        import vecbridge
+        from vecbridge.registry import resolve_spec
+
+        spec = replace(resolve_spec(self.env_id, self.options), unix_socket=False)
+        kwargs = {"num_workers": self.num_workers} if self.num_workers else {}
+        return vecbridge.make(spec, num_envs=self.num_envs, **kwargs, **extra)
 
 
 def default_batch_size(num_envs: int) -> int:
@@ -168,7 +98,7 @@ class VecbridgeAsyncRunner(VecbridgeRunner):
 
 # ---------------------------------------------------------------- single-instance GameEnv factories
 def _game_env(env_id: str, instance: int, options: dict[str, Any]):
-    from vecbridge.env import GameEnv
+    from vecbridge.game_env import GameEnv
 
     return GameEnv(env_id, instance=instance, **options)
 
@@ -268,88 +198,6 @@ class PufferLibRunner(Runner):
         return {"num_workers": self.num_workers or 1, "batch_size": getattr(self, "batch", None)}
 
 
-# ---------------------------------------------------------------- Ray
-class RayRunner(LockstepRunner):
-    """``backend="ray"`` on a Ray cluster of ``nodes`` local nodes started for the case (``--num-workers``: actors).
-
-    ``ray`` joins the cluster at ``RAY_ADDRESS`` instead when that is set (measuring real machines).
-    """
-
-    name = "ray"
-    description = "backend='ray', actors on 1 local Ray node (or RAY_ADDRESS), lockstep step()"
-    nodes = 1
-
-    @classmethod
-    def check_available(cls) -> None:
-        try:
-            import ray  # noqa: F401
-        except ImportError as exc:
-            raise RunnerUnavailable(f"ray is not installed ({exc}); pip install 'vecbridge[ray]'") from None
-
-    def _make(self, **extra: Any):
-        import os
-
-        import vecbridge
-        from vecbridge.ray_local import LocalCluster
-
-        self.cluster = None
-        if self.nodes == 1 and os.environ.get("RAY_ADDRESS"):
-            import ray
-
-            ray.init(address=os.environ["RAY_ADDRESS"], log_to_driver=False)
-        else:  # the machine's cores shared out between the nodes (at least 1 logical CPU each)
-            cpus = max(1, (os.cpu_count() or 1) // self.nodes)
-            self.cluster = LocalCluster(nodes=self.nodes, cpus_per_node=cpus)
-        kwargs = dict(self.options)
-        if self.num_workers:
-            kwargs["num_actors"] = self.num_workers
-        return vecbridge.make(self.env_id, num_envs=self.num_envs, backend="ray", **kwargs, **extra)
-
-    def start(self) -> None:
-        self.envs = self._make()
-        self.envs.reset(seed=self.seed)
-        self.actions = ActionPool(self.envs.single_action_space, self.num_envs, self.seed)
-
-    def close(self) -> None:
-        try:
-            super().close()
-        finally:
-            cluster = getattr(self, "cluster", None)
-            if cluster is not None:
-                cluster.shutdown()
-            else:
-                import ray
-
-                ray.shutdown()
-
-    def settings(self) -> dict[str, Any]:
-        envs = getattr(self, "envs", None)
-        actors = envs.driver.num_actors if envs is not None else None
-        return {"nodes": self.nodes if getattr(self, "cluster", None) is not None else "RAY_ADDRESS", "actors": actors}
-
-
-class Ray2NodesRunner(RayRunner):
-    name = "ray-2nodes"
-    description = "backend='ray', actors spread over 2 local Ray nodes, lockstep step()"
-    nodes = 2
-
-
-class Ray2NodesAsyncRunner(Ray2NodesRunner):
-    name = "ray-2nodes-async"
-    description = "backend='ray' on 2 local Ray nodes, send()/recv() of the first ready actors"
-
-    def start(self) -> None:
-        self.batch = min(self.num_envs, self.batch_size or default_batch_size(self.num_envs))
-        self.envs = self._make(batch_size=self.batch)
-        self.envs.async_reset(seed=self.seed)
-        self.actions = ActionPool(self.envs.single_action_space, self.num_envs, self.seed)
-
-    step = VecbridgeAsyncRunner.step
-
-    def settings(self) -> dict[str, Any]:
-        return {**super().settings(), "batch_size": getattr(self, "batch", None)}
-
-
 # ---------------------------------------------------------------- the floor
 class FloorRunner(Runner):
     """No framework: this process holds the N sockets, sends N requests, then reads N replies.
@@ -364,7 +212,7 @@ class FloorRunner(Runner):
     RECV = 1 << 17
 
     def start(self) -> None:
-        from vecbridge.launch.instance import Listener
+        from vecbridge.launch.listener import Listener
         from vecbridge.launch.run import RunContext
         from vecbridge.registry import resolve_spec
 
@@ -434,15 +282,14 @@ RUNNERS: dict[str, type[Runner]] = {
     r.name: r
     for r in (
         VecbridgeRunner,
+        VecbridgeTcpRunner,
         VecbridgeAsyncRunner,
         GymnasiumAsyncRunner,
         GymnasiumSyncRunner,
         SB3SubprocRunner,
         PufferLibRunner,
         FloorRunner,
-        RayRunner,
-        Ray2NodesRunner,
-        Ray2NodesAsyncRunner,
+        RawRunner,
     )
 }
 DEFAULT_RUNNERS = ["vecbridge", "vecbridge-async", "gymnasium-async", "gymnasium-sync", "sb3-subproc", "floor"]

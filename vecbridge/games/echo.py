@@ -11,12 +11,17 @@ factor when ``delay_s`` is 0), ``crash_instances`` + ``crash_at_step`` (exit abr
 ``hang_instances`` + ``hang_at_step`` (stop answering), ``fail_instances`` +
 ``fail_at_step`` (raise inside step, reported as an error reply), ``crash_on_launch``
 (exit before connecting), ``slow_relaunch_s`` (a relaunched instance sleeps this long
-before connecting: its first launch leaves a mark in its instance folder).
+before connecting), ``launch_fault`` on the launches ``faulty_launches`` of an instance
+(0: its first process, 1: its first relaunch, ...): ``"crash"`` (exit before
+connecting), ``"hang"`` (never connect), ``"spaces"`` (declare another observation
+space), ``"reset"`` (exit inside its first reset); ``hang_on_close`` (ignore SIGTERM
+and never exit once closed). Each launch counts itself in its instance folder.
 """
 
 from __future__ import annotations
 
 import os
+import signal
 import time
 from typing import Any
 
@@ -42,18 +47,30 @@ class EchoEnv(gym.Env):
         fail_at_step: int = -1,
         crash_on_launch: bool = False,
         slow_relaunch_s: float = 0.0,
+        launch_fault: str = "",
+        faulty_launches: list[int] = (),
+        hang_on_close: bool = False,
         render_mode: str | None = "rgb_array",
     ) -> None:
         self.instance = int(os.environ.get("VECBRIDGE_INSTANCE", "0"))
+        self.pid = os.getpid()
         if crash_on_launch:
             print(f"echo instance {self.instance}: crash_on_launch is set, exiting", flush=True)
             raise SystemExit(3)
-        if slow_relaunch_s:
-            mark = os.path.join(os.environ.get("VECBRIDGE_WORKDIR", "."), "launched-before")
-            if os.path.exists(mark):
-                print(f"echo instance {self.instance}: relaunched, sleeping {slow_relaunch_s} s", flush=True)
+        fault = ""
+        if slow_relaunch_s or launch_fault:
+            launch = _count_launch()
+            if slow_relaunch_s and launch > 0:
+                print(f"echo instance {self.instance}: relaunched (pid {self.pid}), sleeping {slow_relaunch_s} s", flush=True)
                 time.sleep(slow_relaunch_s)
-            open(mark, "w").close()
+            fault = launch_fault if launch in faulty_launches else ""
+            print(f"echo instance {self.instance}: launch {launch} (pid {self.pid}), fault: {fault or 'none'}", flush=True)
+        if fault == "crash":
+            raise SystemExit(5)
+        if fault == "hang":
+            time.sleep(3600)
+        self.crash_in_reset = fault == "reset"
+        self.hang_on_close = hang_on_close
         self.episode_length = episode_length
         self.delay_s = delay_s
         if self.instance in slow_instances:
@@ -62,7 +79,7 @@ class EchoEnv(gym.Env):
         self.hang_at = hang_at_step if self.instance in hang_instances else -1
         self.fail_at = fail_at_step if self.instance in fail_instances else -1
         self.render_mode = render_mode
-        self.observation_space = spaces.Box(-1.0, 1e6, shape=(4,), dtype=np.float32)
+        self.observation_space = spaces.Box(-1.0, 1e6, shape=(5 if fault == "spaces" else 4,), dtype=np.float32)
         self.action_space = spaces.Discrete(2)
         self.t = 0
         self.total_steps = 0
@@ -79,6 +96,8 @@ class EchoEnv(gym.Env):
 
     def reset(self, *, seed: int | None = None, options: dict[str, Any] | None = None):
         super().reset(seed=seed)
+        if self.crash_in_reset:
+            os._exit(7)
         self.t = 0
         self.seed_value = float(self.np_random.integers(0, 1000))
         return self._observation(-1), {}
@@ -109,6 +128,30 @@ class EchoEnv(gym.Env):
     def echo(self, *args: Any, **kwargs: Any) -> dict[str, Any]:
         """A game-specific method, reachable through ``call("echo", ...)``."""
         return {"args": list(args), "kwargs": kwargs, "instance": self.instance}
+
+    def environment(self) -> dict[str, str]:
+        """The folders this process was given (HOME, TMPDIR, XDG_*) and its working directory."""
+        names = ("HOME", "TMPDIR", "XDG_RUNTIME_DIR", "XDG_CONFIG_HOME", "XDG_CACHE_HOME", "XDG_DATA_HOME")
+        return {**{name: os.environ.get(name, "") for name in names}, "cwd": os.getcwd()}
+
+    def close(self) -> None:
+        if self.hang_on_close:
+            signal.signal(signal.SIGTERM, lambda *_: print("echo: SIGTERM ignored", flush=True))
+            print(f"echo instance {self.instance}: closed, hanging", flush=True)
+            time.sleep(3600)
+
+
+def _count_launch() -> int:
+    """How many launches of this instance came before this one (counted in its folder)."""
+    path = os.path.join(os.environ.get("VECBRIDGE_WORKDIR", "."), "launches")
+    try:
+        with open(path) as f:
+            before = int(f.read() or 0)
+    except FileNotFoundError:
+        before = 0
+    with open(path, "w") as f:
+        f.write(str(before + 1))
+    return before
 
 
 class EchoImageEnv(EchoEnv):

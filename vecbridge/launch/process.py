@@ -17,6 +17,31 @@ from vecbridge.launch.reaper import Reaper
 LOG_TAIL_LINES = 25
 
 
+def describe_log(process: "GameProcess") -> str:
+    """Where a process's log is and its last lines, for error messages."""
+    tail = process.log_tail()
+    where = f"log: {process.log_path}"
+    return f"{where}\n--- last lines of the log ---\n{tail}\n---" if tail.strip() else f"{where} (empty)"
+
+
+def launch_error(stage: str, what: str, *, instance: int | None = None, process: "GameProcess | None" = None) -> LaunchError:
+    """The one way to build a :class:`LaunchError`: "instance I <what> (stage: S)", then, when
+    the process is known, its command and the tail of its log (also as ``log_path``/``log_tail``)."""
+    if process is not None and instance is None:
+        instance = process.instance
+    who = "a game" if instance is None else f"instance {instance}"
+    text = f"{who} {what} (stage: {stage})"
+    if process is None:
+        return LaunchError(text, instance=instance, stage=stage, log_path="", log_tail="")
+    return LaunchError(
+        f"{text}.\ncommand: {' '.join(process.argv)}\n{describe_log(process)}",
+        instance=instance,
+        stage=stage,
+        log_path=str(process.log_path),
+        log_tail=process.log_tail(),
+    )
+
+
 class GameProcess:
     """A launched game; ``pid`` is also its process-group id."""
 
@@ -50,13 +75,7 @@ class GameProcess:
                     close_fds=True,
                 )
             except OSError as exc:
-                raise LaunchError(
-                    f"instance {instance}: could not start {self.argv[0]!r}: {exc} (stage: spawned)",
-                    instance=instance,
-                    stage="spawned",
-                    log_path=str(self.log_path),
-                    log_tail="",
-                ) from None
+                raise launch_error("spawned", f"could not start {self.argv[0]!r}: {exc}", process=self) from None
         self.pid = self.popen.pid
         if reaper is not None:
             reaper.watch_group(self.pid)

@@ -7,6 +7,7 @@ import shutil
 import tempfile
 from pathlib import Path
 
+from vecbridge.launch.gate_stats import STATS_FOLDER, read_stats, run_tag
 from vecbridge.launch.reaper import Reaper
 
 
@@ -24,6 +25,15 @@ class RunContext:
         self.reaper = Reaper() if reaper else None
         if self.reaper is not None and not self.keep:
             self.reaper.watch_dir(self.run_dir)
+
+    def connection_stats(self) -> dict[str, int]:
+        """Connections the run's gates closed before their hello, by reason (every process of the run)."""
+        return read_stats(self.run_dir / STATS_FOLDER, run_tag(self.token))
+
+    @property
+    def rejected_connections(self) -> int:
+        """How many connections the run's gates closed before their hello (strangers, broken hellos, timeouts)."""
+        return sum(self.connection_stats().values())
 
     def close(self) -> None:
         if self.reaper is not None:

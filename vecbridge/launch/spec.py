@@ -12,6 +12,8 @@ from importlib import resources
 from pathlib import Path
 from typing import Any, Mapping, Sequence
 
+from vecbridge.protocol.limits import DEFAULT_MAX_FRAME, HANDSHAKE_TIMEOUT
+
 Command = Sequence[str] | str
 
 
@@ -28,9 +30,11 @@ class LaunchSpec:
     placeholders are replaced per instance: ``{python}`` (this interpreter),
     ``{launchers}`` (the installed launchers folder), ``{host}``, ``{port}``,
     ``{instance}``, ``{token}``, ``{workdir}`` (the instance's private folder),
-    ``{config_json}`` and ``{config_url}`` (the same JSON, URL-encoded for a query
-    string). Literal braces are doubled (``{{`` and ``}}``). The same values reach the game as ``VECBRIDGE_*``
-    environment variables (docs/protocol.md, section 1).
+    ``{socket}`` (the Unix-domain socket's path, or empty), ``{config_json}`` and
+    ``{config_url}`` (the same JSON, URL-encoded for a query string). A placeholder may sit
+    inside a larger argument (``--port={port}``). Literal braces are doubled (``{{`` and
+    ``}}``). The same values reach the game as ``VECBRIDGE_*`` environment variables
+    (docs/protocol.md, section 1).
     """
 
     command: Command
@@ -42,7 +46,9 @@ class LaunchSpec:
     startup_timeout: float = 60.0  # launch to hello
     step_timeout: float = 60.0  # one request to its reply; past it the instance counts as hung
     close_grace: float = 2.0  # after 'close', how long before the process tree is killed
-    max_frame_size: int = 64 * 1024 * 1024
+    max_frame_size: int = DEFAULT_MAX_FRAME  # after the hello; the hello itself is at most 256 KiB
+    handshake_timeout: float = HANDSHAKE_TIMEOUT  # from connecting to a complete hello; past it the connection is closed
+    unix_socket: bool = True  # offer a Unix-domain socket (VECBRIDGE_SOCKET) to clients that can use one
 
     def with_config(self, **config: Any) -> "LaunchSpec":
         return replace(self, config={**self.config, **config})
@@ -51,7 +57,9 @@ class LaunchSpec:
         parts = shlex.split(self.command) if isinstance(self.command, str) else list(self.command)
         return [part.format(**values) for part in parts]
 
-    def template_values(self, *, host: str, port: int, instance: int, token: str, workdir: Path) -> dict[str, Any]:
+    def template_values(
+        self, *, host: str, port: int, instance: int, token: str, workdir: Path, socket: str = ""
+    ) -> dict[str, Any]:
         return {
             "python": sys.executable,
             "launchers": str(launchers_dir()),
@@ -60,6 +68,7 @@ class LaunchSpec:
             "instance": instance,
             "token": token,
             "workdir": str(workdir),
+            "socket": socket,
             "config_json": json.dumps(dict(self.config)),
             "config_url": urllib.parse.quote(json.dumps(dict(self.config)), safe=""),
         }
@@ -85,11 +94,26 @@ class LaunchSpec:
             XDG_DATA_HOME=str(home / ".local" / "share"),
             PYTHONUNBUFFERED="1",
         )
+        if values.get("socket"):
+            env["VECBRIDGE_SOCKET"] = str(values["socket"])
+        else:
+            env.pop("VECBRIDGE_SOCKET", None)  # not inherited from a vecbridge game that launches games
         for key, value in self.env.items():
             env[key] = str(value).format(**values)
         return env
 
 
-def python_game(target: str, **settings: Any) -> LaunchSpec:
-    """A spec that serves ``package.module:EnvClass`` (a gymnasium.Env) with the Python client."""
-    return LaunchSpec(command=["{python}", "-m", "vecbridge.game", target], **settings)
+def python_game(target: Any, **settings: Any) -> LaunchSpec:
+    """A spec that serves a gymnasium.Env with the Python client, game options as keyword arguments.
+
+    ``target``: ``"package.module:EnvClass"`` (imported in each game process), or any callable
+    returning an env (a class, a function, a lambda, a closure), shipped to each game process
+    with cloudpickle (:mod:`vecbridge.pickled_game`).
+    """
+    if isinstance(target, str):
+        return LaunchSpec(command=["{python}", "-m", "vecbridge.game", target], **settings)
+    from vecbridge.pickled_game import environment
+
+    settings.setdefault("name", getattr(target, "__qualname__", "") or type(target).__name__)
+    settings["env"] = {**environment(target), **settings.get("env", {})}
+    return LaunchSpec(command=["{python}", "-m", "vecbridge.game", "--pickled"], **settings)

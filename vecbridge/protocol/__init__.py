@@ -3,7 +3,8 @@
 Nothing in this package opens, reads or writes a socket; see docs/protocol.md.
 """
 
-from vecbridge.protocol.connection import GameConnection, HostConnection, decode_value, encode_value
+from vecbridge.protocol.connection import GameConnection, HostConnection
+from vecbridge.protocol.values import decode_value, encode_value
 from vecbridge.protocol.framing import FRAMINGS, detect_framing, make_framing
 from vecbridge.protocol.messages import PROTOCOL_VERSION, Message, decode_message, encode_message
 from vecbridge.protocol.spaces import space_from_json, space_from_type_strings, space_to_json

@@ -9,6 +9,7 @@ give decoded events from ``next_event``, and return the bytes to write from each
 from __future__ import annotations
 
 import enum
+import hmac
 from collections.abc import Container
 from dataclasses import dataclass, field
 from typing import Any
@@ -28,70 +29,23 @@ from vecbridge.errors import (
     VersionMismatch,
 )
 from vecbridge.protocol.fastpath import BoundedCache, StepResultCache, StepResultEncoder
-from vecbridge.protocol.framing import DEFAULT_MAX_FRAME, Framing, detect_framing, make_framing
-from vecbridge.protocol.messages import GAME_MESSAGES, HOST_MESSAGES, PROTOCOL_VERSION, decode_message, encode_message
+from vecbridge.protocol.fields import finite_reward, info_object, is_int, optional
+from vecbridge.protocol.framing import Framing, detect_framing, make_framing
+from vecbridge.protocol.limits import DEFAULT_MAX_FRAME, HELLO_MAX_FRAME
+from vecbridge.protocol.messages import (
+    GAME_MESSAGES,
+    HOST_MESSAGES,
+    PROTOCOL_VERSION,
+    Message,
+    decode_message,
+    encode_message,
+    finish_message,
+    read_header,
+    resolve_raw,
+)
+from vecbridge.protocol.pixels import LeafPath, PixelFormat, convert_leaves, leaf_formats, render_format
 from vecbridge.protocol.spaces import space_from_json, space_to_json
-
-# ---------------------------------------------------------------- typed values
-
-
-def encode_value(space: spaces.Space, value: Any) -> Any:
-    """A value of ``space`` in its wire form (Discrete: an int; arrays: numpy arrays)."""
-    if isinstance(space, spaces.Discrete):
-        return int(value)
-    if isinstance(space, spaces.Dict):
-        return {k: encode_value(sub, value[k]) for k, sub in space.spaces.items()}
-    if isinstance(space, spaces.Tuple):
-        return [encode_value(sub, v) for sub, v in zip(space.spaces, value)]
-    arr = np.asarray(value, dtype=space.dtype)
-    if arr.shape != space.shape:
-        raise ArrayMismatch(f"expected shape {list(space.shape)}, got {list(arr.shape)}")
-    return arr
-
-
-def describe_value(value: Any) -> str:
-    if isinstance(value, np.ndarray):
-        return f"a {value.dtype.name} array of shape {list(value.shape)}"
-    if isinstance(value, (list, dict)):
-        return f"a JSON {'list' if isinstance(value, list) else 'object'} {str(value)[:60]}"
-    return f"{type(value).__name__} {value!r}"[:80]
-
-
-def describe_space(space: spaces.Space) -> str:
-    if isinstance(space, spaces.Discrete):
-        return f"an integer in [{space.start}, {space.start + space.n - 1}] (Discrete({space.n}))"
-    if isinstance(space, (spaces.Box, spaces.MultiDiscrete, spaces.MultiBinary)):
-        return f"a {space.dtype.name} array of shape {list(space.shape)} ({type(space).__name__})"
-    return repr(space)
-
-
-def decode_value(space: spaces.Space, value: Any, what: str = "value") -> Any:
-    """Check a received value against ``space``; returns it in its Python/numpy form."""
-    if isinstance(space, spaces.Discrete):
-        if isinstance(value, np.ndarray) and value.shape == () and np.issubdtype(value.dtype, np.integer):
-            value = int(value)
-        if not isinstance(value, int) or isinstance(value, bool):
-            raise ArrayMismatch(f"{what}: expected {describe_space(space)}, got {describe_value(value)}")
-        if not space.start <= value < space.start + space.n:
-            raise ArrayMismatch(f"{what}: expected {describe_space(space)}, got {value}")
-        return value
-    if isinstance(space, spaces.Dict):
-        if not isinstance(value, dict) or set(value) != set(space.spaces):
-            got = sorted(value) if isinstance(value, dict) else describe_value(value)
-            raise ArrayMismatch(f"{what}: expected an object with keys {sorted(space.spaces)}, got {got}")
-        return {k: decode_value(sub, value[k], f"{what}[{k!r}]") for k, sub in space.spaces.items()}
-    if isinstance(space, spaces.Tuple):
-        if not isinstance(value, list) or len(value) != len(space.spaces):
-            raise ArrayMismatch(f"{what}: expected a list of {len(space.spaces)} values, got {describe_value(value)}")
-        return tuple(decode_value(sub, v, f"{what}[{i}]") for i, (sub, v) in enumerate(zip(space.spaces, value)))
-    if not isinstance(value, np.ndarray):
-        raise ArrayMismatch(
-            f"{what}: expected {describe_space(space)} sent as raw bytes, got {describe_value(value)}"
-        )
-    if value.dtype != space.dtype or value.shape != space.shape:
-        raise ArrayMismatch(f"{what}: expected {describe_space(space)}, got {describe_value(value)}")
-    return value
-
+from vecbridge.protocol.values import decode_value, describe_value, encode_value
 
 # ---------------------------------------------------------------- events
 
@@ -104,6 +58,7 @@ class Hello:
     action_space: spaces.Space
     metadata: dict[str, Any]
     raw: dict[str, Any]
+    pixels: dict[LeafPath, PixelFormat] = field(default_factory=dict)  # image leaves sent in a pixel format
 
 
 @dataclass
@@ -183,20 +138,19 @@ class State(enum.Enum):
     CLOSED = "closed"
 
 
-def _info(value: Any, request: str) -> dict[str, Any]:
-    if value is None:
-        return {}
-    if not isinstance(value, dict):
-        raise MalformedMessage(f"a {request} 'info' must be a JSON object, got {describe_value(value)}")
-    return value
+_ANY_GAME_MESSAGE = {type_: () for type_ in GAME_MESSAGES}  # fields are checked after the token
 
 
-class _Endpoint:
+class Endpoint:
+    """What both ends share: the framing (detected from the peer's first bytes on the host) and the send queue."""
+
     incoming: dict[str, tuple[str, ...]] = {}
 
-    def __init__(self, framing: str = "auto", max_frame_size: int = DEFAULT_MAX_FRAME) -> None:
+    def __init__(self, framing: str = "auto", max_frame_size: int = DEFAULT_MAX_FRAME, first_frame_size: int | None = None) -> None:
         self.max_frame_size = max_frame_size
-        self.framing: Framing | None = None if framing == "auto" else make_framing(framing, max_frame_size)
+        # the limit of the frames read now (the host reads a small hello first; see limits.py)
+        self.frame_limit = max_frame_size if first_frame_size is None else min(first_frame_size, max_frame_size)
+        self.framing: Framing | None = None if framing == "auto" else make_framing(framing, self.frame_limit)
         self._prefix = b""
 
     @property
@@ -209,7 +163,7 @@ class _Endpoint:
             name = detect_framing(self._prefix)
             if name is None:
                 return
-            self.framing = make_framing(name, self.max_frame_size)
+            self.framing = make_framing(name, self.frame_limit)
             data, self._prefix = self._prefix, b""
         self.framing.receive_data(data)
 
@@ -224,23 +178,30 @@ class _Endpoint:
     def data_to_send(self) -> bytes:
         return self.framing.data_to_send() if self.framing else b""
 
+    def recv_buffer(self) -> memoryview | None:
+        """Where the rest of a large frame may be received directly (``socket.recv_into``), or None."""
+        return self.framing.recv_buffer() if self.framing is not None else None
+
+    def received_into(self, n: int) -> None:
+        self.framing.received_into(n)
+
     def has_data_to_send(self) -> bool:
         return self.framing is not None and bool(self.framing._outgoing)
 
     def _next_payload(self) -> bytes | None:
         return None if self.framing is None else self.framing.next_payload()
 
-    def _next_message(self):
-        payload = self._next_payload()
-        return None if payload is None else decode_message(payload, self.incoming)
-
     def _frame(self, type_: str, fields: dict[str, Any] | None = None) -> bytes:
         if self.framing is None:
             raise StateError("cannot send before the peer's first bytes chose the framing")
-        return self.framing.data_to_send() + self.framing.encode(encode_message(type_, fields))
+        raw: list[bytes] = []
+        data = self.framing.data_to_send() + self.framing.encode(encode_message(type_, fields, raw))
+        for frame in raw:  # raw frames follow their message (docs/protocol.md, "Raw frames")
+            data += self.framing.encode_raw(frame)
+        return data
 
 
-class HostConnection(_Endpoint):
+class HostConnection(Endpoint):
     """vecbridge's end of a connection to one game instance."""
 
     incoming = GAME_MESSAGES
@@ -252,8 +213,10 @@ class HostConnection(_Endpoint):
         framing: str = "auto",
         max_frame_size: int = DEFAULT_MAX_FRAME,
     ) -> None:
-        super().__init__(framing, max_frame_size)
+        super().__init__(framing, max_frame_size, first_frame_size=HELLO_MAX_FRAME)
         self.token = token
+        self._token = token.encode("utf-8", "surrogatepass")
+        self.authenticated = False  # the hello carried this run's token; until then the peer is a stranger
         self.instances = instances
         self.state = State.AWAIT_HELLO
         self.hello: Hello | None = None
@@ -261,6 +224,8 @@ class HostConnection(_Endpoint):
         self._step_requests = BoundedCache()  # Discrete action -> request bytes
         self._action_prefix: bytes | None = None  # array actions: the frame bytes before the raw data
         self._step_results = StepResultCache()
+        self._raw_message: Message | None = None  # a message whose raw frames are still on their way
+        self._raw_frames: list[bytes] = []
 
     @property
     def instance(self) -> int | None:
@@ -327,30 +292,60 @@ class HostConnection(_Endpoint):
     def next_event(self):
         """The next event from the game (Hello, a *Result, GameErrorReply), or None."""
         framing = self.framing
+        if self._raw_message is not None:
+            msg = self._with_raw_frames()
+            return None if msg is None else self._reply(msg)
         payload = None if framing is None else framing.next_payload()
         if payload is None:
             return None
+        if self.state is State.AWAIT_HELLO:
+            return self._read_hello(payload)
         if self.pending == "step":
             known = self._step_results.lookup(payload)
             if known is not None:  # a header seen before: only the observation's bytes are new
                 self.state, self.pending = State.IDLE, None
-                return StepResult(*known, {})
-            event = self._reply(decode_message(payload, self.incoming))
-            if isinstance(event, StepResult) and not event.info:
-                self._step_results.learn(payload, event.reward, event.terminated, event.truncated, event.observation)
+                return StepResult(*known)
+            msg = self._message(payload)
+            if msg is None:
+                return None
+            event = self._reply(msg)
+            if isinstance(event, StepResult) and not msg.raw_frames:
+                image = self.hello.pixels.get(())
+                self._step_results.learn(payload, event.reward, event.terminated, event.truncated, event.observation,
+                                         image and image.to_rgb)  # fmt: skip
             return event
-        return self._reply(decode_message(payload, self.incoming))
+        msg = self._message(payload)
+        return None if msg is None else self._reply(msg)
+
+    def _message(self, payload: bytes) -> Message | None:
+        msg = decode_message(payload, self.incoming)
+        if not msg.raw_frames:
+            return msg
+        self._raw_message, self._raw_frames = msg, []
+        return self._with_raw_frames()
+
+    def _with_raw_frames(self) -> Message | None:
+        """The waiting message once its raw frames have all come (None until then)."""
+        while len(self._raw_frames) < self._raw_message.raw_frames:
+            frame = self.framing.next_payload(raw=True)
+            if frame is None:
+                return None
+            self._raw_frames.append(frame)
+        msg, self._raw_message = self._raw_message, None
+        return resolve_raw(msg, self._raw_frames)
 
     def _reply(self, msg):
-        if self.state is State.AWAIT_HELLO:
-            if msg.type != "hello":
-                raise UnexpectedMessage(f"expected 'hello' as the first message, got {msg.type!r}")
-            return self._accept_hello(msg.fields)
         if self.state is not State.AWAIT_REPLY:
             raise UnexpectedMessage(f"got {msg.type!r} while no request was pending ({self.state.value})")
         request = self.pending
         if msg.type == "error":
-            event = GameErrorReply(request, str(msg["message"]), str(msg.get("traceback") or ""))
+            message, trace = msg["message"], msg.get("traceback")
+            if type(message) is not str or (trace is not None and type(trace) is not str):
+                raise MalformedMessage(
+                    f"an 'error' reply needs a string 'message' (and a string or null 'traceback'), "
+                    f"got {describe_value(message)} and {describe_value(trace)}"
+                )
+            event = GameErrorReply(request, message, trace or "")
         elif msg.type != f"{request}_result":
             raise UnexpectedMessage(f"expected '{request}_result' (or 'error') in reply to {request!r}, got {msg.type!r}")
         else:
@@ -358,55 +353,85 @@ class HostConnection(_Endpoint):
         self.state, self.pending = State.IDLE, None
         return event
 
-    def _accept_hello(self, f: dict[str, Any]) -> Hello:
+    # -- the hello: nothing but its JSON header is read before the token is checked
+    def _read_hello(self, payload: bytes) -> Hello:
+        type_, header, offset = read_header(payload, _ANY_GAME_MESSAGE)
+        if type_ != "hello":
+            raise UnexpectedMessage(f"expected 'hello' as the first message, got {type_!r}")
+        claimed = header.get("instance")
         try:
-            return self._check_hello(f)
-        except (VecBridgeError,) as exc:
-            exc.instance = f.get("instance")  # lets the launcher say whose hello failed
+            self._authenticate(header)
+            missing = [f for f in GAME_MESSAGES["hello"] if f not in header]
+            if missing:
+                raise MalformedMessage(f"the hello lacks the field(s) {', '.join(missing)}")
+            return self._check_hello(finish_message(payload, type_, header, offset).fields)
+        except VecBridgeError as exc:
+            exc.instance = claimed if is_int(claimed) else None  # lets the launcher say whose hello failed
             raise
+
+    def _authenticate(self, f: dict[str, Any]) -> None:
+        token = f.get("token")
+        if type(token) is not str:
+            raise BadToken(f"the hello needs the run's token as a string 'token', got {describe_value(token)}")
+        # constant time: a stranger learns nothing from how long a wrong guess takes
+        if not hmac.compare_digest(token.encode("utf-8", "surrogatepass"), self._token):
+            raise BadToken("the hello's token does not match this run's secret (is the game reading VECBRIDGE_TOKEN?)")
+        self.authenticated = True
 
     def _check_hello(self, f: dict[str, Any]) -> Hello:
         version = f["version"]
-        if version != PROTOCOL_VERSION or isinstance(version, bool):
+        if version != PROTOCOL_VERSION or not is_int(version):
             raise VersionMismatch(
-                f"the game speaks protocol version {version!r}; this vecbridge speaks {PROTOCOL_VERSION} "
+                f"the game speaks protocol version {describe_value(version)}; this vecbridge speaks {PROTOCOL_VERSION} "
                 f"(update the game's client library or vecbridge)",
-                version=version,
+                version=version if is_int(version) else None,
             )
-        if f["token"] != self.token:
-            raise BadToken("the hello's token does not match this run's secret (is the game reading VECBRIDGE_TOKEN?)")
         instance = f["instance"]
-        if not isinstance(instance, int) or isinstance(instance, bool) or (self.instances is not None and instance not in self.instances):
-            raise UnexpectedMessage(f"the hello names instance {instance!r}, which this listener is not waiting for")
+        if not is_int(instance):
+            raise MalformedMessage(
+                f"the hello's 'instance' must be a JSON integer (the number in VECBRIDGE_INSTANCE), "
+                f"got {describe_value(instance)}"
+            )
+        if self.instances is not None and instance not in self.instances:
+            raise UnexpectedMessage(
+                f"the hello names instance {instance}, which this listener is not waiting for "
+                f"(no instance of that number is being launched, or it already said hello)"
+            )
         try:
             obs_space = space_from_json(f["observation_space"])
             act_space = space_from_json(f["action_space"])
         except SpaceError as exc:
             raise SpaceError(f"instance {instance}: the hello declares an invalid space: {exc}") from None
-        metadata = f.get("metadata") or {}
-        if not isinstance(metadata, dict):
-            raise MalformedMessage(f"the hello's 'metadata' must be an object, got {describe_value(metadata)}")
-        self.hello = Hello(instance, str(f.get("name") or ""), obs_space, act_space, metadata, f)
+        try:
+            pixels = leaf_formats(f["observation_space"])
+        except SpaceError as exc:
+            raise SpaceError(f"instance {instance}: the hello declares an invalid space: {exc}") from None
+        metadata = optional(f.get("metadata"), dict, "the hello's 'metadata'") or {}
+        name = optional(f.get("name"), str, "the hello's 'name'") or ""
+        self.hello = Hello(instance, name, obs_space, act_space, metadata, f, pixels)
         self.state = State.GREETING
+        self.frame_limit = self.max_frame_size  # a trusted game from now on
+        if self.framing is not None:
+            self.framing.max_size = self.max_frame_size
         return self.hello
 
     def _result(self, request: str, f: dict[str, Any]):
         assert self.hello is not None
-        obs_space = self.hello.observation_space
         if request == "reset":
-            return ResetResult(decode_value(obs_space, f["observation"], "reset observation"), _info(f.get("info"), request))
+            return ResetResult(self._observation(f["observation"], "reset observation"), info_object(f.get("info"), request))
         if request == "step":
-            reward, term, trunc = f["reward"], f["terminated"], f["truncated"]
-            if isinstance(reward, bool) or not isinstance(reward, (int, float)):
-                raise MalformedMessage(f"step_result 'reward' must be a number, got {describe_value(reward)}")
+            reward, term, trunc = finite_reward(f["reward"]), f["terminated"], f["truncated"]
             if not isinstance(term, bool) or not isinstance(trunc, bool):
                 raise MalformedMessage(
                     f"step_result 'terminated' and 'truncated' must be true/false, got {term!r} and {trunc!r}"
                 )
-            obs = decode_value(obs_space, f["observation"], "step observation")
-            return StepResult(obs, float(reward), term, trunc, _info(f.get("info"), request))
+            obs = self._observation(f["observation"], "step observation")
+            return StepResult(obs, reward, term, trunc, info_object(f.get("info"), request))
         if request == "render":
             frame = f["frame"]
+            fmt = render_format(f)
+            if fmt is not None and frame is not None:
+                frame = fmt.to_rgb(frame, "render frame")
             if frame is not None and not (
                 isinstance(frame, np.ndarray) and frame.dtype == np.uint8 and frame.ndim == 3 and frame.shape[2] == 3
             ):
@@ -414,8 +439,14 @@ class HostConnection(_Endpoint):
             return RenderResult(frame)
         return CallResult(f["value"])
 
+    def _observation(self, value: Any, what: str) -> Any:
+        pixels = self.hello.pixels
+        if pixels:  # image leaves in the game's pixel format: to RGB, once, here
+            value = convert_leaves(value, pixels, what)
+        return decode_value(self.hello.observation_space, value, what)
 
-class GameConnection(_Endpoint):
+
+class GameConnection(Endpoint):
     """The game's end: says hello, then answers vecbridge's requests."""
 
     incoming = HOST_MESSAGES
@@ -475,13 +506,18 @@ class GameConnection(_Endpoint):
         return event
 
     def _request(self, msg):
+        f = msg.fields
         if self.state is State.AWAIT_WELCOME:
             if msg.type != "welcome":
                 raise UnexpectedMessage(f"expected 'welcome' after hello, got {msg.type!r}")
-            if msg["version"] != PROTOCOL_VERSION:
-                raise VersionMismatch(f"vecbridge speaks protocol version {msg['version']!r}, this client {PROTOCOL_VERSION}")
+            if f["version"] != PROTOCOL_VERSION or not is_int(f["version"]):
+                raise VersionMismatch(
+                    f"vecbridge speaks protocol version {describe_value(f['version'])}, this client {PROTOCOL_VERSION}"
+                )
+            if not is_int(f["instance"]):
+                raise MalformedMessage(f"the welcome's 'instance' must be an integer, got {describe_value(f['instance'])}")
             self.state = State.AWAIT_REQUEST
-            return Welcome(int(msg["instance"]), dict(msg.get("config") or {}))
+            return Welcome(f["instance"], optional(f.get("config"), dict, "the welcome's 'config'") or {})
         if self.state is not State.AWAIT_REQUEST:
             raise UnexpectedMessage(f"got {msg.type!r} while {self.state.value}")
         if msg.type == "welcome":
@@ -489,15 +525,24 @@ class GameConnection(_Endpoint):
         if msg.type == "close":
             self.state = State.CLOSED
             return CloseRequest()
+        event = self._check_request(msg.type, f)
         self.state, self.pending = State.REPLYING, msg.type
-        if msg.type == "reset":
-            return ResetRequest(msg.get("seed"), msg.get("options"))
-        if msg.type == "step":
+        return event
+
+    def _check_request(self, type_: str, f: dict[str, Any]):
+        if type_ == "reset":
+            seed = optional(f.get("seed"), int, "reset 'seed'")
+            return ResetRequest(seed, optional(f.get("options"), dict, "reset 'options'"))
+        if type_ == "step":
             assert self.action_space is not None
-            return StepRequest(decode_value(self.action_space, msg["action"], "action"))
-        if msg.type == "render":
+            return StepRequest(decode_value(self.action_space, f["action"], "action"))
+        if type_ == "render":
             return RenderRequest()
-        return CallRequest(str(msg["name"]), list(msg.get("args") or []), dict(msg.get("kwargs") or {}))
+        name = f["name"]
+        if type(name) is not str:
+            raise MalformedMessage(f"call 'name' must be a string, got {describe_value(name)}")
+        args = optional(f.get("args"), list, "call 'args'") or []
+        return CallRequest(name, args, optional(f.get("kwargs"), dict, "call 'kwargs'") or {})
 
     def _reply(self, request: str, type_: str, fields: dict[str, Any]) -> bytes:
         if self.state is not State.REPLYING or (request and self.pending != request):

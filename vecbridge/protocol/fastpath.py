@@ -22,9 +22,11 @@ import numpy as np
 CACHE_LIMIT = 256
 _U32 = struct.Struct("<I")
 _STEP_RESULT_KEYS = frozenset({"type", "observation", "reward", "terminated", "truncated", "info", "arrays"})
+_SCALARS = frozenset({int, float, str, bool, type(None)})
 
-# (reward, terminated, truncated, observation plan); the plan is ("value", v) for a JSON
-# observation, or ("array", dtype, shape, count, offset, payload length) for one raw array.
+# (reward, terminated, truncated, observation plan, info); the plan is ("value", v) for a JSON
+# observation, or ("array", dtype, shape, count, offset, payload length, convert) for one raw
+# array (convert: None, or the pixel format's to_rgb for an image sent in a pixel format).
 StepPlan = tuple[float, bool, bool, tuple]
 
 
@@ -34,40 +36,58 @@ class StepResultCache:
     def __init__(self) -> None:
         self._plans: dict[bytes, StepPlan] = {}
 
-    def lookup(self, payload: bytes) -> tuple[Any, float, bool, bool] | None:
-        """``(observation, reward, terminated, truncated)`` for a known header with no info, else None."""
+    def lookup(self, payload: bytes) -> tuple[Any, float, bool, bool, dict] | None:
+        """``(observation, reward, terminated, truncated, info)`` for a known header, else None.
+
+        The info is a new dict each time (its values are JSON scalars: nothing else is learned).
+        """
         if len(payload) < 4:
             return None
         (head_len,) = _U32.unpack_from(payload, 0)
-        plan = self._plans.get(payload[4 : 4 + head_len])
+        plan = self._plans.get(bytes(payload[4 : 4 + head_len]))  # a large payload is a bytearray
         if plan is None:
             return None
-        reward, terminated, truncated, obs = plan
+        reward, terminated, truncated, obs, info = plan
         if obs[0] == "value":
-            return obs[1], reward, terminated, truncated
-        _, dtype, shape, count, offset, length = obs
+            return obs[1], reward, terminated, truncated, dict(info)
+        _, dtype, shape, count, offset, length, convert = obs
         if len(payload) != length:
             return None  # the general path says what is wrong
-        return np.frombuffer(payload, dtype, count, offset).reshape(shape), reward, terminated, truncated
+        value = np.frombuffer(payload, dtype, count, offset).reshape(shape)
+        return (value if convert is None else convert(value)), reward, terminated, truncated, dict(info)
 
-    def learn(self, payload: bytes, reward: float, terminated: bool, truncated: bool, observation: Any) -> None:
-        """Remember a step_result the general path accepted, if it has the plain per-step form."""
+    def learn(
+        self, payload: bytes, reward: float, terminated: bool, truncated: bool, observation: Any, convert: Any = None
+    ) -> None:
+        """Remember a step_result the general path accepted, if it has the plain per-step form.
+
+        ``convert``: how the observation was made from its wire array (a pixel format's to_rgb), if it was.
+        """
         if len(self._plans) >= CACHE_LIMIT:
             return
         (head_len,) = _U32.unpack_from(payload, 0)
-        head = payload[4 : 4 + head_len]
+        head = bytes(payload[4 : 4 + head_len])
         header = json.loads(head)
-        if not _STEP_RESULT_KEYS.issuperset(header) or header.get("info"):
+        info = header.get("info") or {}
+        # an info of plain values repeats too (a processor's level, lives, ...): its header is learned
+        if not _STEP_RESULT_KEYS.issuperset(header) or not isinstance(info, dict) or not all(
+            type(v) in _SCALARS for v in info.values()
+        ):
             return
         arrays = header.get("arrays") or []
         if isinstance(observation, np.ndarray) and len(arrays) == 1 and header["observation"] == {"$array": 0}:
             offset = 4 + head_len
-            plan = ("array", observation.dtype, observation.shape, observation.size, offset, offset + observation.nbytes)
+            if convert is None:
+                dtype, shape = observation.dtype, observation.shape
+            else:  # the wire array, as the general path checked it
+                dtype, shape = np.dtype(arrays[0]["dtype"]).newbyteorder("<"), tuple(arrays[0]["shape"])
+            count = int(np.prod(shape, dtype=np.int64))
+            plan = ("array", dtype, shape, count, offset, offset + count * dtype.itemsize, convert)
         elif type(observation) is int and not arrays:
             plan = ("value", observation)
         else:
             return  # Dict/Tuple observations: the general path each time
-        self._plans[head] = (reward, terminated, truncated, plan)
+        self._plans[head] = (reward, terminated, truncated, plan, info)
 
 
 class StepResultEncoder:

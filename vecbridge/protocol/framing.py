@@ -22,8 +22,8 @@ import struct
 from typing import Callable
 
 from vecbridge.errors import FrameTooLarge, MalformedFrame, TruncatedFrame
+from vecbridge.protocol.limits import DEFAULT_MAX_FRAME, MAX_COMM_DIGITS, MAX_WEBSOCKET_UPGRADE
 
-DEFAULT_MAX_FRAME = 64 * 1024 * 1024
 FRAMINGS = ("binary", "comm", "websocket")
 
 _U32 = struct.Struct("<I")
@@ -51,16 +51,32 @@ class Framing:
                 f"({len(self._buffer)} byte(s) of an unfinished frame received)"
             )
 
-    def next_payload(self) -> bytes | None:
-        """The next complete payload, or None until more bytes arrive."""
+    def next_payload(self, raw: bool = False) -> bytes | None:
+        """The next complete payload, or None until more bytes arrive.
+
+        ``raw``: the frame is a raw frame after a message (docs/protocol.md, "Raw frames");
+        only the comm framing treats it differently (its payload is not base64).
+        """
         raise NotImplementedError
 
     def encode(self, payload: bytes) -> bytes:
         """The bytes that carry ``payload`` to the peer."""
         raise NotImplementedError
 
+    def encode_raw(self, payload: bytes) -> bytes:
+        """The bytes that carry ``payload`` as a raw frame."""
+        return self.encode(payload)
+
     def has_data_to_send(self) -> bool:
         return bool(self._outgoing)
+
+    def recv_buffer(self) -> memoryview | None:
+        """Where to receive the rest of the current frame directly (``socket.recv_into``), or None."""
+        return None
+
+    def received_into(self, n: int) -> None:
+        """``n`` bytes were received into :meth:`recv_buffer`."""
+        raise NotImplementedError
 
     def data_to_send(self) -> bytes:
         """Bytes the framing itself must send (handshake answers, pongs); empty if none."""
@@ -80,14 +96,46 @@ class BinaryFraming(Framing):
     """``u32 LE length | payload``."""
 
     name = "binary"
+    #: a frame this large is received into a buffer of its own (recv_buffer)
+    LARGE = 1 << 16
 
     def __init__(self, max_size: int = DEFAULT_MAX_FRAME) -> None:
         super().__init__(max_size)
         # The usual case: one read brings exactly one frame. It is kept as received and its
         # payload sliced out once, with no copy through the buffer.
         self._chunk: bytes | None = None
+        # A large frame (a screen) being received straight into the payload handed out.
+        self._large: bytearray | None = None
+        self._large_have = 0
+
+    def recv_buffer(self) -> memoryview | None:
+        # A 240 KiB screen came in 64 KiB reads, each appended to the buffer, and was copied out
+        # again (py-spy: a tenth of the host's time per step); read into its own payload, it is
+        # copied once, by the kernel.
+        if self._large is None:
+            data = self._chunk if self._chunk is not None else self._buffer
+            if len(data) < 4:
+                return None
+            (length,) = _U32.unpack_from(data, 0)
+            if length < self.LARGE or len(data) >= 4 + length:
+                return None
+            self._check_size(length)
+            self._large, self._large_have = bytearray(length), len(data) - 4
+            self._large[: self._large_have] = memoryview(data)[4:]
+            self._chunk, self._buffer = None, bytearray()
+        return memoryview(self._large)[self._large_have :]
+
+    def received_into(self, n: int) -> None:
+        self._large_have += n
 
     def receive_data(self, data: bytes) -> None:
+        if self._large is not None:  # the rest of a large frame first
+            take = min(len(self._large) - self._large_have, len(data))
+            self._large[self._large_have : self._large_have + take] = data[:take]
+            self._large_have += take
+            data = data[take:]
+            if not data:
+                return
         if self._chunk is not None:
             self._buffer += self._chunk
             self._chunk = None
@@ -98,6 +146,11 @@ class BinaryFraming(Framing):
 
     def receive_eof(self) -> None:
         self._flush_chunk()
+        if self._large is not None:
+            raise TruncatedFrame(
+                f"binary framing: the stream ended inside a frame ({self._large_have} of its {len(self._large)} "
+                f"payload bytes received)"
+            )
         super().receive_eof()
 
     def _flush_chunk(self) -> None:
@@ -105,7 +158,13 @@ class BinaryFraming(Framing):
             self._buffer += self._chunk
             self._chunk = None
 
-    def next_payload(self) -> bytes | None:
+    def next_payload(self, raw: bool = False) -> bytes | None:
+        large = self._large
+        if large is not None:
+            if self._large_have < len(large):
+                return None
+            self._large = None
+            return large  # a bytearray: bytes-like, never touched again here
         chunk = self._chunk
         if chunk is not None:
             if len(chunk) >= 4:
@@ -137,9 +196,9 @@ class CommFraming(Framing):
     """BizHawk's ``"<decimal byte length> <payload>"``, with the payload in base64."""
 
     name = "comm"
-    _MAX_DIGITS = 10
+    _MAX_DIGITS = MAX_COMM_DIGITS
 
-    def next_payload(self) -> bytes | None:
+    def next_payload(self, raw: bool = False) -> bytes | None:
         buf = self._buffer
         space = buf.find(b" ", 0, self._MAX_DIGITS + 1)
         if space < 0:
@@ -160,6 +219,8 @@ class CommFraming(Framing):
             return None
         text = bytes(buf[space + 1 : end])
         del buf[:end]
+        if raw:  # BizHawk's comm.socketServerScreenShot(): the bytes themselves
+            return text
         try:
             return base64.b64decode(text, validate=True)
         except (binascii.Error, ValueError) as exc:
@@ -169,10 +230,12 @@ class CommFraming(Framing):
         text = base64.b64encode(payload)
         return b"%d " % len(text) + text
 
+    def encode_raw(self, payload: bytes) -> bytes:
+        return b"%d " % len(payload) + payload
+
 
 _WS_GUID = b"258EAFA5-E914-47DA-95CA-C5AB0DC85B11"
 _OP_CONT, _OP_TEXT, _OP_BINARY, _OP_CLOSE, _OP_PING, _OP_PONG = 0, 1, 2, 8, 9, 10
-_MAX_HANDSHAKE = 16 * 1024
 
 
 def websocket_accept(key: bytes) -> bytes:
@@ -190,7 +253,7 @@ class WebSocketFraming(Framing):
         self._open = False
         self._fragments: bytearray | None = None
 
-    def next_payload(self) -> bytes | None:
+    def next_payload(self, raw: bool = False) -> bytes | None:
         if not self._open:
             if not self._handshake():
                 return None
@@ -232,6 +295,10 @@ class WebSocketFraming(Framing):
     def encode(self, payload: bytes) -> bytes:
         return self._frame(_OP_BINARY, payload)
 
+    def receive_data(self, data: bytes) -> None:
+        if not self.closed:  # after a close frame nothing more is read (RFC 6455 5.5.1); nor kept
+            self._buffer += data
+
     def receive_eof(self) -> None:
         if self.closed:
             return
@@ -258,8 +325,10 @@ class WebSocketFraming(Framing):
     def _handshake(self) -> bool:
         end = self._buffer.find(b"\r\n\r\n")
         if end < 0:
-            if len(self._buffer) > _MAX_HANDSHAKE:
-                raise MalformedFrame("websocket framing: the HTTP upgrade request is longer than 16 KiB")
+            if len(self._buffer) > MAX_WEBSOCKET_UPGRADE:
+                raise MalformedFrame(
+                    f"websocket framing: the HTTP upgrade request is longer than {MAX_WEBSOCKET_UPGRADE // 1024} KiB"
+                )
             return False
         request = bytes(self._buffer[:end]).decode("latin-1")
         del self._buffer[: end + 4]

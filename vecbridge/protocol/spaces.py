@@ -16,6 +16,16 @@ import numpy as np
 from gymnasium import spaces
 
 from vecbridge.errors import SpaceError
+from vecbridge.protocol.limits import (
+    INT64_MAX,
+    INT64_MIN,
+    MAX_ARRAY_DIMS,
+    MAX_JSON_DEPTH,
+    MAX_SPACE_ELEMENTS,
+    MAX_SUBSPACES,
+    MAX_TYPE_STRING_ITEMS,
+    MAX_TYPE_STRING_LENGTH,
+)
 
 JsonSpace = dict[str, Any]
 
@@ -36,82 +46,220 @@ def wire_dtype(name: Any) -> np.dtype:
 # ---------------------------------------------------------------- JSON form
 
 
-def _bound(value: Any, shape: tuple[int, ...], dtype: np.dtype, default: float) -> np.ndarray:
+class _Budget:
+    """Elements a space description may still declare (summed over its sub-spaces)."""
+
+    def __init__(self) -> None:
+        self.left = MAX_SPACE_ELEMENTS
+        self.subspaces_left = MAX_SUBSPACES
+
+    def charge_subspaces(self, count: int, what: str) -> None:
+        self.subspaces_left -= count
+        if self.subspaces_left < 0:
+            raise SpaceError(f"{what} brings the space past {MAX_SUBSPACES} sub-spaces in all (vecbridge's limit)")
+
+    def charge(self, count: int, what: str) -> None:
+        self.left -= count
+        if self.left < 0:
+            raise SpaceError(
+                f"{what} makes the space larger than {MAX_SPACE_ELEMENTS} elements in all (vecbridge's limit)"
+            )
+
+
+def _short(value: Any) -> str:
+    text = repr(value)
+    return text if len(text) <= 80 else text[:77] + "..."
+
+
+def _integer(value: Any, what: str, low: int = INT64_MIN, high: int = INT64_MAX) -> int:
+    """An integer in [low, high]: a JSON integer, or a float with no fraction (Lua 5.1 numbers)."""
+    if type(value) is float and math.isfinite(value) and value.is_integer():
+        value = int(value)
+    if type(value) is not int and not isinstance(value, np.integer):
+        raise SpaceError(f"{what} must be an integer, got {_short(value)}")
+    value = int(value)
+    if not low <= value <= high:
+        raise SpaceError(f"{what} must be an integer in [{low}, {high}], got {_short(value)}")
+    return value
+
+
+def _shape(value: Any, what: str, budget: _Budget) -> tuple[int, ...]:
+    if type(value) is int:
+        value = [value]
+    if type(value) is not list or not all(type(d) is int and d >= 0 for d in value):
+        raise SpaceError(f"{what} must be a list of non-negative integers, got {_short(value)}")
+    if len(value) > MAX_ARRAY_DIMS:
+        raise SpaceError(f"{what} has {len(value)} dimensions; at most {MAX_ARRAY_DIMS} are allowed")
+    size = 1
+    for d in value:  # one at a time: [0, 10**20] must not slip through as 0 elements
+        if d > MAX_SPACE_ELEMENTS:
+            raise SpaceError(f"{what} {_short(value)} has a dimension above {MAX_SPACE_ELEMENTS} (vecbridge's limit)")
+        size *= d
+    budget.charge(size, f"{what} {_short(value)}")
+    return tuple(value)
+
+
+def _nested_shape(value: Any, what: str, budget: _Budget) -> tuple[int, ...]:
+    """The shape of a nested list of equal-length lists (the form of MultiDiscrete's nvec)."""
+    shape: list[int] = []
+    level = value
+    while type(level) is list:
+        if len(shape) >= MAX_ARRAY_DIMS:
+            raise SpaceError(f"{what} nests deeper than {MAX_ARRAY_DIMS} dimensions")
+        shape.append(len(level))
+        if not level:
+            break
+        level = level[0]
+    return _shape(shape, what, budget)
+
+
+def _nested(value: Any, shape: tuple[int, ...], fn, what: str) -> list:
+    """Map ``fn`` over a nested list that must have exactly ``shape``."""
+    if not shape:
+        if type(value) is list:
+            raise SpaceError(f"{what}: a nested list is deeper than the shape {list(shape)} it must have")
+        return fn(value)
+    if type(value) is not list or len(value) != shape[0]:
+        got = f"a list of {len(value)}" if type(value) is list else _short(value)
+        raise SpaceError(f"{what}: expected a nested list of shape {list(shape)}, got {got} at a level of length {shape[0]}")
+    return [_nested(v, shape[1:], fn, what) for v in value]
+
+
+def _bound(value: Any, shape: tuple[int, ...], dtype: np.dtype, default: float, what: str) -> np.ndarray:
     integer = np.issubdtype(dtype, np.integer)
     info = np.iinfo(dtype) if integer else None
 
     def num(v: Any) -> Any:
         if v is None:
             v = default
-        elif isinstance(v, str) and v in ("inf", "+inf", "-inf"):
+        elif type(v) is str and v in ("inf", "+inf", "-inf"):
             v = float(v)
-        elif isinstance(v, bool) or not isinstance(v, (int, float)):
-            raise SpaceError(f"a Box bound must be a number, 'inf', '-inf' or null, got {v!r}")
+        elif type(v) not in (int, float) or (type(v) is float and math.isnan(v)):
+            raise SpaceError(f"Box {what} must be a number, 'inf', '-inf' or null, got {_short(v)}")
         if integer:  # stay in Python ints: int64/uint64 limits do not survive a float64
-            if isinstance(v, float):
+            if type(v) is float:
                 v = info.max if v == math.inf else info.min if v == -math.inf else int(v)
             return min(max(v, int(info.min)), int(info.max))
-        return v
+        return float(v)
 
-    if isinstance(value, list):
-        arr = np.array(_map_nested(value, num), dtype=dtype)
-        if arr.shape != shape:
-            raise SpaceError(f"a Box bound has shape {list(arr.shape)} but the Box has shape {list(shape)}")
-        return arr
-    return np.full(shape, num(value), dtype=dtype)
+    with np.errstate(over="ignore"):  # 1e39 as a float32 bound is +inf, as NumPy rounds it
+        if type(value) is list:
+            return np.array(_nested(value, shape, num, f"Box {what}"), dtype=dtype).reshape(shape)
+        return np.full(shape, num(value), dtype=dtype)
+
+
+def space_from_json(desc: Any) -> spaces.Space:
+    """A gymnasium space from its JSON description (or a type string / list of them).
+
+    Raises :class:`SpaceError` for anything else, naming what was expected and what came,
+    within the limits of vecbridge.protocol.limits (elements, dimensions, integer ranges).
+    """
+    return _space(desc, _Budget(), 0)
+
+
+def _space(desc: Any, budget: _Budget, depth: int) -> spaces.Space:
+    if depth > MAX_JSON_DEPTH:
+        raise SpaceError(f"a space description nests deeper than {MAX_JSON_DEPTH} levels")
+    if type(desc) is str:
+        return _type_strings([desc], budget)
+    if type(desc) is list and desc and all(type(d) is str for d in desc):
+        return _type_strings(desc, budget)
+    if type(desc) is not dict or type(desc.get("type")) is not str:
+        raise SpaceError(
+            f"a space description must be an object with a string 'type', a type string or a list of "
+            f"type strings; got {_short(desc)}"
+        )
+    kind = desc["type"]
+    maker = _MAKERS.get(kind)
+    if maker is None:
+        raise SpaceError(
+            f"unknown space type {_short(kind)}; expected Box, Discrete, MultiDiscrete, MultiBinary, Dict or Tuple"
+        )
+    try:
+        return maker(desc, budget, depth)
+    except SpaceError:
+        raise
+    except (KeyError, TypeError, ValueError, AssertionError, OverflowError, IndexError) as exc:
+        raise SpaceError(f"invalid {kind} description {_short(desc)}: {type(exc).__name__}: {exc}") from None
+    except MemoryError:  # within the element limit, but more than this machine has free
+        raise SpaceError(f"the {kind} space {_short(desc)} needs more memory than is available") from None
+
+
+def _field(desc: dict, name: str) -> Any:
+    if name not in desc:
+        raise SpaceError(f"a {desc['type']} description needs {name!r}; got {_short(desc)}")
+    return desc[name]
+
+
+def _box(desc: dict, budget: _Budget, depth: int) -> spaces.Space:
+    name = desc.get("dtype", "float32")
+    if type(name) is not str or name not in WIRE_DTYPES:
+        raise SpaceError(f"Box 'dtype' must be one of {', '.join(WIRE_DTYPES)}; got {_short(name)}")
+    dtype = np.dtype(name)
+    shape = _shape(desc.get("shape", []), "Box 'shape'", budget)
+    low = _bound(desc.get("low"), shape, dtype, -math.inf, "'low'")
+    high = _bound(desc.get("high"), shape, dtype, math.inf, "'high'")
+    return spaces.Box(low=low, high=high, shape=shape, dtype=dtype)
+
+
+def _discrete(desc: dict, budget: _Budget, depth: int) -> spaces.Space:
+    n = _integer(_field(desc, "n"), "Discrete 'n'", 1)
+    start = _integer(desc.get("start", 0), "Discrete 'start'")
+    if start + n - 1 > INT64_MAX:
+        raise SpaceError(f"Discrete start {start} + n {n} - 1 passes the int64 range")
+    budget.charge(1, "a Discrete")
+    return spaces.Discrete(n, start=start)
+
+
+def _multi_discrete(desc: dict, budget: _Budget, depth: int) -> spaces.Space:
+    nvec = _field(desc, "nvec")
+    shape = _nested_shape(nvec, "MultiDiscrete 'nvec'", budget)
+    nvec = np.array(_nested(nvec, shape, lambda v: _integer(v, "MultiDiscrete 'nvec'", 1), "MultiDiscrete 'nvec'"),
+                    dtype=np.int64).reshape(shape)  # fmt: skip
+    if "start" in desc:
+        start = np.array(_nested(desc["start"], shape, lambda v: _integer(v, "MultiDiscrete 'start'"),
+                                 "MultiDiscrete 'start'"), dtype=np.int64).reshape(shape)  # fmt: skip
+        if (start.astype(object) + nvec.astype(object) - 1 > INT64_MAX).any():
+            raise SpaceError("MultiDiscrete start + nvec - 1 passes the int64 range")
+    else:
+        start = np.zeros(shape, dtype=np.int64)
+    return spaces.MultiDiscrete(nvec, start=start)
+
+
+def _multi_binary(desc: dict, budget: _Budget, depth: int) -> spaces.Space:
+    n = _field(desc, "n")
+    shape = _shape(n, "MultiBinary 'n'", budget)
+    return spaces.MultiBinary(list(shape) if type(n) is list else shape[0])
+
+
+def _dict(desc: dict, budget: _Budget, depth: int) -> spaces.Space:
+    sub = _field(desc, "spaces")
+    if type(sub) is not dict:
+        raise SpaceError(f"Dict 'spaces' must be an object of name -> space, got {_short(sub)}")
+    budget.charge_subspaces(len(sub), f"a Dict of {len(sub)} spaces")
+    return spaces.Dict({k: _space(v, budget, depth + 1) for k, v in sub.items()})
+
+
+def _tuple(desc: dict, budget: _Budget, depth: int) -> spaces.Space:
+    sub = _field(desc, "spaces")
+    if type(sub) is not list:
+        raise SpaceError(f"Tuple 'spaces' must be a list of spaces, got {_short(sub)}")
+    budget.charge_subspaces(len(sub), f"a Tuple of {len(sub)} spaces")
+    return spaces.Tuple([_space(v, budget, depth + 1) for v in sub])
+
+
+_MAKERS = {
+    "Box": _box,
+    "Discrete": _discrete,
+    "MultiDiscrete": _multi_discrete,
+    "MultiBinary": _multi_binary,
+    "Dict": _dict,
+    "Tuple": _tuple,
+}
 
 
 def _map_nested(value: Any, fn) -> Any:
     return [_map_nested(v, fn) for v in value] if isinstance(value, list) else fn(value)
-
-
-def _shape(value: Any, what: str) -> tuple[int, ...]:
-    if isinstance(value, int) and not isinstance(value, bool):
-        value = [value]
-    if not isinstance(value, list) or not all(isinstance(d, int) and not isinstance(d, bool) and d >= 0 for d in value):
-        raise SpaceError(f"{what} must be a list of non-negative integers, got {value!r}")
-    return tuple(value)
-
-
-def space_from_json(desc: Any) -> spaces.Space:
-    """A gymnasium space from its JSON description (or a type string / list of them)."""
-    if isinstance(desc, str):
-        return space_from_type_strings([desc])
-    if isinstance(desc, list) and all(isinstance(d, str) for d in desc):
-        return space_from_type_strings(desc)
-    if not isinstance(desc, dict) or "type" not in desc:
-        raise SpaceError(f"a space description must be an object with a 'type', got {desc!r}")
-    kind = desc["type"]
-    try:
-        if kind == "Box":
-            dtype = wire_dtype(desc.get("dtype", "float32"))
-            shape = _shape(desc.get("shape", []), "Box 'shape'")
-            low = _bound(desc.get("low"), shape, dtype, -math.inf)
-            high = _bound(desc.get("high"), shape, dtype, math.inf)
-            return spaces.Box(low=low, high=high, shape=shape, dtype=dtype.newbyteorder("="))
-        if kind == "Discrete":
-            return spaces.Discrete(int(desc["n"]), start=int(desc.get("start", 0)))
-        if kind == "MultiDiscrete":
-            nvec = np.array(desc["nvec"], dtype=np.int64)
-            start = np.array(desc.get("start", np.zeros_like(nvec)), dtype=np.int64)
-            return spaces.MultiDiscrete(nvec, start=start)
-        if kind == "MultiBinary":
-            n = desc["n"]
-            return spaces.MultiBinary(list(n) if isinstance(n, list) else int(n))
-        if kind == "Dict":
-            sub = desc["spaces"]
-            if not isinstance(sub, dict):
-                raise SpaceError("Dict 'spaces' must be an object of name -> space")
-            return spaces.Dict({str(k): space_from_json(v) for k, v in sub.items()})
-        if kind == "Tuple":
-            return spaces.Tuple([space_from_json(v) for v in desc["spaces"]])
-    except SpaceError:
-        raise
-    except (KeyError, TypeError, ValueError, AssertionError) as exc:
-        raise SpaceError(f"invalid {kind} description {desc!r}: {exc}") from None
-    raise SpaceError(
-        f"unknown space type {kind!r}; expected Box, Discrete, MultiDiscrete, MultiBinary, Dict or Tuple"
-    )
 
 
 def _json_bound(arr: np.ndarray) -> Any:
@@ -167,27 +315,47 @@ _ITEM = re.compile(
     r"(?:\s+(?P<lo>[-+0-9.eE]+|-?inf)\s+(?P<hi>[-+0-9.eE]+|-?inf))?"
     r"\s*(?:\[\s*(?P<n>\d+)\s*\])?\s*$"
 )
+_TYPE_STRING_FORMS = "'bool', 'int', 'int LO HI', 'float' or 'float LO HI', optionally followed by '[N]'"
+
+
+def _parse_item(text: Any) -> tuple[tuple[str, Any, Any], int]:
+    """``"int 0 3 [2]"`` -> ``(("int", 0, 3), 2)``: the item and how many copies."""
+    if type(text) is not str:
+        raise SpaceError(f"a type string must be a string, got {_short(text)}")
+    if len(text) > MAX_TYPE_STRING_LENGTH:
+        raise SpaceError(f"a type string is {len(text)} characters long; at most {MAX_TYPE_STRING_LENGTH} are allowed")
+    m = _ITEM.match(text)
+    if not m:
+        raise SpaceError(f"invalid type string {text!r}; expected {_TYPE_STRING_FORMS}")
+    kind, lo, hi, n = m["kind"], m["lo"], m["hi"], m["n"]
+    if kind == "bool" and lo is not None:
+        raise SpaceError(f"invalid type string {text!r}: 'bool' takes no bounds")
+    if lo is None:
+        lo_v = hi_v = None
+    elif kind == "int":
+        try:
+            lo_v, hi_v = int(lo), int(hi)
+        except ValueError:
+            raise SpaceError(f"invalid type string {text!r}: bounds of 'int' must be integers") from None
+        if not (INT64_MIN <= lo_v and hi_v <= INT64_MAX and hi_v - lo_v < INT64_MAX):
+            raise SpaceError(f"invalid type string {text!r}: 'int' bounds must lie in the int64 range")
+    else:
+        try:
+            lo_v, hi_v = float(lo), float(hi)
+        except ValueError:
+            raise SpaceError(f"invalid type string {text!r}: bounds of 'float' must be numbers") from None
+    if lo_v is not None and hi_v < lo_v:
+        raise SpaceError(f"invalid type string {text!r}: HI ({hi}) is below LO ({lo})")
+    count = 1 if n is None else int(n) if len(n) <= 9 else MAX_TYPE_STRING_ITEMS + 1
+    if count > MAX_TYPE_STRING_ITEMS:
+        raise SpaceError(f"invalid type string {text!r}: at most {MAX_TYPE_STRING_ITEMS} items are allowed")
+    return (kind, lo_v, hi_v), count
 
 
 def parse_type_string(text: str) -> list[tuple[str, float | None, float | None]]:
     """``"int 0 3 [2]"`` -> ``[("int", 0, 3), ("int", 0, 3)]``."""
-    m = _ITEM.match(text) if isinstance(text, str) else None
-    if not m:
-        raise SpaceError(
-            f"invalid type string {text!r}; expected 'bool', 'int', 'int LO HI', 'float' or "
-            f"'float LO HI', optionally followed by '[N]'"
-        )
-    kind, lo, hi, n = m["kind"], m["lo"], m["hi"], m["n"]
-    if kind == "bool" and lo is not None:
-        raise SpaceError(f"invalid type string {text!r}: 'bool' takes no bounds")
-    try:
-        lo_v = None if lo is None else (int(lo) if kind == "int" else float(lo))
-        hi_v = None if hi is None else (int(hi) if kind == "int" else float(hi))
-    except ValueError:
-        raise SpaceError(f"invalid type string {text!r}: bounds of 'int' must be integers") from None
-    if lo_v is not None and hi_v < lo_v:
-        raise SpaceError(f"invalid type string {text!r}: HI ({hi}) is below LO ({lo})")
-    return [(kind, lo_v, hi_v)] * (int(n) if n is not None else 1)
+    item, count = _parse_item(text)
+    return [item] * count
 
 
 def _item_space(kind: str, lo, hi) -> spaces.Space:
@@ -208,9 +376,18 @@ def space_from_type_strings(items: list[str]) -> spaces.Space:
     Several items (``[N]`` or a list) give, when all are discrete, a MultiDiscrete;
     when none is, a 1-D Box of the wider dtype with per-item bounds; otherwise a Tuple.
     """
-    if isinstance(items, str):
-        items = [items]
-    parsed = [p for text in items for p in parse_type_string(text)]
+    return _type_strings([items] if type(items) is str else items, _Budget())
+
+
+def _type_strings(items: list[str], budget: _Budget) -> spaces.Space:
+    if type(items) is not list:
+        raise SpaceError(f"type strings must be a string or a list of strings, got {_short(items)}")
+    counted = [_parse_item(text) for text in items]
+    total = sum(count for _, count in counted)
+    if total > MAX_TYPE_STRING_ITEMS:
+        raise SpaceError(f"the type strings declare {total} items; at most {MAX_TYPE_STRING_ITEMS} are allowed")
+    budget.charge(total, "the type strings")
+    parsed = [item for item, count in counted for _ in range(count)]
     if not parsed:
         raise SpaceError("an empty list of type strings declares no space")
     if len(parsed) == 1 and items and "[" not in items[0]:
@@ -229,27 +406,5 @@ def space_from_type_strings(items: list[str]) -> spaces.Space:
         low = np.array([info.min if lo is None else lo for _, lo, _ in parsed], dtype=np.int64)
         high = np.array([info.max if hi is None else hi for _, _, hi in parsed], dtype=np.int64)
         return spaces.Box(low, high, dtype=np.int64)
+    budget.charge_subspaces(len(parsed), f"type strings mixing discrete and continuous items (a Tuple of {len(parsed)})")
     return spaces.Tuple([_item_space(*p) for p in parsed])
-
-
-# ---------------------------------------------------------------- leaves
-
-LeafPath = tuple[Any, ...]
-
-
-def leaves(space: spaces.Space, prefix: LeafPath = ()) -> list[tuple[LeafPath, spaces.Space]]:
-    """The array-valued leaves of a (possibly nested Dict/Tuple) space, in a fixed order."""
-    if isinstance(space, spaces.Dict):
-        return [leaf for k, sub in space.spaces.items() for leaf in leaves(sub, (*prefix, k))]
-    if isinstance(space, spaces.Tuple):
-        return [leaf for i, sub in enumerate(space.spaces) for leaf in leaves(sub, (*prefix, i))]
-    if not isinstance(space, (spaces.Box, spaces.Discrete, spaces.MultiDiscrete, spaces.MultiBinary)):
-        raise SpaceError(f"vecbridge cannot carry a {type(space).__name__} space")
-    return [(prefix, space)]
-
-
-def leaf_dtype_shape(space: spaces.Space) -> tuple[np.dtype, tuple[int, ...]]:
-    """dtype and shape of one value of a leaf space, as it travels on the wire."""
-    if isinstance(space, spaces.Discrete):
-        return np.dtype(np.int64), ()
-    return np.dtype(space.dtype), tuple(space.shape)

@@ -14,7 +14,8 @@ the command line can register ``train``/``eval`` without importing them.
 
 Modules: ``vecbridge.sb3.adapter`` (the VecEnv), ``vecbridge.sb3.train`` (``train()``,
 ``vecbridge train``), ``vecbridge.sb3.evaluate`` (``evaluate()``, ``vecbridge eval``),
-``vecbridge.sb3.progress`` (progress bar, CSV, learning curve), ``vecbridge.sb3.common``.
+``vecbridge.sb3.progress`` (progress bar, CSV, learning curve), ``vecbridge.sb3.recording``
+(``vecbridge eval``'s videos and policy view), ``vecbridge.sb3.common``.
 """
 
 from __future__ import annotations

@@ -155,6 +155,55 @@ def run_dir_of(checkpoint: str | Path) -> Path | None:
     return None
 
 
+def episode_limit(game: Any, requested: int | None, config: dict[str, Any] | None = None) -> tuple[int | None, str]:
+    """The episode step limit of a run and where it comes from.
+
+    ``requested`` (the command line; 0: no limit) wins, then the training run's
+    ``config.json``, then the game's registration (``max_episode_steps`` in
+    ``vecbridge/builtin_games.py``, or ``vecbridge.register``).
+    """
+    if requested is not None:
+        if requested < 0:
+            raise SystemExit(f"--max-episode-steps must be 0 (no limit) or more, got {requested}")
+        return (requested or None), "--max-episode-steps"
+    if config and config.get("max_episode_steps"):
+        return int(config["max_episode_steps"]), "the training run's config.json"
+    if isinstance(game, str):
+        from vecbridge.registry import max_episode_steps
+
+        limit = max_episode_steps(game)
+        if limit:
+            return int(limit), f"the registration of {game}"
+    return None, "no limit is registered for the game"
+
+
+def describe_limit(limit: int | None, source: str) -> str:
+    if limit is None:
+        return f"episode step limit: none ({source}; --max-episode-steps N sets one)"
+    return f"episode step limit: {limit} steps (from {source})"
+
+
 def summarize(returns: Sequence[float]) -> tuple[float, float]:
     arr = np.asarray(returns, dtype=np.float64)
     return (float(arr.mean()), float(arr.std())) if arr.size else (float("nan"), float("nan"))
+
+
+def find_vecnormalize(env: Any) -> Any:
+    """The VecNormalize wrapper in an SB3 wrapper stack, or None."""
+    from stable_baselines3.common.vec_env import VecEnvWrapper, VecNormalize
+
+    while isinstance(env, VecEnvWrapper):
+        if isinstance(env, VecNormalize):
+            return env
+        env = env.venv
+    return None
+
+
+def saved_hyperparameters(model: Any) -> dict[str, Any]:
+    """The PPO hyperparameters a loaded model carries (what a resumed run records)."""
+    names = ("n_steps", "batch_size", "n_epochs", "gamma", "gae_lambda", "ent_coef", "vf_coef", "max_grad_norm")
+    out = {k: getattr(model, k) for k in names if hasattr(model, k)}
+    lr = getattr(model, "learning_rate", None)
+    if isinstance(lr, (int, float)):
+        out["learning_rate"] = lr
+    return out

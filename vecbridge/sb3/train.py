@@ -24,12 +24,16 @@ from vecbridge.keyvalue import parse_pairs
 from vecbridge.sb3.common import (
     DEFAULT_FRAME_STACK,
     VECNORMALIZE_FILE,
+    describe_limit,
+    episode_limit,
     frame_stack_of,
     load_config,
     new_run_dir,
     policy_for,
     require_sb3,
+    find_vecnormalize,
     run_dir_of,
+    saved_hyperparameters,
     vecnormalize_for,
 )
 
@@ -83,6 +87,8 @@ class TrainResult:
     recent_return: float
     files: dict[str, Path] = field(default_factory=dict)
     interrupted: bool = False
+    steps_per_second: float = 0.0  # this session's training steps over its wall time (games, inference, updates)
+    comparison: Any = None  # vecbridge.sb3.compare.Comparison, with eval_episodes
 
 
 def train(
@@ -97,9 +103,10 @@ def train(
     run_dir: str | Path | None = None,
     resume: str | Path | None = None,
     checkpoint_freq: int = 50_000,
-    frame_stack: int = DEFAULT_FRAME_STACK,
+    frame_stack: int | None = None,
     normalize: bool = False,
     max_episode_steps: int | None = None,
+    preprocess: Any = None,
     game_options: dict[str, Any] | None = None,
     num_workers: int | None = None,
     device: str | None = None,
@@ -108,6 +115,7 @@ def train(
     ray_address: str | None = None,
     progress: bool = True,
     tensorboard: bool = True,
+    eval_episodes: int = 0,
     out: Any = None,
 ) -> TrainResult:
     """Train PPO on ``num_envs`` instances of ``game`` until ``timesteps`` steps in total.
@@ -117,6 +125,16 @@ def train(
     (``timesteps`` is the total to reach), as do its hyperparameters (``ppo`` entries are
     applied on top when loading), its frame stack and its VecNormalize statistics; the run
     continues in the checkpoint's run folder unless ``run_dir`` is given.
+
+    ``max_episode_steps``: the episode step limit (0: none; None: the game's registered one, or
+    the resumed run's). ``preprocess``: image preprocessing (a spec such as
+    ``"gray,resize=84x84,maxpool,stack=4"``; a resumed run keeps its own). ``frame_stack``:
+    frames SB3's ``VecFrameStack`` stacks for an image policy (default 4, or 1 with
+    ``preprocess``: stack there with ``stack=N``).
+
+    ``eval_episodes``: after training, evaluate the random policy and the trained one
+    (deterministic and stochastic) on that many episodes each, the same way
+    (:mod:`vecbridge.sb3.compare`); the table is printed and written to ``eval.json``.
     """
     require_sb3("vecbridge train")
     from stable_baselines3 import PPO
@@ -127,13 +145,15 @@ def train(
     from vecbridge.sb3.adapter import make_sb3_env
     from vecbridge.sb3.common import wrap
     from vecbridge.sb3.progress import ProgressCallback, plot_learning_curve
+    from vecbridge.transforms import Pipeline
 
     out = out or sys.stdout
     overrides = {**(load_config(config) if config else {}), **(ppo or {})}
     _check_ppo_keys(overrides)
-    from vecbridge.registry import resolve_spec
+    from vecbridge.game_ref import game_label, resolve_or_exit
 
-    resolve_spec(game)  # an unknown game fails here, before a run folder is made
+    label = game_label(game)  # how config.json (and eval) name the game: as it was given
+    resolved = resolve_or_exit("train", game)  # an unknown game fails here, before a run folder is made
     if resume is not None:
         resume = Path(resume)
         if not resume.exists() and resume.with_suffix(".zip").exists():
@@ -164,9 +184,18 @@ def train(
         except ImportError:
             print("warning: tensorboard is not installed; no TensorBoard logs (pip install tensorboard)", file=sys.stderr)
 
+    resumed_run = run_dir_of(resume) if resume is not None else None
+    before = _saved_config(resumed_run / "config.json") if resumed_run is not None else {}
+    limit, limit_source = episode_limit(resolved, max_episode_steps, before)
+    pipeline = Pipeline.of(preprocess if preprocess is not None else before.get("preprocess"))
+    if frame_stack is None:
+        frame_stack = 1 if pipeline else DEFAULT_FRAME_STACK
+    print(describe_limit(limit, limit_source), file=out)
+    if pipeline:
+        print(f"preprocessing: {pipeline}", file=out)
     where = {"backend": backend, **({"ray_address": ray_address} if ray_address else {})}  # the Ray backend: instances in actors
-    venv = make_sb3_env(game, num_envs, max_episode_steps=max_episode_steps, num_workers=num_workers, **where,
-                        **(game_options or {}))  # fmt: skip
+    venv = make_sb3_env(resolved, num_envs, max_episode_steps=limit, num_workers=num_workers,
+                        preprocess=pipeline or None, **where, **(game_options or {}))  # fmt: skip
     env: Any = venv
     try:
         policy = policy_for(venv.observation_space)
@@ -192,16 +221,16 @@ def train(
             if seed is not None:
                 model.set_random_seed(seed + model.num_timesteps)  # a resumed run must not replay its first episodes
             normalize, frame_stack = stats is not None, stack
-            ppo_kwargs = _saved_hyperparameters(model)
+            ppo_kwargs = saved_hyperparameters(model)
         else:
             env = wrap(venv, frame_stack=frame_stack, normalize=normalize)
             ppo_kwargs = {**default_ppo_kwargs(policy, num_envs), **overrides}
             model = PPO(policy, env, seed=seed, device=device, tensorboard_log=tb_dir, verbose=0, **_resolve(ppo_kwargs))
         done_before = model.num_timesteps
         remaining = max(0, int(timesteps) - done_before)
-        _write_config(files["config"], game=game, num_envs=num_envs, timesteps=timesteps, seed=seed, policy=policy,
+        _write_config(files["config"], game=label, num_envs=num_envs, timesteps=timesteps, seed=seed, policy=policy,
                       ppo=ppo_kwargs, frame_stack=frame_stack if policy == "CnnPolicy" else None, normalize=normalize,
-                      max_episode_steps=max_episode_steps, game_options=game_options or {}, resume=resume,
+                      max_episode_steps=limit, preprocess=str(pipeline), game_options=game_options or {}, resume=resume,
                       device=str(model.device), torch_threads=_torch_threads(), backend=backend,
                       versions={"vecbridge": vecbridge.__version__,
                                                           "stable_baselines3": stable_baselines3.__version__})  # fmt: skip
@@ -234,7 +263,7 @@ def train(
             print(f"nothing to do: the model has {done_before} steps, --timesteps is {timesteps} (the total to reach)", file=out)
         elapsed = time.monotonic() - started
         model.save(str(files["model"]))
-        vn = _find_vecnormalize(env)
+        vn = find_vecnormalize(env)
         if vn is not None:
             vn.save(str(run / VECNORMALIZE_FILE))
             files["vecnormalize"] = run / VECNORMALIZE_FILE
@@ -244,30 +273,24 @@ def train(
         print(f"{steps} steps in {elapsed:.1f} s ({rate:,.0f} steps/s), {model.num_timesteps} in total; "
               f"{tracker.episodes} episodes, recent return {tracker.mean_return():.3g}"
               + (" (interrupted)" if interrupted else ""), file=out)  # fmt: skip
-        print(f"saved {files['model']} and {files['learning_curve']}", file=out)
-        return TrainResult(run, files["model"], model.num_timesteps, policy, tracker.episodes, tracker.mean_return(),
-                           files, interrupted)  # fmt: skip
+        result = TrainResult(run, files["model"], model.num_timesteps, policy, tracker.episodes, tracker.mean_return(),
+                             files, interrupted, rate)  # fmt: skip
     finally:
-        env.close()
+        env.close()  # before any evaluation: its instances need the cores
+    from vecbridge.sb3.compare import compare_with_random, print_where
+
+    if eval_episodes > 0 and not interrupted:
+        result.comparison = compare_with_random(resolved, files["model"], episodes=eval_episodes, num_envs=num_envs,
+                                                seed=seed, num_workers=num_workers, out=out)  # fmt: skip
+    print_where(result, out)
+    return result
 
 
-def _find_vecnormalize(env: Any) -> Any:
-    from stable_baselines3.common.vec_env import VecEnvWrapper, VecNormalize
-
-    while isinstance(env, VecEnvWrapper):
-        if isinstance(env, VecNormalize):
-            return env
-        env = env.venv
-    return None
-
-
-def _saved_hyperparameters(model: Any) -> dict[str, Any]:
-    names = ("n_steps", "batch_size", "n_epochs", "gamma", "gae_lambda", "ent_coef", "vf_coef", "max_grad_norm")
-    out = {k: getattr(model, k) for k in names if hasattr(model, k)}
-    lr = getattr(model, "learning_rate", None)
-    if isinstance(lr, (int, float)):
-        out["learning_rate"] = lr
-    return out
+def _saved_config(path: Path) -> dict[str, Any]:
+    try:
+        return json.loads(path.read_text())
+    except (OSError, ValueError):
+        return {}
 
 
 def _jsonable(value: Any) -> Any:
@@ -312,7 +335,8 @@ def add_parser(subparsers: Any) -> argparse.ArgumentParser:
     """Add ``train`` to ``vecbridge``'s subcommands."""
     p = subparsers.add_parser("train", help="train stable-baselines3 PPO across N instances of a game",
                               description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)  # fmt: skip
-    p.add_argument("game", help="a registered game id, e.g. vecbridge/Catch-v0")
+    p.add_argument("game", nargs="?", help="a registered id (vecbridge/Catch-v0), MODULE:ENV_ID, MODULE:ATTRIBUTE "
+                   "(a LaunchSpec, a function returning one, or a gymnasium.Env class); or the game's command after --")
     p.add_argument("--num-envs", "-n", type=int, default=8, help="game instances (default 8)")
     p.add_argument("--timesteps", "-t", type=int, default=200_000, help="total steps to train to (default 200000)")
     p.add_argument("--seed", type=int, default=0)
@@ -324,9 +348,13 @@ def add_parser(subparsers: Any) -> argparse.ArgumentParser:
                    "checkpoint's run folder with --resume)")
     p.add_argument("--resume", metavar="CHECKPOINT", help="continue from a checkpoint or model.zip (--timesteps stays the total)")
     p.add_argument("--checkpoint-freq", type=int, default=50_000, help="save a checkpoint every N steps (default 50000; 0: never)")
-    p.add_argument("--frame-stack", type=int, default=DEFAULT_FRAME_STACK, help="frames an image policy sees (default 4)")
+    p.add_argument("--frame-stack", type=int, help="frames SB3's VecFrameStack gives an image policy (default 4; "
+                   "1 with --preprocess, whose stack=N does it)")
+    p.add_argument("--preprocess", metavar="SPEC", help="image preprocessing, e.g. gray,resize=84x84,maxpool,stack=4 "
+                   "(steps: gray, crop=WxH+X+Y, resize=WxH, maxpool, stack=N)")
     p.add_argument("--normalize", action="store_true", help="VecNormalize observations and rewards (vector observations)")
-    p.add_argument("--max-episode-steps", type=int, help="end episodes truncated after this many steps")
+    p.add_argument("--max-episode-steps", type=int, help="end episodes truncated after this many steps; 0: no limit "
+                   "(default: the game's registered limit)")
     p.add_argument("--option", "-o", action="append", metavar="KEY=VALUE", help="a game option (JSON value), repeatable")
     p.add_argument("--num-workers", type=int, help="vecbridge worker processes (default: one per 4 cores)")
     p.add_argument("--backend", choices=["vecbridge", "ray"], default="vecbridge",
@@ -338,13 +366,18 @@ def add_parser(subparsers: Any) -> argparse.ArgumentParser:
                         "torch's choice otherwise)")
     p.add_argument("--no-progress", action="store_true", help="no progress bar")
     p.add_argument("--no-tensorboard", action="store_true", help="no TensorBoard logs")
+    p.add_argument("--eval-episodes", type=int, default=0, metavar="K",
+                   help="after training, evaluate the random policy and the trained one (deterministic and stochastic) "
+                        "on K episodes each, the same way, and print the table (default 0: none)")
     p.set_defaults(func=run_cli)
     return p
 
 
 def run_cli(args: argparse.Namespace) -> int:
+    from vecbridge.game_ref import game_argument
+
     result = train(
-        args.game,
+        game_argument("train", args.game, getattr(args, "command", [])),
         num_envs=args.num_envs,
         timesteps=args.timesteps,
         seed=args.seed,
@@ -357,6 +390,7 @@ def run_cli(args: argparse.Namespace) -> int:
         frame_stack=args.frame_stack,
         normalize=args.normalize,
         max_episode_steps=args.max_episode_steps,
+        preprocess=args.preprocess,
         game_options=parse_pairs(args.option, "--option"),
         num_workers=args.num_workers,
         device=args.device,
@@ -365,6 +399,7 @@ def run_cli(args: argparse.Namespace) -> int:
         ray_address=args.ray_address,
         progress=not args.no_progress,
         tensorboard=not args.no_tensorboard,
+        eval_episodes=args.eval_episodes,
     )
     return 130 if result.interrupted else 0
 

@@ -1,6 +1,6 @@
-"""The vector env and its parts: workers, shared buffers, restart budget."""
+"""The vector env and its parts: drivers (in-process, worker processes), instance groups, shared buffers, restart budget."""
 
-from vecbridge.vector.env import BridgeVectorEnv
-from vecbridge.vector.restart import RestartBudget
+from vecbridge.vector.vector_env import BridgeVectorEnv
+from vecbridge.vector.budget import RestartBudget
 
 __all__ = ["BridgeVectorEnv", "RestartBudget"]

@@ -16,9 +16,29 @@ from typing import Any
 import numpy as np
 from gymnasium import spaces
 
-from vecbridge.protocol.spaces import LeafPath, leaf_dtype_shape, leaves
+from vecbridge.errors import SpaceError
 
 ArrayLayout = tuple[str, str, tuple[int, ...]]  # (file path, dtype name, shape)
+
+LeafPath = tuple[Any, ...]
+
+
+def leaves(space: spaces.Space, prefix: LeafPath = ()) -> list[tuple[LeafPath, spaces.Space]]:
+    """The array-valued leaves of a (possibly nested Dict/Tuple) space, in a fixed order."""
+    if isinstance(space, spaces.Dict):
+        return [leaf for k, sub in space.spaces.items() for leaf in leaves(sub, (*prefix, k))]
+    if isinstance(space, spaces.Tuple):
+        return [leaf for i, sub in enumerate(space.spaces) for leaf in leaves(sub, (*prefix, i))]
+    if not isinstance(space, (spaces.Box, spaces.Discrete, spaces.MultiDiscrete, spaces.MultiBinary)):
+        raise SpaceError(f"vecbridge cannot carry a {type(space).__name__} space")
+    return [(prefix, space)]
+
+
+def leaf_dtype_shape(space: spaces.Space) -> tuple[np.dtype, tuple[int, ...]]:
+    """dtype and shape of one value of a leaf space, as it travels on the wire."""
+    if isinstance(space, spaces.Discrete):
+        return np.dtype(np.int64), ()
+    return np.dtype(space.dtype), tuple(space.shape)
 
 
 def _shm_dir() -> str:

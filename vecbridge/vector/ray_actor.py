@@ -1,18 +1,19 @@
-"""One Ray actor of ``backend="ray"``: a vecbridge instance group for a slice of the ids, on its node.
+"""One Ray actor of ``backend="ray"``: an in-process driver for a slice of the ids, on its node.
 
 The actor launches its instances on the node Ray placed it on (a private run folder
-there, its own reaper: if the actor process is killed, its games end within seconds),
-drives them with an :class:`~vecbridge.vector.group.InstanceGroup` from its own thread,
-and relaunches an instance that crashes, hangs or breaks the protocol within the
-restart budget, exactly as a worker process does. Its buffers are its own shared
-memory on its node; the driver in the vector env's process copies actions out and
-results in (:mod:`vecbridge.vector.ray_driver`).
+there, its own reaper: if the actor process is killed, its games end within seconds)
+and drives them with an :class:`~vecbridge.vector.in_process.InProcessDriver` over its
+own shared buffers, so an instance that crashes, hangs or breaks the protocol is
+relaunched within the restart budget exactly as in a worker process. The
+:class:`~vecbridge.vector.ray_driver.RayDriver` in the vector env's process copies the
+slice's actions out and its rows back in.
 
-Every method answers one request whole (a step of all the ids it was given) and
-returns plain data. Errors that must reach the caller (a spent restart budget, a game
-failing to reset) come back as a :class:`Fatal` value rather than a raised exception, so
-that they arrive with their type and attributes, not wrapped in Ray's task error. This
-module imports no Ray: :func:`vecbridge.vector.ray_driver` makes the class an actor.
+Each method answers one request whole (all the ids it was given): Ray runs an actor's
+calls one at a time, so a call always finds the driver idle. Errors that end the run
+(a spent restart budget, a game refusing a reset, a start-up failure) come back as a
+:class:`Fatal` value rather than a raised exception, so that they arrive with their
+type and attributes, not wrapped in Ray's task error. This module imports no Ray
+(``ray_driver`` makes the class an actor), so tests can drive it directly.
 """
 
 from __future__ import annotations
@@ -27,19 +28,27 @@ import numpy as np
 from vecbridge.errors import StateError
 from vecbridge.launch.run import RunContext
 from vecbridge.launch.spec import LaunchSpec
-from vecbridge.protocol.spaces import space_from_json
+from vecbridge.vector.budget import RestartBudget
 from vecbridge.vector.buffers import Buffers
-from vecbridge.vector.group import InstanceGroup
-from vecbridge.vector.restart import RestartBudget
-from vecbridge.vector.worker import WorkerCore
+from vecbridge.vector.driver import CallRequest, Completion, DriverSettings, GameSummary
+from vecbridge.vector.in_process import InProcessDriver
 
 
 @dataclass
 class Fatal:
-    """An unrecoverable error of an actor's request, carried back as a value."""
+    """An error that ends the run, carried back as a value with the actor's traceback."""
 
     error: BaseException
     traceback: str
+
+
+@dataclass
+class Started:
+    """An actor's instances said hello: what they declared, and where the actor runs."""
+
+    summary: GameSummary
+    pid: int
+    node: str
 
 
 @dataclass
@@ -55,111 +64,110 @@ class Rows:
 
 
 class GroupActor:
-    """Instances ``ids`` of a run of ``num_envs``, launched and driven inside this (actor) process.
+    """Instances ``ids`` of a run of ``settings.num_envs``, launched and driven inside this (actor) process.
 
-    ``fresh``: these instances replace the ones of an actor that died, so each one's
-    first step resets it (the NEXT_STEP autoreset of a relaunched instance).
+    ``fresh``: these instances replace those of an actor that died, so in NEXT_STEP mode
+    each one's first step is a reset (as the scheduler does for a relaunched instance).
     """
 
-    def __init__(
-        self,
-        spec: LaunchSpec,
-        ids: list[int],
-        num_envs: int,
-        budget: RestartBudget,
-        same_step: bool,
-        run_dir: str | None = None,
-        fresh: bool = False,
-    ) -> None:
+    def __init__(self, spec: LaunchSpec, ids: list[int], num_envs: int, budget: RestartBudget, same_step: bool,
+                 run_dir: str | None = None, fresh: bool = False) -> None:  # fmt: skip
         self.ids = list(ids)
-        self.num_envs = num_envs
-        self.fresh = fresh
         self.run = RunContext(run_dir, reaper=True)
-        self.group: InstanceGroup | None = InstanceGroup(spec, self.ids, self.run, budget, same_step)
-        self.core = WorkerCore(self.group)
+        self.driver: InProcessDriver | None = InProcessDriver(DriverSettings(spec, num_envs, self.run, budget, same_step), ids)
+        self.buffers: Buffers | None = None
+        self.needs_reset = set(self.ids) if fresh and not same_step else set()
         self.failed: Fatal | None = None
 
-    def start(self) -> dict[str, Any] | Fatal:
-        """Launch the instances; the hello summary, with where this actor runs."""
+    def start(self) -> Started | Fatal:
+        """Launch the instances; their hello summary, with where this actor runs."""
         try:
-            group = self.group
-            summary = group.start()
-            # Rows for every id of the run, but the arrays are files in /dev/shm mapped here
-            # only: the pages of other actors' rows are never touched, so they take no memory.
-            group.buffers = Buffers.create(
-                space_from_json(summary["observation_space"]), space_from_json(summary["action_space"]),
-                self.num_envs, f"ray{self.ids[0]}",
-            )  # fmt: skip
-            group.buffers.unlink()  # nothing else maps them: no name needs to outlive this line
-            if self.fresh:
-                group.needs_reset.update(self.ids)
-            return {**summary, "pid": os.getpid(), "node": _node_id()}
+            driver = self._driver()
+            summary = driver.start()
+            # Rows for every id of the run, as the driver indexes them; the pages of other
+            # actors' rows are never touched, so they take no memory.
+            self.buffers = Buffers.create(summary.observation_space, summary.action_space, driver.num_envs, f"ray{self.ids[0]}")
+            self.buffers.unlink()  # only this process maps them: no name needs to outlive this line
+            driver.attach(self.buffers)
+            return Started(summary, os.getpid(), _node_id())
         except Exception as exc:
             return self._fatal(exc)
 
     def step(self, ids: list[int], actions: list[np.ndarray]) -> Rows | Fatal:
-        """Step ``ids`` with ``actions`` (one array per action leaf, rows in the order of ids)."""
+        """Step ``ids`` with ``actions`` (one array per action leaf, rows in the order of ``ids``)."""
         try:
-            group = self._group()
-            for arr, rows in zip(group.buffers.actions, actions):
+            driver = self._driver()
+            for arr, rows in zip(self.buffers.actions, actions):
                 arr[ids] = rows
-            group.begin_step(ids)
-            while group.pending:
-                group.poll(None)
-            status = group.take_status()
-            return self._rows(status.completed, status.infos)
+            fresh = [i for i in ids if i in self.needs_reset]
+            if fresh:  # the replaced instances' autoreset: reward 0, not done
+                self.needs_reset.difference_update(fresh)
+                driver.reset(fresh, [None] * len(fresh), None)
+                ids = [i for i in ids if i not in fresh]
+            if ids:
+                driver.step(ids, True)
+            return self._rows(self._wait())
         except Exception as exc:
             return self._fatal(exc)
 
     def reset(self, ids: list[int], seeds: list[int | None], options: dict[str, Any] | None) -> Rows | Fatal:
         try:
-            self._group()
-            (answer,) = self.core.handle(("reset", ids, seeds, options))
-            return self._rows(answer[1], answer[2])
+            self._driver().reset(ids, seeds, options)
+            self.needs_reset.difference_update(ids)
+            return self._rows(self._wait())
         except Exception as exc:
             return self._fatal(exc)
 
-    def call(self, ids: list[int], request: tuple) -> dict[int, Any] | Fatal:
-        """``request``: ("call", name, args, kwargs) | ("setattr", name, {id: value}) | ("render",)."""
+    def call(self, ids: list[int], request: CallRequest) -> dict[int, Any] | Fatal:
+        """Each instance's result (or the exception its call raised)."""
         try:
-            self._group()
-            (answer,) = self.core.handle((request[0], ids, *request[1:]))
-            return answer[1]
+            self._driver().call(ids, request)
+            return self._wait().results
         except Exception as exc:
             return self._fatal(exc)
 
     def processes(self) -> dict[str, Any]:
-        """This actor's pid and its games' pids (for tests and diagnostics)."""
-        group = self.group
+        """This actor's pid, node and games' pids (for tests and diagnostics)."""
+        group = self.driver.group if self.driver is not None else None
         games = [inst.process.pid for inst in group.instances.values()] if group is not None else []
         return {"pid": os.getpid(), "node": _node_id(), "games": games}
 
     def close(self) -> bool:
         """End every game of this actor and remove its run folder; safe to call twice."""
-        group, self.group = self.group, None
+        driver, self.driver = self.driver, None
         try:
-            if group is not None:
-                group.close()
-                if group.buffers is not None:
-                    group.buffers.close()
+            if driver is not None:
+                driver.close()
+            if self.buffers is not None:
+                self.buffers.close()
         finally:
             self.run.close()
         return True
 
     # ------------------------------------------------------------ helpers
-    def _group(self) -> InstanceGroup:
+    def _driver(self) -> InProcessDriver:
         if self.failed is not None:
             raise self.failed.error
-        if self.group is None:
+        if self.driver is None:
             raise StateError(f"the Ray actor of instances {self.ids} is closed")
-        return self.group
+        return self.driver
 
-    def _rows(self, ids: list[int], infos: dict[int, dict[str, Any]]) -> Rows:
-        b = self.group.buffers
-        return Rows(ids, [arr[ids] for arr in b.obs], b.rewards[ids], b.terminations[ids], b.truncations[ids], infos)
+    def _wait(self) -> Completion:
+        """Everything the request started, once it is all done."""
+        driver, done = self.driver, Completion()
+        while driver.group.busy or driver.group.has_completed:
+            part = driver.wait(None)
+            done.ids += part.ids
+            done.infos.update(part.infos)
+            done.results.update(part.results)
+        return done
+
+    def _rows(self, done: Completion) -> Rows:
+        b, ids = self.buffers, done.ids
+        return Rows(ids, [arr[ids] for arr in b.obs], b.rewards[ids], b.terminations[ids], b.truncations[ids], done.infos)
 
     def _fatal(self, exc: Exception) -> Fatal:
-        """The group is in an unknown state after this: later requests answer the same error."""
+        """The instances are in an unknown state after this: later requests answer the same error."""
         self.failed = Fatal(exc, traceback.format_exc())
         return self.failed
 

@@ -1,18 +1,22 @@
 """RayDriver: the instances of a vector env in Ray actors, spread over the cluster's nodes.
 
-``vecbridge.make(game, num_envs=N, backend="ray")`` puts the instances in a few Ray
-actors (:class:`~vecbridge.vector.ray_actor.GroupActor`), each a vecbridge instance
-group for a contiguous slice of the ids, placed with Ray's ``SPREAD`` strategy (and
-any custom resources, e.g. ``{"fceux": 1}`` for nodes that have the emulator). The
-driver implements the Driver interface of the vector env (docs: the lead's design):
-``step`` copies the slice's actions out to each actor, ``wait`` takes the first ready
-actors with ``ray.wait`` and copies their rows into the vector env's buffers.
+``vecbridge.make(game, num_envs=N, backend="ray")`` is a
+:class:`~vecbridge.vector.vector_env.BridgeVectorEnv` over this driver (``driver=``
+:func:`ray_driver`): the vector env's API, shared buffers, autoreset modes and errors are
+the same as with the in-process and worker drivers. The instances live in a few Ray
+actors (:class:`~vecbridge.vector.ray_actor.GroupActor`), each an in-process driver for
+a contiguous slice of the ids with its own shared memory on its node, placed with Ray's
+``SPREAD`` strategy (and any custom resources, e.g. ``{"fceux": 1}`` for nodes that have
+the emulator). ``step`` copies each slice's actions out to its actor; ``wait`` takes the
+first ready actors with ``ray.wait`` (all of them in lockstep) and copies their rows into
+the vector env's buffers.
 
 Failures: an instance that crashes, hangs or breaks the protocol is relaunched inside
 its actor, as in a worker. An actor that dies (its process killed, its node lost)
-ends its instances' current step truncated with ``info["vecbridge_error"]``, and is
-replaced by a new actor with fresh instances, within the restart budget (counted per
-actor slot, so per instance: each death relaunches all of the slice's instances);
+ends its instances' current step truncated with ``info["vecbridge_error"]`` (SAME_STEP:
+with the new instances' first observation and ``final_obs``, as for a relaunched
+instance), and is replaced by a new actor with fresh instances, within the restart
+budget (counted per actor slot: each death relaunches all of the slice's instances);
 only a spent budget raises :class:`~vecbridge.errors.RestartBudgetExceeded`.
 
 Why whole slices per call: one Ray actor call costs ~1-3 ms (measured on 2 cores,
@@ -22,18 +26,18 @@ gains by taking whichever actors answer first, not by splitting an actor's slice
 
 from __future__ import annotations
 
+import functools
+import time
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Callable
 
 import numpy as np
 
 from vecbridge.errors import LaunchError, RestartBudgetExceeded, VecBridgeError, WorkerError
-from vecbridge.launch.spec import LaunchSpec
-from vecbridge.protocol.spaces import space_from_json
+from vecbridge.vector.budget import RestartLedger
 from vecbridge.vector.buffers import Buffers
-from vecbridge.vector.interim_driver_env import Completion, GameSummary
-from vecbridge.vector.ray_actor import Fatal, GroupActor, Rows
-from vecbridge.vector.restart import RestartBudget, RestartLedger
+from vecbridge.vector.driver import CallRequest, Completion, Driver, DriverSettings, GameSummary, check_same_spaces
+from vecbridge.vector.ray_actor import Fatal, GroupActor, Rows, Started
 
 #: Ray options every actor gets unless ``actor_options`` overrides them. Ray must not
 #: restart actors itself (``max_restarts=0``): the driver does, with fresh instances.
@@ -56,6 +60,16 @@ def default_num_actors(num_envs: int, nodes: int, cpus: float) -> int:
     return max(1, min(num_envs, max(nodes, int(cpus) // CPUS_PER_ACTOR)))
 
 
+def ray_driver(
+    ray_address: str | None = None, num_actors: int | None = None, ray_actor_options: dict[str, Any] | None = None
+) -> Callable[[DriverSettings], "RayDriver"]:
+    """The ``driver=`` of a :class:`~vecbridge.vector.vector_env.BridgeVectorEnv` whose instances
+    live in Ray actors (the arguments: :class:`RayDriver`'s)."""
+    if num_actors is not None and num_actors < 1:
+        raise ValueError(f"num_actors must be at least 1, got {num_actors}")
+    return functools.partial(RayDriver, address=ray_address, num_actors=num_actors, actor_options=ray_actor_options)
+
+
 @dataclass
 class _Request:
     kind: str  # "step" | "reset" | "call" | "restart_reset" (a SAME_STEP step whose actor died)
@@ -64,12 +78,11 @@ class _Request:
     ids: list[int]
     seeds: list[int | None] = field(default_factory=list)
     options: dict[str, Any] | None = None
-    request: tuple = ()
     notes: dict[int, dict[str, Any]] = field(default_factory=dict)  # restart_reset: the failed step's infos
 
 
-class RayDriver:
-    """``num_envs`` instances of ``spec`` in Ray actors; the Driver of a vector env.
+class RayDriver(Driver):
+    """The instances of ``settings`` in Ray actors.
 
     Args:
         address: the Ray cluster to join (``ray.init(address=...)``) if this process has
@@ -79,44 +92,28 @@ class RayDriver:
             cluster, or one per 4 CPUs when that is more; at most one per instance).
         actor_options: Ray options for each actor (``num_cpus``, ``resources``,
             ``scheduling_strategy``, ``runtime_env``, ...), over :data:`DEFAULT_ACTOR_OPTIONS`.
-        run_dir: keep each actor's instance folders and logs in ``run_dir/actor-K`` on its
-            node (default: a temporary folder there, removed on close).
+
+    Each actor keeps its instance folders and logs in a temporary folder on its node, or
+    in ``run_dir/actor-K`` there when the vector env was given a ``run_dir``.
     """
 
-    def __init__(
-        self,
-        spec: LaunchSpec,
-        num_envs: int,
-        *,
-        same_step: bool = False,
-        restart_budget: RestartBudget | None = None,
-        address: str | None = None,
-        num_actors: int | None = None,
-        actor_options: dict[str, Any] | None = None,
-        run_dir: str | None = None,
-    ) -> None:
-        if num_envs < 1:
-            raise ValueError(f"num_envs must be at least 1, got {num_envs}")
-        if num_actors is not None and not 1 <= num_actors <= num_envs:
-            raise ValueError(f"num_actors must be in [1, num_envs={num_envs}], got {num_actors}")
+    def __init__(self, settings: DriverSettings, *, address: str | None = None, num_actors: int | None = None,
+                 actor_options: dict[str, Any] | None = None) -> None:  # fmt: skip
         self.ray = require_ray()
-        self.spec = spec
-        self.num_envs = num_envs
-        self.same_step = same_step
-        self.budget = restart_budget or RestartBudget()
+        self.settings = settings
+        self.num_envs = settings.num_envs
         self.address = address
-        self.num_actors = num_actors
+        self.num_actors = min(num_actors, self.num_envs) if num_actors is not None else None
         self.actor_options = {**DEFAULT_ACTOR_OPTIONS, **(actor_options or {})}
-        self.run_dir = run_dir
         self._owns_ray = False
         self._closed = False
         self._buffers: Buffers | None = None
         self._actors: list[Any] = []
         self._slices: list[list[int]] = []
-        self._owner = np.zeros(num_envs, dtype=np.int64)
+        self._owner = np.zeros(self.num_envs, dtype=np.int64)
         self._generation: list[int] = []
         self._ledgers: list[RestartLedger] = []
-        self._where: list[dict[str, Any]] = []  # each actor's pid and node, from its start
+        self._starts: list[Any] = []  # each actor's start() reference: its pid and node, for error messages
         self._inflight: dict[Any, _Request] = {}
         self._together = False
 
@@ -133,11 +130,11 @@ class RayDriver:
         for a, ids in enumerate(self._slices):
             self._owner[ids] = a
             self._generation.append(0)
-            self._ledgers.append(RestartLedger(self.budget))
+            self._ledgers.append(RestartLedger(self.settings.budget))
             self._actors.append(self._spawn(a, fresh=False))
         starts = [actor.start.remote() for actor in self._actors]
         # the actors launch their slices in parallel; each slice as fast as a worker launches it
-        timeout = self.spec.startup_timeout * (1 + max(map(len, self._slices)) / 8) + 60
+        timeout = self.settings.spec.startup_timeout * (1 + max(map(len, self._slices)) / 8) + 60
         ready, _ = ray.wait(starts, num_returns=len(starts), timeout=timeout)
         if len(ready) < len(starts):
             late = [a for a, ref in enumerate(starts) if ref not in ready]
@@ -146,29 +143,19 @@ class RayDriver:
                 f"is there a node with the resources they ask for ({self._resources_text()})?",
                 instance=self._slices[late[0]][0], stage="spawned", log_path="", log_tail="",
             )  # fmt: skip
-        summaries = [self._get(ref, a, "starting") for a, ref in enumerate(starts)]
-        first = summaries[0]
-        for a, summary in enumerate(summaries):
-            self._where.append({"pid": summary["pid"], "node": summary["node"]})
-            for key in ("observation_space", "action_space"):
-                if summary[key] != first[key]:
-                    raise LaunchError(
-                        f"instance {summary['instance']} declares {key} {space_from_json(summary[key])} but instance "
-                        f"{first['instance']} declared {space_from_json(first[key])}; every instance must declare "
-                        f"the same spaces (stage: handshake)",
-                        instance=summary["instance"], stage="handshake", log_path="", log_tail="",
-                    )  # fmt: skip
-        return GameSummary(space_from_json(first["observation_space"]), space_from_json(first["action_space"]),
-                           first["name"], dict(first["metadata"]))  # fmt: skip
+        started: list[Started] = [self._get(ref, a, "starting") for a, ref in enumerate(starts)]
+        self._starts = starts
+        for s in started[1:]:
+            check_same_spaces(s.summary, started[0].summary)
+        return started[0].summary
 
     def _spawn(self, a: int, fresh: bool) -> Any:
-        ray = self.ray
-        run_dir = None
-        if self.run_dir is not None:
+        s, run_dir = self.settings, None
+        if s.run.keep:  # the user's run folder, on each actor's node
             g = self._generation[a]
-            run_dir = f"{self.run_dir}/actor-{a}" + (f".restart-{g}" if g else "")
-        remote = ray.remote(GroupActor).options(**self.actor_options)
-        return remote.remote(self.spec, self._slices[a], self.num_envs, self.budget, self.same_step, run_dir, fresh)
+            run_dir = str(s.run.run_dir / (f"actor-{a}" + (f".restart-{g}" if g else "")))
+        remote = self.ray.remote(GroupActor).options(**self.actor_options)
+        return remote.remote(s.spec, self._slices[a], self.num_envs, s.budget, s.same_step, run_dir, fresh)
 
     def _resources_text(self) -> str:
         o = self.actor_options
@@ -180,8 +167,9 @@ class RayDriver:
     # ------------------------------------------------------------ starting requests
     def _by_actor(self, ids: list[int]) -> dict[int, list[int]]:
         out: dict[int, list[int]] = {}
+        owner = self._owner
         for i in ids:
-            out.setdefault(int(self._owner[i]), []).append(int(i))
+            out.setdefault(int(owner[i]), []).append(int(i))
         return out
 
     def step(self, ids: list[int], together: bool) -> None:
@@ -199,26 +187,33 @@ class RayDriver:
             ref = self._actors[a].reset.remote(aids, aseeds, options)
             self._inflight[ref] = _Request("reset", a, self._generation[a], aids, seeds=aseeds, options=options)
 
-    def call(self, ids: list[int], request: tuple) -> None:
+    def call(self, ids: list[int], request: CallRequest) -> None:
         self._together = True
         for a, aids in self._by_actor(ids).items():
             ref = self._actors[a].call.remote(aids, request)
-            self._inflight[ref] = _Request("call", a, self._generation[a], aids, request=request)
+            self._inflight[ref] = _Request("call", a, self._generation[a], aids)
 
     # ------------------------------------------------------------ completions
     def wait(self, timeout: float | None) -> Completion:
         done = Completion()
-        if not self._inflight:
-            return done
         ray = self.ray
-        refs = list(self._inflight)
-        # lockstep: the caller needs them all, so one wait for all; else the first ready actor
-        ready, rest = ray.wait(refs, num_returns=len(refs) if self._together else 1, timeout=timeout)
-        if ready and rest:  # whatever else is ready by now comes along
-            more, _ = ray.wait(rest, num_returns=len(rest), timeout=0)
-            ready += more
-        for ref in ready:
-            self._settle(ref, self._inflight.pop(ref), done)
+        deadline = None if timeout is None else time.monotonic() + timeout
+        # A death's follow-up (the reset on the new actor) is in flight again: keep waiting
+        # until something is reported, as the other drivers report a relaunch's result.
+        while self._inflight and not done.ids:
+            refs = list(self._inflight)
+            remaining = None if deadline is None else max(0.0, deadline - time.monotonic())
+            # lockstep: the caller needs them all, so one wait for all; else the first ready actor
+            ready, rest = ray.wait(refs, num_returns=len(refs) if self._together else 1, timeout=remaining)
+            if ready and rest:  # whatever else is ready by now comes along
+                more, _ = ray.wait(rest, num_returns=len(rest), timeout=0)
+                ready += more
+            for ref in ready:
+                self._settle(ref, self._inflight.pop(ref), done)
+            if remaining == 0.0 or (not ready and remaining is not None):
+                break
+        if not self._inflight:
+            self._together = False
         return done
 
     def _settle(self, ref: Any, req: _Request, done: Completion) -> None:
@@ -266,8 +261,7 @@ class RayDriver:
     # ------------------------------------------------------------ actor failures
     def _actor_died(self, req: _Request, exc: Exception, done: Completion) -> None:
         a = req.actor
-        where = self._where[a] if a < len(self._where) else {}
-        reason = f"its Ray actor (pid {where.get('pid', '?')}, node {where.get('node', '?')[:12]}) died: " + _first_line(exc)
+        reason = f"its Ray actor ({self._whereabouts(a)}) died: " + _first_line(exc)
         if req.generation == self._generation[a]:  # the first news of this death: replace the actor
             ledger = self._ledgers[a]
             if not ledger.try_spend():
@@ -278,7 +272,7 @@ class RayDriver:
             self._generation[a] += 1
             self.ray.kill(self._actors[a], no_restart=True)  # a dead handle: harmless; a half-dead one: ended
             self._actors[a] = self._spawn(a, fresh=True)
-            self._actors[a].start.remote()  # calls on an actor run in order: later requests wait for this
+            self._starts[a] = self._actors[a].start.remote()  # an actor runs its calls in order: later ones wait
         notes = {i: {"vecbridge_error": f"instance {i}: {reason}", "vecbridge_restarts": self._ledgers[a].total}
                  for i in req.ids}  # fmt: skip
         actor, generation = self._actors[a], self._generation[a]
@@ -288,7 +282,7 @@ class RayDriver:
         elif req.kind == "reset":  # the reset again, on the new instances
             ref = actor.reset.remote(req.ids, req.seeds, req.options)
             self._inflight[ref] = _Request("reset", a, generation, req.ids, seeds=req.seeds, options=req.options)
-        elif req.kind == "step" and not self.same_step:  # NEXT_STEP: truncated now; the next step resets
+        elif req.kind == "step" and not self.settings.same_step:  # NEXT_STEP: truncated now; the next step resets
             b = self._buffers
             b.rewards[req.ids], b.terminations[req.ids], b.truncations[req.ids] = 0.0, False, True
             done.ids.extend(req.ids)
@@ -302,13 +296,20 @@ class RayDriver:
             ref = actor.reset.remote(req.ids, [None] * len(req.ids), None)
             self._inflight[ref] = _Request("restart_reset", a, generation, req.ids, notes=notes)
 
+    def _whereabouts(self, a: int) -> str:
+        try:  # the value of a call that completed stays readable after its actor died
+            started = self.ray.get(self._starts[a], timeout=0)
+            return f"pid {started.pid}, node {started.node[:12]}"
+        except Exception:
+            return "pid unknown"
+
     # ------------------------------------------------------------ inspection and close
     def processes(self) -> list[dict[str, Any]]:
         """Each live actor's pid, node and game pids (for tests and diagnostics)."""
         return self.ray.get([actor.processes.remote() for actor in self._actors], timeout=60)
 
     def close(self) -> None:
-        """End every actor and, through them, every game; idempotent."""
+        """End every actor and, through them, every game; safe to call twice."""
         if self._closed:
             return
         self._closed = True
@@ -318,7 +319,7 @@ class RayDriver:
         try:
             closing = [actor.close.remote() for actor in self._actors]
             if closing:  # each actor says close to its games and waits one grace period
-                ray.wait(closing, num_returns=len(closing), timeout=self.spec.close_grace + 10)
+                ray.wait(closing, num_returns=len(closing), timeout=self.settings.spec.close_grace + 10)
         finally:
             for actor in self._actors:  # a stuck actor is killed; its reaper then ends its games
                 try:

@@ -1,174 +1,176 @@
-"""Relaunching failed instances without blocking the others (ML-Agents' policy: restart within a budget).
+"""The group's one door for game processes: the listener, start-up, relaunches and their handshakes.
 
-A failed instance gets a new process at once; its handshake (accept, hello, welcome)
-is read from the instance group's event loop, one readiness event at a time, while the
-other instances keep stepping. A new process that dies or says no valid hello in time
-costs another restart; a spent budget raises :class:`RestartBudgetExceeded`.
+Every listener and handshake event of an instance group goes through one
+:class:`Relauncher`: the group watches :meth:`Relauncher.fileno` (an epoll set of its
+own over the listener and the connections still owing a hello), calls
+:meth:`~Relauncher.on_readable` when it is readable, and calls
+:meth:`~Relauncher.expire` once :meth:`~Relauncher.next_deadline` has passed. A relaunch
+does not block the group: the new process's handshake is read one readiness event at a
+time while the other instances keep stepping. What a relaunch costs and whether it may
+happen is the scheduler's business (vecbridge.vector.scheduler); this module only runs
+the processes and reports, as :class:`Welcomed` or :class:`RelaunchFailed`, how each ended.
 """
 
 from __future__ import annotations
 
 import select
-import socket
-import time
 from dataclasses import dataclass
-from typing import Any, Callable, Iterable
+from typing import Iterable, Union
 
-from vecbridge.errors import LaunchError, RestartBudgetExceeded
-from vecbridge.launch.instance import HelloAcceptor, Instance, Listener
+from vecbridge.errors import LaunchError
+from vecbridge.launch.instance import Instance
+from vecbridge.launch.listener import Listener
 from vecbridge.launch.process import GameProcess
 from vecbridge.launch.run import RunContext
 from vecbridge.launch.spec import LaunchSpec
-from vecbridge.vector.restart import RestartBudget, RestartLedger
 
-Info = dict[str, Any]
+# while an instance relaunches, check its new process at least this often (seconds)
+RELAUNCH_CHECK_S = 0.1
+
+
+@dataclass(frozen=True)
+class Welcomed:
+    """A relaunched instance said a valid hello and was welcomed."""
+
+    instance: Instance
+
+
+@dataclass(frozen=True)
+class RelaunchFailed:
+    """The new process of instance ``i`` died or said no valid hello in time (it is ended)."""
+
+    i: int
+    reason: str
+    process: GameProcess
+
+
+Arrival = Union[Welcomed, RelaunchFailed]
 
 
 @dataclass
-class Relaunch:
+class _Relaunch:
     process: GameProcess
     deadline: float  # for its hello
-    stage: str  # how the failure that caused it is described ("" or " before its first observation ...")
-    reason: str
 
 
 class Relauncher:
-    """The restart budget and the relaunches in progress of one instance group.
+    """The listener of one instance group, its start-up, and its relaunches in progress."""
 
-    ``watch(fd)`` / ``unwatch(fd)`` add a handshake socket to the group's event loop and
-    take it out again; ``notes`` is the group's dict of infos for instances' next completions.
-    """
+    def __init__(self, spec: LaunchSpec, run: RunContext) -> None:
+        self.spec, self.run = spec, run
+        self.listener = Listener()
+        # the gate: who may talk (token first, deadlines and caps before a hello; vecbridge.launch.gate)
+        self.gate = self.listener.open(spec, run.token, run.run_dir, run.reaper)
+        self._poller = select.epoll()
+        self._listening = set(self.listener.fds())  # TCP and, if offered, the Unix-domain socket
+        for fd in self._listening:
+            self._poller.register(fd, select.EPOLLIN)
+        self._relaunches: dict[int, _Relaunch] = {}
+        self._next_check = 0.0
 
-    def __init__(
-        self,
-        listener: Listener,
-        spec: LaunchSpec,
-        run: RunContext,
-        budget: RestartBudget,
-        indices: Iterable[int],
-        watch: Callable[[int], None],
-        unwatch: Callable[[int], None],
-        notes: dict[int, Info],
-    ) -> None:
-        self.listener, self.spec, self.run = listener, spec, run
-        self.ledgers = {i: RestartLedger(budget) for i in indices}
-        self.acceptor = HelloAcceptor(listener, spec, run.token, {})
-        self.active: dict[int, Relaunch] = {}
-        self.welcomed: dict[int, Relaunch] = {}  # said hello; the group has not adopted them yet
-        self.handshakes: dict[int, socket.socket] = {}  # fd -> accepted socket awaiting its hello
-        self._watch, self._unwatch, self.notes = watch, unwatch, notes
+    def fileno(self) -> int:
+        """Readable when the listener or a connection owing its hello is."""
+        return self._poller.fileno()
 
-    def __contains__(self, i: int) -> bool:
-        return i in self.active or i in self.welcomed
-
-    def __bool__(self) -> bool:
-        return bool(self.active)
-
-    def start(self, i: int, failed: Relaunch, log: str) -> None:
-        """Start a new process for ``i`` within its restart budget (the note for its next completion says why)."""
-        ledger = self.ledgers[i]
-        reason = failed.reason
-        while True:
-            if not ledger.try_spend():
-                raise RestartBudgetExceeded(
-                    f"instance {i} failed{failed.stage} and its restart budget is spent ({ledger.describe()}).\n"
-                    f"last error: {reason}\n{log}".rstrip(),
-                    instance=i,
-                    log_path=str(failed.process.log_path),
-                    last_error=reason,
-                )
-            try:
-                process = self.listener.spawn(
-                    self.spec, i, self.run.token, self.run.run_dir, self.run.reaper,
-                    log_name=f"game.restart-{ledger.total}.log",
-                )  # fmt: skip
-                break
-            except LaunchError as exc:
-                reason, log = str(exc), ""
-        self.acceptor.processes[i] = process
-        self.active[i] = Relaunch(process, time.monotonic() + self.spec.startup_timeout, failed.stage, reason)
-        self.notes[i] = {"vecbridge_error": f"instance {i} failed{failed.stage}: {reason}", "vecbridge_restarts": ledger.total}
-
-    def adopted(self, i: int) -> None:
-        """The group took the welcomed instance ``i`` back: its relaunch is over."""
-        del self.welcomed[i]
-
-    def rejected(self, i: int, reason: str) -> None:
-        """The group refused the welcomed instance ``i`` (it declares other spaces): try again."""
-        self.active[i] = self.welcomed.pop(i)
-        self.failed(i, reason)
-
-    def failed(self, i: int, reason: str) -> None:
-        """The new process of ``i`` failed (died, no valid hello in time): try again."""
-        relaunch = self.active.pop(i)
-        self.acceptor.processes.pop(i, None)
-        relaunch.process.kill_tree(grace=0.2)
-        self.start(i, Relaunch(relaunch.process, 0.0, relaunch.stage, reason), "")
-
-    # ---------------------------------------------------------------- the handshakes
-    def on_listener(self) -> None:
-        """The listener is readable: accept the connection and watch it for its hello."""
+    def launch(self, ids: Iterable[int]) -> dict[int, Instance]:
+        """Start-up: launch ``ids`` together and wait for their hellos (raises ``LaunchError``)."""
+        run = self.run
         try:
-            sock = self.acceptor.accept()
-        except OSError:
-            return
-        self.handshakes[sock.fileno()] = sock
-        self._watch(sock.fileno())
+            return self.listener.launch(self.spec, ids, run.token, run.run_dir, run.reaper)
+        finally:  # the gate's handshakes (strangers, late relaunches) are read from this epoll set from now on
+            self.gate.attach(self._watch, self._unwatch)
 
-    def on_handshake(self, fd: int) -> Instance | None:
-        """A connection awaiting its hello is readable: the welcomed instance once its hello is whole."""
-        sock = self.handshakes[fd]
-        inst, error = None, None
-        try:
-            inst = self.acceptor.read(sock)
-        except LaunchError as exc:
-            error = exc
-        if sock not in self.acceptor.anonymous:  # welcomed, or dropped: no longer a handshake
-            del self.handshakes[fd]
-            self._unwatch(fd)
-        if error is not None and error.instance in self.active:
-            self.failed(error.instance, str(error))
-        # (an error naming no relaunching instance is a stray connection, dropped; no instance is affected)
-        if inst is not None:
-            self.welcomed[inst.index] = self.active.pop(inst.index)
-        return inst
+    def spawn(self, i: int, restarts: int, now: float) -> None:
+        """Start the ``restarts``-th new process of ``i``; its hello comes through :meth:`on_readable`.
+        Raises ``LaunchError`` if it cannot be started."""
+        run = self.run
+        process = self.listener.spawn(
+            self.spec, i, run.token, run.run_dir, run.reaper, log_name=f"game.restart-{restarts}.log"
+        )
+        self.gate.expect(i, process)
+        self._relaunches[i] = _Relaunch(process, now + self.spec.startup_timeout)
+        self._next_check = now + RELAUNCH_CHECK_S
 
-    def check(self) -> list[Instance]:
-        """Fail relaunches whose process died or whose hello is overdue; the instances welcomed meanwhile.
+    # ------------------------------------------------------------ the event loop's calls
+    def next_deadline(self) -> float | None:
+        """When :meth:`expire` must run next (None: nothing to watch): the next check of a
+        relaunch, or the end of the oldest connection's time for its hello (the gate's)."""
+        due = self.gate.next_deadline()
+        if self._relaunches and (due is None or self._next_check < due):
+            return self._next_check
+        return due
 
-        Hellos that arrived while nobody polled (the caller was busy elsewhere) are read first.
-        """
-        welcomed: list[Instance] = []
-        now = time.monotonic()
-        for i, relaunch in list(self.active.items()):
+    def on_readable(self) -> list[Arrival]:
+        """Accept new connections and read hellos; the relaunches that ended meanwhile."""
+        arrivals: list[Arrival] = []
+        gate = self.gate
+        for fd, _ in self._poller.poll(0):
+            if fd in self._listening:
+                gate.accept()
+            elif fd in gate.handshakes:
+                self._read_hello(fd, arrivals)
+        return arrivals
+
+    def expire(self, now: float) -> list[Arrival]:
+        """Fail the relaunches whose process died or whose hello is overdue (hellos that
+        arrived meanwhile are read first). Handshakes past their own limits end here too."""
+        self.gate.expire(now)
+        if not self._relaunches or now < self._next_check:
+            return []
+        self._next_check = now + RELAUNCH_CHECK_S
+        arrivals: list[Arrival] = []
+        for i, relaunch in list(self._relaunches.items()):
             if relaunch.process.poll() is None and now < relaunch.deadline:
                 continue
-            welcomed += self._drain()
-            if i not in self.active:
+            arrivals += self._drain()
+            if i not in self._relaunches:
                 continue
             dead = relaunch.process.poll() is not None
-            error = self.acceptor.died(relaunch.process) if dead else self.acceptor.timed_out(i)
-            self.failed(i, str(error))
-        return welcomed
+            error = self.gate.died(relaunch.process) if dead else self.gate.timed_out(i)
+            arrivals.append(self._failed(i, str(error)))
+        return arrivals
 
-    def _drain(self) -> list[Instance]:
-        welcomed = []
+    # ------------------------------------------------------------ the handshakes
+    def _watch(self, fd: int) -> None:
+        self._poller.register(fd, select.EPOLLIN)
+
+    def _unwatch(self, fd: int) -> None:
+        try:
+            self._poller.unregister(fd)
+        except OSError:
+            pass  # already closed, which took it out of the epoll set
+
+    def _read_hello(self, fd: int, arrivals: list[Arrival]) -> None:
+        """A stranger's connection is the gate's business (closed, logged, counted); an invalid
+        hello of a relaunched instance fails that relaunch."""
+        try:
+            inst = self.gate.read(fd)
+        except LaunchError as exc:
+            if exc.instance in self._relaunches:
+                arrivals.append(self._failed(exc.instance, str(exc)))
+            return
+        if inst is not None:
+            del self._relaunches[inst.index]
+            arrivals.append(Welcomed(inst))
+
+    def _drain(self) -> list[Arrival]:
+        arrivals: list[Arrival] = []
         while True:
-            ready, _, _ = select.select([self.listener.sock, *self.handshakes.values()], [], [], 0)
+            ready, _, _ = select.select([*self.listener.sockets, *(hs.sock for hs in self.gate.handshakes.values())], [], [], 0)
             if not ready:
-                return welcomed
-            for sock in ready:
-                if sock is self.listener.sock:
-                    self.on_listener()
-                elif sock.fileno() in self.handshakes:
-                    inst = self.on_handshake(sock.fileno())
-                    if inst is not None:
-                        welcomed.append(inst)
+                return arrivals
+            arrivals += self.on_readable()
+
+    def _failed(self, i: int, reason: str) -> RelaunchFailed:
+        relaunch = self._relaunches.pop(i)
+        self.gate.forget(i)
+        relaunch.process.kill_tree(grace=0.2)
+        return RelaunchFailed(i, reason, relaunch.process)
 
     def close(self) -> None:
-        for relaunch in self.active.values():
+        for i, relaunch in self._relaunches.items():
             relaunch.process.kill_tree(grace=0.2)
-        self.active.clear()
-        self.welcomed.clear()
-        self.acceptor.close()
-        self.handshakes.clear()
+            self.gate.forget(i)
+        self._relaunches.clear()
+        self._poller.close()
+        self.listener.close()  # and its gate: the connections still waiting for a hello

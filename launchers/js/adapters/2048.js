@@ -10,7 +10,12 @@
  * Game options (vecbridge.make("vecbridge/2048-v0", **options)):
  *   keep_playing (true)       on reaching 2048 keep playing, as the game's "Keep going" button
  *                             does; false: the episode terminates at 2048
- *   invalid_move_limit (0)    > 0: truncate after that many invalid moves in a row
+ *   invalid_move_limit (50)   > 0: truncate after that many moves in a row that change nothing
+ *                             (a stuck deterministic policy; random play almost never makes 50,
+ *                             0.75^50 even with one valid move left); 0: never
+ *   invalid_move_penalty (0)  subtracted from the reward of a move that changes nothing
+ *   observation ("log2")      "log2": uint8 [4, 4], log2 of each tile (0: empty); "onehot":
+ *                             uint8 [4, 4, 18], 1 at [row, col, log2 of the tile] (index 0: empty)
  *   live_dom (false)          true: the game's own DOM actuator redraws the board after every
  *                             move, as in a normal browser (slower); false: the DOM is redrawn
  *                             only for render()
@@ -28,6 +33,12 @@
 
   var config = B.config || {};
   var liveDom = !!config.live_dom;
+  var KINDS = 18; // log2 of a tile: 0 (empty) .. 17 (131072, the largest tile of a 4x4 board)
+  var oneHot = config.observation === 'onehot';
+  // checked before anything is patched: a bad value serves nothing, and the page error names it
+  if (config.observation !== undefined && config.observation !== 'log2' && !oneHot) {
+    throw new Error('2048: the option observation must be "log2" or "onehot", got ' + JSON.stringify(config.observation));
+  }
 
   var rng = B.seededRandom();
   B.disableAnimations();
@@ -95,7 +106,10 @@
   // ------------------------------------------------------------ the game for vecbridge
 
   function Game2048() {
-    this.observationSpace = { type: 'Box', low: 0, high: 17, shape: [SIZE, SIZE], dtype: 'uint8' };
+    this.observationSpace = oneHot
+      ? { type: 'Box', low: 0, high: 1, shape: [SIZE, SIZE, KINDS], dtype: 'uint8' }
+      : { type: 'Box', low: 0, high: 17, shape: [SIZE, SIZE], dtype: 'uint8' };
+    this.hot = new Uint8Array(SIZE * SIZE * KINDS);
     this.actionSpace = { type: 'Discrete', n: 4 };
     this.name = '2048';
     this.metadata = { render_modes: ['rgb_array'], render_fps: 30 };
@@ -104,8 +118,17 @@
     this.invalidRun = 0;
     // options, also settable per instance: envs.set_attr("keep_playing", [True, False])
     this.keep_playing = config.keep_playing !== false;
-    this.invalid_move_limit = Number(config.invalid_move_limit || 0);
+    this.invalid_move_limit = Number(config.invalid_move_limit === undefined ? 50 : config.invalid_move_limit);
+    this.invalid_move_penalty = Number(config.invalid_move_penalty || 0);
   }
+
+  /** What goes on the wire: the log2 board, or its one-hot encoding. */
+  Game2048.prototype._wire = function () {
+    if (!oneHot) return this.obs;
+    this.hot.fill(0);
+    for (var i = 0; i < SIZE * SIZE; i++) this.hot[i * KINDS + this.obs[i]] = 1;
+    return this.hot;
+  };
 
   /** obs[row * 4 + col] = log2(value) of the tile at column x = col, row y = row; 0 if empty. */
   Game2048.prototype._observe = function (out) {
@@ -131,7 +154,7 @@
     gm.restart(); // storage cleared (memory), message cleared, setup(): a new grid with two tiles
     this.invalidRun = 0;
     var max = this._observe(this.obs);
-    return { observation: this.obs, info: this._info(max, false) };
+    return { observation: this._wire(), info: this._info(max, false) };
   };
 
   Game2048.prototype.step = function (action) {
@@ -151,8 +174,8 @@
     var terminated = !!gm.over || (!!gm.won && !keepPlaying);
     var truncated = !terminated && invalidLimit > 0 && this.invalidRun >= invalidLimit;
     return {
-      observation: this.obs,
-      reward: gm.score - before,
+      observation: this._wire(),
+      reward: gm.score - before - (moved ? 0 : Number(this.invalid_move_penalty) || 0),
       terminated: terminated,
       truncated: truncated,
       info: this._info(max, moved)

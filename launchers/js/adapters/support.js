@@ -1,7 +1,7 @@
 /*
  * vecbridge browser adapter support (injected by vecbridge's browser launcher).
  *
- * The launcher (vecbridge/backends/browser_launcher.py) injects, with DevTools
+ * The launcher (vecbridge/backends/instance/browser_launcher.py) injects, with DevTools
  * Page.addScriptToEvaluateOnNewDocument, so that they run in every new document before
  * any of the page's own scripts:
  *

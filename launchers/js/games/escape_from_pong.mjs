@@ -163,7 +163,13 @@ export class EscapeFromPongCore {
     this.frames = s.frames;
   }
 
-  /** The screen as RGB bytes, row-major [240, 256, 3] (jsnes's frame buffer is 0xBBGGRR). */
+  /**
+   * The screen as jsnes has it: one 0x00BBGGRR word per pixel, that is R, G, B, 0 bytes in memory
+   * (pixel format "rgbx"): vecbridge converts it to RGB on the host.
+   */
+  screenWords() { return this.nes.ppu.buffer; }
+
+  /** The screen as RGB bytes, row-major [240, 256, 3] (for calls; observations send screenWords()). */
   screen() {
     const buf = this.nes.ppu.buffer, rgb = this.rgb;
     for (let i = 0, j = 0, n = buf.length; i < n; i++, j += 3) {
@@ -304,7 +310,8 @@ export class EscapeFromPong {
     this.processor.setup(config, String(option(config, 'setup_str', '')));
 
     const value = { type: 'Box', low: null, high: null, shape: [8], dtype: 'float32' };
-    const image = { type: 'Box', low: 0, high: 255, shape: [HEIGHT, WIDTH, 3], dtype: 'uint8' };
+    // the RGB image the user gets; jsnes's own frame buffer travels (pixel_format "rgbx")
+    const image = { type: 'Box', low: 0, high: 255, shape: [HEIGHT, WIDTH, 3], dtype: 'uint8', pixel_format: 'rgbx' };
     const ram = { type: 'Box', low: 0, high: 255, shape: [RAM_SIZE], dtype: 'uint8' };
     this.observationSpace = { value, image, ram, both: { type: 'Dict', spaces: { image, value } } }[obsType];
     this.actionSpace = { type: 'Discrete', n: 9 };
@@ -343,9 +350,9 @@ export class EscapeFromPong {
   _observe() {
     switch (this.observationType) {
       case 'value': return this.processor.getObservation();
-      case 'image': return this.core.screen();
+      case 'image': return this.core.screenWords();
       case 'ram': return this.core.ram.subarray(0, RAM_SIZE);
-      default: return { image: this.core.screen(), value: this.processor.getObservation() };
+      default: return { image: this.core.screenWords(), value: this.processor.getObservation() };
     }
   }
 
@@ -368,7 +375,7 @@ export class EscapeFromPong {
   }
 
   render() {
-    return { data: this.core.screen(), height: HEIGHT, width: WIDTH };
+    return { data: this.core.screenWords(), height: HEIGHT, width: WIDTH, pixel_format: 'rgbx' };
   }
 
   // env.call(...) methods, as the Lua runtime offers them
@@ -388,13 +395,13 @@ export class EscapeFromPong {
     if (!s) throw new Error(`load_state: no state saved as '${name}'`);
     this.core.loadState(s.core);
     this.processor.restore(s.processor);
-    const obs = this._observe();
     const shaped = (a, shape) => { const c = a.slice(); c.shape = shape; return c; }; // typed arrays travel with .shape
-    if (this.observationType === 'image') return shaped(obs, [HEIGHT, WIDTH, 3]);
+    // a call value is no observation: the screen goes as RGB
+    if (this.observationType === 'image') return shaped(this.core.screen(), [HEIGHT, WIDTH, 3]);
     if (this.observationType === 'both') {
-      return { image: shaped(obs.image, [HEIGHT, WIDTH, 3]), value: obs.value.slice() };
+      return { image: shaped(this.core.screen(), [HEIGHT, WIDTH, 3]), value: this.processor.getObservation().slice() };
     }
-    return obs.slice();
+    return this._observe().slice();
   }
 }
 

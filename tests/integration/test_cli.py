@@ -1,0 +1,117 @@
+"""The vecbridge command, run as a user runs it."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from support.user_games import write_user_games
+
+RAW_LIAR = str(Path(__file__).resolve().parents[1] / "games" / "raw_liar.py")
+VECBRIDGE = str(Path(sys.executable).with_name("vecbridge"))  # the installed script, as a user runs it
+
+
+def vecbridge(*args: str, timeout: float = 240, cwd=None) -> subprocess.CompletedProcess:
+    return subprocess.run([VECBRIDGE, *args], capture_output=True, text=True, timeout=timeout, cwd=cwd)
+
+
+def test_list_shows_the_builtin_games():
+    out = vecbridge("list")
+    assert out.returncode == 0
+    for game in ("vecbridge/Echo-v0", "vecbridge/EchoImage-v0", "vecbridge/Catch-v0"):
+        assert game in out.stdout
+
+
+def test_run_prints_throughput_and_returns():
+    out = vecbridge("run", "vecbridge/Catch-v0", "-n", "2", "--seconds", "2")
+    assert out.returncode == 0, out.stderr
+    assert "steps/s across 2 instances" in out.stdout
+    assert "random-policy return" in out.stdout
+
+
+def test_check_passes_a_conforming_game_given_as_a_command():
+    out = vecbridge("check", "--", "env", "EPISODE=5", "{python}", RAW_LIAR)
+    assert out.returncode == 0, out.stdout + out.stderr
+    assert "6 passed, 0 failed\n" in out.stdout and "4 passed, 0 failed\n" in out.stdout
+    assert "[PASS] autoreset  (NEXT_STEP: the step after an end is a reset)" in out.stdout
+
+
+def test_check_counts_a_check_it_could_not_run_apart():
+    out = vecbridge("check", "--", "{python}", RAW_LIAR)  # no episode ever ends: autoreset cannot be checked
+    assert out.returncode == 0, out.stdout + out.stderr
+    assert "[SKIP] autoreset" in out.stdout and "3 passed, 0 failed, 1 not checked" in out.stdout
+
+
+def test_check_fails_a_game_that_lies_about_its_observations():
+    out = vecbridge("check", "--", "env", "LIE=dtype", "{python}", RAW_LIAR)
+    assert out.returncode == 1
+    assert "[FAIL] observations stay in the declared space" in out.stdout
+    assert "expected a float32 array of shape [4]" in out.stdout and "float64" in out.stdout
+
+
+FORMS = "a registered id (see `vecbridge list`), MODULE:ENV_ID"
+
+
+@pytest.mark.parametrize("command", [["run", "my_gmaes:Walk-v0"], ["check", "Walk-v9"], ["train", "nosuch:x"],
+                                     ["eval", "nosuch", "--random"], ["bench", "--env", "vecbridge/Echo-v0,nosuch"]])
+def test_every_command_says_in_one_line_what_names_a_game(tmp_path, command):
+    write_user_games(tmp_path)
+    out = vecbridge(*command, cwd=tmp_path)
+    assert out.returncode != 0 and out.stdout == ""
+    assert out.stderr.count("\n") == 1 and "Traceback" not in out.stderr, out.stderr
+    assert out.stderr.startswith(f"vecbridge {command[0]}: no game ") and FORMS in out.stderr
+    assert "LaunchSpec)" not in out.stderr.split("MODULE:ATTRIBUTE")[0]  # no advice the command line cannot follow
+
+
+def test_a_users_own_game_through_run_check_eval_and_bench(tmp_path):
+    """my_games.py in the working folder registers Walk-v0 (vecbridge) and GymWalk-v0 (Gymnasium)."""
+    write_user_games(tmp_path)
+    out = vecbridge("run", "my_games:Walk-v0", "-n", "2", "--seconds", "1", cwd=tmp_path)
+    assert out.returncode == 0, out.stderr
+    assert "steps/s across 2 instances" in out.stdout and "random-policy return" in out.stdout
+
+    out = vecbridge("check", "my_games:walk_spec", "--steps", "20", cwd=tmp_path)
+    assert out.returncode == 0, out.stdout + out.stderr
+    assert "vecbridge check: Walk" in out.stdout and " failed" in out.stdout and "not checked" not in out.stdout
+
+    out = vecbridge("eval", "my_games:GymWalk-v0", "--random", "--episodes", "4", "-n", "2", cwd=tmp_path)
+    assert out.returncode == 0, out.stderr
+    assert "4 episodes, random policy" in out.stdout and "mean length 5.0" in out.stdout  # Walk's episodes: 5 steps
+
+    out = vecbridge("eval", "--random", "--episodes", "2", "--", "env", "EPISODE=3", "{python}", RAW_LIAR, cwd=tmp_path)
+    assert out.returncode == 0, out.stderr
+    assert "2 episodes, random policy" in out.stdout and "mean length 3.0" in out.stdout
+
+    report = tmp_path / "bench.json"
+    out = vecbridge("bench", "--env", "my_games:Walk", "-n", "2", "-r", "vecbridge,gymnasium-async,sb3-subproc",
+                    "--seconds", "0.3", "--repeat", "1", "--no-progress", "--json", str(report), cwd=tmp_path)  # fmt: skip
+    assert out.returncode == 0, out.stdout + out.stderr
+    results = json.loads(report.read_text())["results"]
+    assert sorted(r["runner"] for r in results) == ["gymnasium-async", "sb3-subproc", "vecbridge"]
+    for r in results:
+        assert r["env"] == "my_games:Walk" and r["error"] is None and r["steps_per_s"] > 0, r
+        assert r["num_game_processes"] == 2  # the user's game ran as 2 processes under every runner
+
+
+@pytest.mark.slow
+def test_train_and_eval_a_users_own_game_and_a_command(tmp_path):
+    write_user_games(tmp_path)
+    small = ["-n", "2", "-t", "64", "--ppo", "n_steps=32", "--ppo", "batch_size=32", "--ppo", "n_epochs=1",
+             "--checkpoint-freq", "0", "--no-progress", "--no-tensorboard", "--torch-threads", "1"]  # fmt: skip
+    out = vecbridge("train", "my_games:Walk-v0", *small, "--run-dir", str(tmp_path / "walk"), cwd=tmp_path)
+    assert out.returncode == 0, out.stdout + out.stderr
+    assert json.loads((tmp_path / "walk" / "config.json").read_text())["game"] == "my_games:Walk-v0"
+    out = vecbridge("eval", "my_games:Walk-v0", "--model", str(tmp_path / "walk" / "model.zip"), "--episodes", "2",
+                    cwd=tmp_path)  # fmt: skip
+    assert out.returncode == 0, out.stderr
+    assert "note: the model was trained on" not in out.stderr  # the run's game is recognised
+    assert "2 episodes, stochastic policy" in out.stdout and "mean length 5.0" in out.stdout
+
+    out = vecbridge("train", *small, "--run-dir", str(tmp_path / "liar"), "--", "env", "EPISODE=4", "{python}", RAW_LIAR,
+                    cwd=tmp_path)  # fmt: skip
+    assert out.returncode == 0, out.stdout + out.stderr
+    assert json.loads((tmp_path / "liar" / "config.json").read_text())["game"] == f"env EPISODE=4 {{python}} {RAW_LIAR}"

@@ -1,0 +1,176 @@
+"""No process is left behind: after close, after an exception in user code, after SIGKILL."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import textwrap
+import time
+
+import numpy as np
+import psutil
+import pytest
+from dataclasses import replace
+from gymnasium.utils.env_checker import check_env
+
+import vecbridge
+from vecbridge.errors import WorkerError
+from support.leftovers import vecbridge_processes, wait_for_no_processes
+
+
+def _games_started_since(start: float) -> list[psutil.Process]:
+    return [p for p in vecbridge_processes(start) if "vecbridge.game" in " ".join(p.cmdline())]
+
+
+def _run_script(body: str) -> subprocess.Popen:
+    return subprocess.Popen([sys.executable, "-c", textwrap.dedent(body)], stdout=subprocess.PIPE, text=True)
+
+
+@pytest.mark.parametrize("num_workers", [0, 2])
+def test_sigkill_of_the_parent_leaves_no_game_behind(num_workers):
+    start = time.time()
+    proc = _run_script(
+        f"""
+        import vecbridge, numpy as np
+        envs = vecbridge.make("vecbridge/Echo-v0", num_envs=4, num_workers={num_workers})
+        envs.reset(seed=0)
+        envs.step(np.zeros(4, dtype=np.int64))
+        print("ready", flush=True)
+        import time; time.sleep(600)
+        """
+    )
+    assert proc.stdout.readline().strip() == "ready"
+    assert len(_games_started_since(start)) == 4
+    os.kill(proc.pid, signal.SIGKILL)
+    proc.wait()
+    proc.stdout.close()
+    killed_at = time.monotonic()
+    assert wait_for_no_processes(start, timeout=5.0) == []
+    assert time.monotonic() - killed_at < 5.0
+
+
+def _workers_of_this_process() -> list[psutil.Process]:
+    return [p for p in psutil.Process().children() if "vecbridge.vector.worker" in " ".join(p.cmdline())]
+
+
+def test_sigkill_of_a_worker_is_a_worker_error_and_leaves_no_game_behind():
+    envs = vecbridge.make("vecbridge/Echo-v0", num_envs=2, num_workers=1)
+    start = time.time() - 30
+    try:
+        envs.reset(seed=0)
+        games = _games_started_since(start)
+        assert len(games) == 2
+        [worker] = _workers_of_this_process()
+        worker.kill()
+        gone, alive = psutil.wait_procs(games, timeout=5)
+        assert not alive
+        with pytest.raises(WorkerError, match=r"worker 0 \(instances \[0, 1\]\) (died with exit code -9|closed its pipe)"):
+            envs.step(np.zeros(2, dtype=np.int64))
+    finally:
+        envs.close()
+
+
+@pytest.mark.parametrize("num_workers", [0, 1])
+def test_sigkill_of_the_parent_after_a_relaunch_leaves_no_game_behind(num_workers):
+    start = time.time()
+    proc = _run_script(
+        f"""
+        import vecbridge, numpy as np
+        envs = vecbridge.make("vecbridge/Echo-v0", num_envs=2, num_workers={num_workers}, crash_instances=[0], crash_at_step=1)
+        envs.reset(seed=0)
+        _, _, _, trunc, _ = envs.step(np.zeros(2, dtype=np.int64))  # instance 0 crashes and is relaunched
+        assert trunc[0]
+        envs.step(np.zeros(2, dtype=np.int64))  # its new process resets
+        print("ready", flush=True)
+        import time; time.sleep(600)
+        """
+    )
+    assert proc.stdout.readline().strip() == "ready"
+    assert len(_games_started_since(start)) == 2  # the new process of instance 0, and instance 1
+    os.kill(proc.pid, signal.SIGKILL)
+    proc.wait()
+    proc.stdout.close()
+    assert wait_for_no_processes(start, timeout=5.0) == []  # the reaper knew the new process too
+
+
+@pytest.mark.parametrize("num_workers", [0, 1])
+def test_close_kills_a_game_that_ignores_close_and_sigterm(num_workers, tmp_path):
+    spec = replace(vecbridge.registered()["vecbridge/Echo-v0"], close_grace=0.5).with_config(hang_on_close=True)
+    envs = vecbridge.make(spec, num_envs=2, num_workers=num_workers, run_dir=str(tmp_path))
+    try:
+        games = [psutil.Process(pid) for pid in envs.get_attr("pid")]
+    finally:
+        started = time.monotonic()
+        envs.close()
+    assert time.monotonic() - started < 15
+    assert not any(game.is_running() for game in games)
+    for i in range(2):  # each game said it ignored SIGTERM: SIGKILL ended it
+        log = (tmp_path / f"instance-{i}" / "game.log").read_text()
+        assert "closed, hanging" in log and "SIGTERM ignored" in log, log
+
+
+def test_an_exception_in_user_code_leaves_no_process_behind():
+    start = time.time()
+    proc = _run_script(
+        """
+        import vecbridge
+        envs = vecbridge.make("vecbridge/Echo-v0", num_envs=3)
+        envs.reset(seed=0)
+        raise RuntimeError("user code failed")
+        """
+    )
+    proc.communicate(timeout=60)
+    assert proc.returncode == 1
+    assert wait_for_no_processes(start, timeout=5.0) == []
+
+
+def test_close_ends_every_process_and_folder():
+    start = time.time()
+    envs = vecbridge.make("vecbridge/Echo-v0", num_envs=3, num_workers=2)
+    run_dir = envs._run.run_dir
+    assert len(_games_started_since(start)) == 3
+    envs.close()
+    assert wait_for_no_processes(start, timeout=0.5) == []
+    assert not run_dir.exists()
+
+
+def test_single_env_passes_gymnasium_env_checker():
+    env = vecbridge.GameEnv("vecbridge/Catch-v0", render_mode="rgb_array")
+    try:
+        check_env(env)
+        frame = env.render()
+        assert frame.dtype.name == "uint8" and frame.shape == (64, 40, 3)
+    finally:
+        env.close()
+
+
+def test_gymnasium_make_gives_the_single_env():
+    import gymnasium as gym
+
+    env = gym.make("vecbridge/Echo-v0")
+    try:
+        obs, _ = env.reset(seed=3)
+        assert obs.shape == (4,)
+        assert env.unwrapped.call("echo", 1)["args"] == [1]
+    finally:
+        env.close()
+
+
+def test_single_env_reports_a_crash_with_the_log():
+    env = vecbridge.GameEnv("vecbridge/Echo-v0", crash_instances=[0], crash_at_step=1)
+    try:
+        env.reset(seed=0)
+        with pytest.raises(vecbridge.errors.ConnectionClosed, match=r"instance 0: .*exited with status 7"):
+            env.step(0)
+    finally:
+        env.close()
+
+
+def test_run_dir_keeps_logs_per_instance(tmp_path):
+    envs = vecbridge.make("vecbridge/Echo-v0", num_envs=2, run_dir=str(tmp_path / "run"))
+    envs.close()
+    for i in range(2):
+        assert (tmp_path / "run" / f"instance-{i}" / "game.log").exists()
+        assert (tmp_path / "run" / f"instance-{i}" / "home").is_dir()

@@ -1,0 +1,375 @@
+"""The vector env's API against real game processes over real sockets (failures: test_vector_failures.py)."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import numpy as np
+import pytest
+from gymnasium.vector import AutoresetMode
+
+import vecbridge
+from vecbridge.errors import GameError, InstanceTimeout, InvalidAction, LaunchError, StateError
+
+DRIVERS = pytest.mark.parametrize("num_workers", [0, 1], ids=["in-process", "worker"])
+
+
+@pytest.fixture
+def echo4():
+    envs = vecbridge.make("vecbridge/Echo-v0", num_envs=4, num_workers=2, episode_length=5)
+    yield envs
+    envs.close()
+
+
+def test_reset_and_step_values(echo4):
+    obs, info = echo4.reset(seed=0)
+    assert obs.shape == (4, 4) and obs.dtype == np.float32
+    assert info == {}
+    assert obs[:, 3].tolist() == [0, 1, 2, 3]  # each row comes from its own instance
+    assert (obs[:, 0] == 0).all() and (obs[:, 1] == -1).all()
+    actions = np.array([0, 1, 1, 0])
+    obs, rew, term, trunc, info = echo4.step(actions)
+    assert obs[:, 1].tolist() == actions.tolist()
+    assert (obs[:, 0] == 1).all()
+    assert rew.tolist() == [1.0, 0.0, 0.0, 1.0]  # reward 1 when action == step parity (0)
+    assert not term.any() and not trunc.any()
+
+
+def test_seeding_is_per_instance_and_reproducible(echo4):
+    a, _ = echo4.reset(seed=42)
+    b, _ = echo4.reset(seed=42)
+    c, _ = echo4.reset(seed=[42, 43, 44, 45])
+    np.testing.assert_array_equal(a, b)
+    np.testing.assert_array_equal(a, c)  # seed=int means seeds int, int+1, ...
+    assert len(set(a[:, 2].tolist())) > 1
+
+
+def test_next_step_autoreset(echo4):
+    echo4.reset(seed=0)
+    for _ in range(4):
+        echo4.step(np.zeros(4, dtype=np.int64))
+    obs, rew, term, trunc, _ = echo4.step(np.zeros(4, dtype=np.int64))
+    assert term.all() and (obs[:, 0] == 5).all()
+    obs, rew, term, trunc, _ = echo4.step(np.ones(4, dtype=np.int64))  # this step is a reset
+    assert (obs[:, 0] == 0).all() and (obs[:, 1] == -1).all()
+    assert (rew == 0).all() and not term.any() and not trunc.any()
+    assert echo4.metadata["autoreset_mode"] == AutoresetMode.NEXT_STEP
+
+
+@pytest.mark.parametrize("num_workers", [0, 1])
+def test_same_step_autoreset(num_workers):
+    envs = vecbridge.make(
+        "vecbridge/Echo-v0", num_envs=2, num_workers=num_workers, autoreset_mode="SameStep", episode_length=3
+    )
+    try:
+        envs.reset(seed=0)
+        envs.step(np.zeros(2, dtype=np.int64))
+        envs.step(np.zeros(2, dtype=np.int64))
+        obs, rew, term, trunc, info = envs.step(np.zeros(2, dtype=np.int64))
+        assert term.all()
+        assert (obs[:, 0] == 0).all()  # already the first observation of the next episode
+        assert info["_final_obs"].all()
+        assert [fo[0] for fo in info["final_obs"]] == [3.0, 3.0]
+        assert envs.metadata["autoreset_mode"] == AutoresetMode.SAME_STEP
+    finally:
+        envs.close()
+
+
+def test_reset_mask_resets_only_masked_instances(echo4):
+    echo4.reset(seed=0)
+    echo4.step(np.zeros(4, dtype=np.int64))
+    obs, _ = echo4.reset(options={"reset_mask": np.array([True, False, True, False])})
+    assert obs[:, 0].tolist() == [0, 1, 0, 1]
+
+
+def test_infos_are_dicts_of_arrays_with_masks():
+    envs = vecbridge.make("vecbridge/Catch-v0", num_envs=3, balls=1, height=3)
+    try:
+        envs.reset(seed=1)
+        _, _, term, _, info = envs.step(np.ones(3, dtype=np.int64))
+        assert not term.any() and info == {}
+        _, _, term, _, info = envs.step(np.ones(3, dtype=np.int64))
+        assert term.all()
+        assert info["_caught"].tolist() == [True, True, True]
+        assert info["caught"].shape == (3,)
+    finally:
+        envs.close()
+
+
+def test_async_wait_state_is_guarded(echo4):
+    echo4.reset(seed=0)
+    with pytest.raises(StateError, match="step_async"):
+        echo4.step_wait()
+    echo4.step_async(np.zeros(4, dtype=np.int64))
+    with pytest.raises(StateError, match="step_wait"):
+        echo4.reset()
+    echo4.step_wait(timeout=30)
+
+
+def test_wrong_actions_are_rejected_with_the_instance_named(echo4):
+    echo4.reset(seed=0)
+    with pytest.raises(InvalidAction, match=r"instance 2: expected an action of an integer in \[0, 1\]"):
+        echo4.step(np.array([0, 1, 5, 0]))
+    with pytest.raises(InvalidAction, match=r"shape \[4\]"):
+        echo4.step(np.zeros(3, dtype=np.int64))
+    echo4.step(np.zeros(4, dtype=np.int64))  # still usable
+
+
+@pytest.mark.parametrize("num_workers", [0, 2])
+def test_call_get_attr_set_attr_render(num_workers):
+    envs = vecbridge.make("vecbridge/Echo-v0", num_envs=3, num_workers=num_workers, render_mode="rgb_array")
+    try:
+        envs.reset(seed=0)
+        assert [r["instance"] for r in envs.call("echo", 7, k="v")] == [0, 1, 2]
+        assert envs.call("echo", 7, k="v")[1]["args"] == [7]
+        envs.set_attr("t", [10, 20, 30])
+        assert envs.get_attr("t") == (10, 20, 30)
+        frames = envs.render()
+        assert len(frames) == 3 and frames[0].shape == (16, 16, 3) and frames[1][0, 0, 0] == 20
+    finally:
+        envs.close()
+
+
+@pytest.mark.parametrize("num_workers", [0, 1])
+def test_async_batch_send_recv_returns_the_fast_instances_first(num_workers):
+    envs = vecbridge.make(
+        "vecbridge/Echo-v0", num_envs=4, num_workers=num_workers, batch_size=2, slow_instances=[0, 1], slow_factor=300
+    )  # instances 0 and 1 sleep 0.3 s per step
+    try:
+        envs.async_reset(seed=0)
+        obs, rew, term, trunc, info, ids = envs.recv()
+        assert len(ids) == 2 and obs.shape == (2, 4)
+        envs.send(np.zeros(4, dtype=np.int64), np.arange(4))
+        obs, rew, term, trunc, info, ids = envs.recv(timeout=30)
+        assert sorted(ids.tolist()) == [2, 3]
+        assert obs[:, 3].tolist() == ids.tolist() and info["env_id"].tolist() == ids.tolist()
+        with pytest.raises(StateError, match="already stepping"):
+            envs.send(np.zeros(1, dtype=np.int64), [0])
+        obs, _, _, _, _, ids = envs.recv(timeout=30)
+        assert sorted(ids.tolist()) == [0, 1] and (obs[:, 0] == 1).all()
+    finally:
+        envs.close()
+
+
+@DRIVERS
+@pytest.mark.parametrize("mode", ["NextStep", "SameStep"])
+def test_autoreset_through_send_and_recv(num_workers, mode):
+    envs = vecbridge.make("vecbridge/Echo-v0", num_envs=2, num_workers=num_workers, autoreset_mode=mode, episode_length=2)
+    zeros = np.zeros(2, dtype=np.int64)
+    try:
+        envs.async_reset(seed=0)
+        envs.recv(timeout=30)
+        envs.send(zeros)
+        envs.recv(timeout=30)
+        envs.send(zeros)
+        obs, rew, term, trunc, info, ids = envs.recv(timeout=30)  # the episodes' last step
+        assert term.all() and sorted(ids.tolist()) == [0, 1]
+        envs.send(zeros)
+        after, rew_after, term_after, _, _, _ = envs.recv(timeout=30)
+        if mode == "NextStep":
+            assert (obs[:, 0] == 2).all()
+            assert (after[:, 0] == 0).all() and (rew_after == 0).all() and not term_after.any()  # this step was a reset
+        else:
+            assert (obs[:, 0] == 0).all() and [fo[0] for fo in info["final_obs"]] == [2.0, 2.0]
+            assert (after[:, 0] == 1).all() and not term_after.any()
+    finally:
+        envs.close()
+
+
+@DRIVERS
+def test_a_masked_reset_cancels_only_its_instances_autoreset(num_workers):
+    envs = vecbridge.make("vecbridge/Echo-v0", num_envs=2, num_workers=num_workers, episode_length=2)
+    zeros = np.zeros(2, dtype=np.int64)
+    try:
+        envs.reset(seed=0)
+        envs.step(zeros)
+        _, _, term, _, _ = envs.step(zeros)
+        assert term.all()
+        obs, _ = envs.reset(options={"reset_mask": np.array([True, False])})
+        assert obs[:, 0].tolist() == [0, 2]
+        obs, rew, term, _, _ = envs.step(zeros)
+        assert obs[:, 0].tolist() == [1, 0] and rew[1] == 0 and not term.any()  # instance 1 autoresets now
+    finally:
+        envs.close()
+
+
+@pytest.mark.parametrize("mask", [np.array([True, False]), np.array([1, 0, 1, 0]), np.ones((2, 2), dtype=bool)])
+def test_an_invalid_reset_mask_is_refused(echo4, mask):
+    echo4.reset(seed=0)
+    with pytest.raises(ValueError, match=r"options\['reset_mask'\] must be a bool array of shape \(4,\)"):
+        echo4.reset(options={"reset_mask": mask})
+    obs, _ = echo4.reset(options={"reset_mask": [True, False, False, False]})  # a list of bools is fine
+    assert obs.shape == (4, 4)
+
+
+@DRIVERS
+def test_step_wait_and_recv_time_out_naming_the_slow_instance(num_workers):
+    envs = vecbridge.make(
+        "vecbridge/Echo-v0", num_envs=2, num_workers=num_workers, slow_instances=[1], slow_factor=2000
+    )  # instance 1 sleeps 2 s per step
+    try:
+        envs.reset(seed=0)
+        envs.step_async(np.zeros(2, dtype=np.int64))
+        with pytest.raises(InstanceTimeout, match=r"step_wait: instances \[(0, )?1\] did not answer within 0.3 s"):
+            envs.step_wait(timeout=0.3)
+        *_, ids = envs.recv(timeout=30)  # the late step is still in flight: recv() collects it
+        assert 1 in ids.tolist()
+        envs.send(np.zeros(1, dtype=np.int64), [1])
+        with pytest.raises(InstanceTimeout, match=r"recv\(\): only 0 of 1 instances ready after 0.3 s; still stepping: \[1\]"):
+            envs.recv(timeout=0.3)
+        *_, ids = envs.recv(timeout=30)
+        assert ids.tolist() == [1]
+    finally:
+        envs.close()
+
+
+def test_recv_with_nothing_in_flight_is_an_error(echo4):
+    with pytest.raises(StateError, match="recv\\(\\) with nothing in flight"):
+        echo4.recv()
+    echo4.async_reset(seed=0)
+    echo4.recv(timeout=30)
+    with pytest.raises(StateError, match="nothing in flight"):
+        echo4.recv()
+
+
+@pytest.mark.parametrize(
+    "ids, match",
+    [([4], r"must be in \[0, 4\), got \[4\]"), ([-1], r"must be in \[0, 4\)"), ([0, 0], "twice"), ([0.5], "integers")],
+)
+def test_bad_env_ids_are_refused(echo4, ids, match):
+    echo4.async_reset(seed=0)
+    with pytest.raises(ValueError, match=match):
+        echo4.send(np.zeros(len(ids), dtype=np.int64), ids)
+    with pytest.raises(ValueError, match=match):
+        echo4.call_at(ids, "echo")
+    echo4.send(np.zeros(2, dtype=np.int64), [2, 3])  # still usable
+    *_, got = echo4.recv(timeout=30)
+    assert sorted(got.tolist()) == [0, 1, 2, 3]
+
+
+@DRIVERS
+def test_call_errors_name_the_instance_and_leave_the_env_usable(num_workers):
+    envs = vecbridge.make("vecbridge/Echo-v0", num_envs=2, num_workers=num_workers)
+    try:
+        envs.reset(seed=0)
+        with pytest.raises(GameError, match=r"instance 0: the game failed the call: AttributeError") as err:
+            envs.call("no_such_method")
+        assert err.value.instance == 0 and "Traceback" in err.value.remote_traceback
+        with pytest.raises(GameError, match=r"instance 1: .*no_such_attribute"):
+            envs.call_at([1], "__getattr__", "no_such_attribute")
+        with pytest.raises(GameError, match=r"instance 0: .*no_such_attribute"):
+            envs.get_attr("no_such_attribute")
+        with pytest.raises(ValueError, match=r"one value per instance \(2\), got 3"):
+            envs.set_attr("t", [1, 2, 3])
+        envs.send(np.zeros(1, dtype=np.int64), [0])
+        with pytest.raises(StateError, match=r"cannot call while instances \[0\] are stepping"):
+            envs.call("echo")
+        envs.recv(timeout=30)
+        assert envs.call("echo", 1)[1] == {"args": [1], "kwargs": {}, "instance": 1}
+    finally:
+        envs.close()
+
+
+def test_each_instance_sees_its_own_private_folders(tmp_path):
+    envs = vecbridge.make("vecbridge/Echo-v0", num_envs=2, run_dir=str(tmp_path))
+    try:
+        for i, seen in enumerate(envs.call("environment")):
+            folder = Path(os.path.realpath(tmp_path / f"instance-{i}"))
+            seen = {k: os.path.realpath(v) for k, v in seen.items()}
+            assert seen["HOME"] == str(folder / "home") and seen["TMPDIR"] == str(folder / "tmp")
+            assert seen["XDG_RUNTIME_DIR"] == str(folder / "tmp")
+            for name in ("XDG_CONFIG_HOME", "XDG_CACHE_HOME", "XDG_DATA_HOME"):
+                assert seen[name].startswith(str(folder / "home") + os.sep), (name, seen[name])
+            assert seen["cwd"] == str(folder)
+            assert (folder / "home").is_dir() and (folder / "tmp").is_dir()
+    finally:
+        envs.close()
+
+
+RAW_LIAR = str(Path(__file__).resolve().parents[1] / "games" / "raw_liar.py")
+
+
+def test_a_game_written_from_the_protocol_page_alone_works():
+    envs = vecbridge.make(vecbridge.LaunchSpec(command=["{python}", RAW_LIAR]), num_envs=2)
+    try:
+        obs, _ = envs.reset(seed=0)
+        obs, *_ = envs.step(np.array([0, 1]))
+        assert obs[:, 0].tolist() == [1.0, 1.0]
+    finally:
+        envs.close()
+
+
+def test_a_bad_token_fails_the_handshake():
+    spec = vecbridge.LaunchSpec(command=["{python}", RAW_LIAR], env={"LIE": "token"}, startup_timeout=10)
+    with pytest.raises(LaunchError) as err:
+        vecbridge.make(spec, num_envs=1)
+    assert err.value.stage == "handshake" and "BadToken" in str(err.value)
+
+
+@pytest.mark.parametrize("stage", ["spawned", "connected"])
+def test_launch_failures_name_the_stage_and_show_the_log(stage):
+    if stage == "spawned":
+        spec = vecbridge.LaunchSpec(command=["/nonexistent/game-binary"])
+        with pytest.raises(LaunchError) as err:
+            vecbridge.make(spec, num_envs=2)
+    else:
+        with pytest.raises(LaunchError) as err:
+            vecbridge.make("vecbridge/Echo-v0", num_envs=2, crash_on_launch=True)
+        assert "crash_on_launch is set" in err.value.log_tail
+    assert err.value.stage == stage
+    assert f"stage: {stage}" in str(err.value)
+
+
+def test_close_is_idempotent_and_use_after_close_is_an_error():
+    envs = vecbridge.make("vecbridge/Echo-v0", num_envs=2)
+    envs.close()
+    envs.close()
+    with pytest.raises(StateError, match="closed"):
+        envs.reset()
+
+
+def test_dict_and_image_observations():
+    envs = vecbridge.make("vecbridge/EchoImage-v0", num_envs=2)
+    try:
+        obs, _ = envs.reset(seed=0)
+        assert obs.shape == (2, 84, 84, 3) and obs.dtype == np.uint8
+        obs, *_ = envs.step(np.array([1, 0]))
+        assert obs[:, 0, 0, 0].tolist() == [1, 1] and obs[:, 0, 1, 0].tolist() == [1, 0]
+        assert obs[:, 0, 3, 0].tolist() == [0, 1]
+    finally:
+        envs.close()
+
+
+def test_the_default_worker_layout_follows_the_core_count(monkeypatch):
+    from vecbridge.vector.vector_env import default_num_workers
+
+    monkeypatch.setattr("os.cpu_count", lambda: 2)
+    assert default_num_workers(8) == 0  # small machine: this process drives the instances
+    monkeypatch.setattr("os.cpu_count", lambda: 64)
+    assert default_num_workers(8) == 8 and default_num_workers(100) == 16
+
+
+def test_gymnasium_make_vec_uses_the_vector_entry_point():
+    import gymnasium as gym
+
+    envs = gym.make_vec("vecbridge/Echo-v0", num_envs=3, num_workers=1)
+    try:
+        assert isinstance(envs.unwrapped, vecbridge.BridgeVectorEnv)
+        obs, _ = envs.reset(seed=1)
+        assert obs.shape == (3, 4)
+    finally:
+        envs.close()
+
+
+def test_gymnasium_backend_gives_a_plain_async_vector_env():
+    import gymnasium as gym
+
+    envs = vecbridge.make("vecbridge/Echo-v0", num_envs=2, backend="gymnasium")
+    try:
+        assert type(envs) is gym.vector.AsyncVectorEnv
+        obs, _ = envs.reset(seed=0)
+        obs, rew, *_ = envs.step(np.array([0, 1]))
+        assert obs[:, 1].tolist() == [0, 1] and rew.tolist() == [1.0, 0.0]
+    finally:
+        envs.close()

@@ -1,0 +1,131 @@
+"""Values of a space: their wire form, their validity, and how errors describe them.
+
+One home for what a value of a Gymnasium space looks like on the wire (Discrete: a
+JSON integer; Box, MultiDiscrete, MultiBinary: a raw little-endian array; Dict and
+Tuple: objects and lists of those), which values fit a space, and the words errors use
+for both. The connections (both ends), the single-instance env and the vector env all
+use these functions: nothing else checks a value against a space.
+"""
+
+from __future__ import annotations
+
+import reprlib
+from typing import Any
+
+import numpy as np
+from gymnasium import spaces
+
+from vecbridge.errors import ArrayMismatch, InvalidAction, VecBridgeError
+
+
+def encode_value(space: spaces.Space, value: Any) -> Any:
+    """A value of ``space`` in its wire form (Discrete: an int; arrays: numpy arrays)."""
+    if isinstance(space, spaces.Discrete):
+        return int(value)
+    if isinstance(space, spaces.Dict):
+        return {k: encode_value(sub, value[k]) for k, sub in space.spaces.items()}
+    if isinstance(space, spaces.Tuple):
+        return [encode_value(sub, v) for sub, v in zip(space.spaces, value)]
+    arr = np.asarray(value, dtype=space.dtype)
+    if arr.shape != space.shape:
+        raise ArrayMismatch(f"expected shape {list(space.shape)}, got {list(arr.shape)}")
+    return arr
+
+
+# Bounded: a received value may be a list of a million items or an int of 4,000 digits.
+_repr = reprlib.Repr()
+_repr.maxlevel, _repr.maxlist, _repr.maxdict, _repr.maxstring, _repr.maxother = 3, 6, 4, 60, 60
+_repr.maxlong = 40
+_JSON_KIND = {int: "integer", float: "number", str: "string"}
+
+
+def describe_value(value: Any) -> str:
+    """A short description of a received value, for error messages."""
+    if isinstance(value, np.ndarray):
+        return f"a {value.dtype.name} array of shape {list(value.shape)}"
+    if isinstance(value, (list, dict)):
+        return f"a JSON {'list' if isinstance(value, list) else 'object'} {_repr.repr(value)}"
+    if value is None or type(value) is bool:
+        return "null" if value is None else str(value).lower()
+    kind = _JSON_KIND.get(type(value), type(value).__name__)
+    return f"{kind} {_repr.repr(value)}"
+
+
+def describe_space(space: spaces.Space) -> str:
+    """What a value of ``space`` must be, in words, for error messages."""
+    if isinstance(space, spaces.Discrete):
+        return f"an integer in [{space.start}, {space.start + space.n - 1}] (Discrete({space.n}))"
+    if isinstance(space, (spaces.Box, spaces.MultiDiscrete, spaces.MultiBinary)):
+        return f"a {space.dtype.name} array of shape {list(space.shape)} ({type(space).__name__})"
+    return repr(space)
+
+
+def in_discrete(space: spaces.Discrete, value: int) -> bool:
+    return space.start <= value < space.start + space.n
+
+
+def first_invalid(space: spaces.Space, batch: np.ndarray) -> int | None:
+    """The index of the first row of ``batch`` (one value of ``space`` per row) that
+    ``space`` does not contain, or None. Only Discrete and MultiDiscrete have bounds to check
+    here (a Box's dtype and shape are checked by the caller's array copy)."""
+    if isinstance(space, spaces.Discrete):
+        if batch.dtype.kind in "iu" and batch.size:  # few values: Python's min/max beat numpy's
+            values = batch.tolist()
+            if space.start <= min(values) and max(values) < space.start + space.n:
+                return None
+        bad = (batch < space.start) | (batch >= space.start + space.n)
+    elif isinstance(space, spaces.MultiDiscrete):
+        bad = ((batch < space.start) | (batch >= space.start + space.nvec)).any(axis=tuple(range(1, batch.ndim)))
+    else:
+        return None
+    return int(np.flatnonzero(bad)[0]) if bad.any() else None
+
+
+def check_action(space: spaces.Space, action: Any, instance: int) -> Any:
+    """``action`` in its wire form, or :class:`InvalidAction` naming the instance and what was expected."""
+    try:
+        wire = encode_value(space, action)
+    except (TypeError, ValueError, KeyError, IndexError, VecBridgeError) as exc:
+        raise InvalidAction(f"instance {instance}: expected an action of {describe_space(space)}; got {action!r} ({exc})") from None
+    if isinstance(space, spaces.Discrete) and not in_discrete(space, wire):
+        raise InvalidAction(f"instance {instance}: expected an action of {describe_space(space)}; got {action!r}")
+    return wire
+
+
+def decode_value(space: spaces.Space, value: Any, what: str = "value") -> Any:
+    """Check a received value against ``space``; returns it in its Python/numpy form."""
+    if isinstance(space, spaces.Discrete):
+        if isinstance(value, np.ndarray) and value.shape == () and np.issubdtype(value.dtype, np.integer):
+            value = int(value)
+        if not isinstance(value, int) or isinstance(value, bool):
+            raise ArrayMismatch(f"{what}: expected {describe_space(space)}, got {describe_value(value)}")
+        if not in_discrete(space, value):
+            raise ArrayMismatch(f"{what}: expected {describe_space(space)}, got {value}")
+        return value
+    if isinstance(space, spaces.Dict):
+        if not isinstance(value, dict) or set(value) != set(space.spaces):
+            got = sorted(value) if isinstance(value, dict) else describe_value(value)
+            raise ArrayMismatch(f"{what}: expected an object with keys {sorted(space.spaces)}, got {got}")
+        return {k: decode_value(sub, value[k], f"{what}[{k!r}]") for k, sub in space.spaces.items()}
+    if isinstance(space, spaces.Tuple):
+        if not isinstance(value, list) or len(value) != len(space.spaces):
+            raise ArrayMismatch(f"{what}: expected a list of {len(space.spaces)} values, got {describe_value(value)}")
+        return tuple(decode_value(sub, v, f"{what}[{i}]") for i, (sub, v) in enumerate(zip(space.spaces, value)))
+    if not isinstance(value, np.ndarray):
+        raise ArrayMismatch(
+            f"{what}: expected {describe_space(space)} sent as raw bytes, got {describe_value(value)}"
+        )
+    if value.dtype != space.dtype or value.shape != space.shape:
+        raise ArrayMismatch(f"{what}: expected {describe_space(space)}, got {describe_value(value)}")
+    return value
+
+
+def owned_copy(value: Any) -> Any:
+    """Observations arrive as read-only views of a received frame: the user's own arrays."""
+    if isinstance(value, np.ndarray):
+        return value.copy()
+    if isinstance(value, dict):
+        return {k: owned_copy(v) for k, v in value.items()}
+    if isinstance(value, tuple):
+        return tuple(owned_copy(v) for v in value)
+    return value

@@ -1,0 +1,429 @@
+"""BridgeVectorEnv: N external game instances as one Gymnasium vector env.
+
+The vector env owns the Gymnasium API: its states (reset, step and call in flight),
+the shared buffers (vecbridge.vector.buffers: observations, actions, rewards,
+terminations and truncations), seeds, action checks, info merging and the ``send``/
+``recv`` bookkeeping. It reaches the instances only through a driver
+(vecbridge.vector.driver): an instance group in this process, or worker processes.
+"""
+
+from __future__ import annotations
+
+import atexit
+import enum
+import os
+import time
+import weakref
+from typing import Any, Callable, Sequence
+
+import numpy as np
+from gymnasium.vector import AutoresetMode, VectorEnv
+from gymnasium.vector.utils import batch_space
+
+from vecbridge.errors import InstanceTimeout, InvalidAction, StateError
+from vecbridge.launch.run import RunContext
+from vecbridge.launch.spec import LaunchSpec
+from vecbridge.protocol.values import describe_space, first_invalid
+from vecbridge.vector.budget import RestartBudget
+from vecbridge.vector.buffers import Buffers, leaves
+from vecbridge.vector.driver import CallRequest, Driver, DriverSettings, MethodCall, Render, SetAttr
+from vecbridge.vector.in_process import InProcessDriver
+from vecbridge.vector.infos import merge_infos
+from vecbridge.vector.workers import WorkerDriver
+
+Infos = dict[str, Any]
+
+
+class State(enum.Enum):
+    DEFAULT = "default"
+    WAITING_RESET = "reset"
+    WAITING_STEP = "step"
+    WAITING_CALL = "call"
+
+
+def default_num_workers(num_envs: int) -> int:
+    """No worker process up to 4 cores (this process drives the instances: a worker would
+    only add wake-ups while we wait for it), then one per 4 cores: a worker multiplexes
+    dozens of instances, and the games need the cores."""
+    cores = os.cpu_count() or 1
+    return 0 if cores <= 4 else max(1, min(num_envs, cores // 4))
+
+
+class BridgeVectorEnv(VectorEnv):
+    """``num_envs`` instances of the game ``spec`` behind one ``gymnasium.vector.VectorEnv``.
+
+    Args:
+        spec: how to launch one instance.
+        num_envs: number of instances.
+        num_workers: worker processes multiplexing the instances; 0 drives them from this
+            process (default: 0 up to 4 cores, then one per 4 cores).
+        driver: where the instances run instead (a callable taking
+            :class:`~vecbridge.vector.driver.DriverSettings` and returning a
+            :class:`~vecbridge.vector.driver.Driver`; not with ``num_workers``).
+        autoreset_mode: ``AutoresetMode.NEXT_STEP`` (default) or ``AutoresetMode.SAME_STEP``.
+        restart_budget: how often a failing instance may be relaunched (:class:`RestartBudget`).
+        timeout: default seconds for every ``*_wait`` / ``recv`` (None: rely on the per-instance
+            ``spec.step_timeout``, which always applies).
+        batch_size: how many instances ``recv()`` returns in the async API (default: all).
+        copy: return copies of the shared observation buffer (default True).
+        render_mode: ``"rgb_array"`` to make ``render()`` return the instances' frames.
+        run_dir: keep instance folders and logs here (default: a temporary folder, removed on close).
+    """
+
+    def __init__(
+        self,
+        spec: LaunchSpec,
+        num_envs: int,
+        *,
+        num_workers: int | None = None,
+        driver: Callable[[DriverSettings], Driver] | None = None,
+        autoreset_mode: AutoresetMode | str = AutoresetMode.NEXT_STEP,
+        restart_budget: RestartBudget | None = None,
+        timeout: float | None = None,
+        batch_size: int | None = None,
+        copy: bool = True,
+        render_mode: str | None = None,
+        run_dir: str | None = None,
+    ) -> None:
+        self._driver: Driver | None = None
+        self._buffers: Buffers | None = None
+        self._run: RunContext | None = None
+        if num_envs < 1:
+            raise ValueError(f"num_envs must be at least 1, got {num_envs}")
+        self.spec_launch = spec
+        self.num_envs = num_envs
+        self.autoreset_mode = AutoresetMode(autoreset_mode)
+        if self.autoreset_mode not in (AutoresetMode.NEXT_STEP, AutoresetMode.SAME_STEP):
+            raise ValueError(f"autoreset_mode must be NEXT_STEP or SAME_STEP, got {self.autoreset_mode}")
+        self.timeout = timeout
+        self.batch_size = batch_size or num_envs
+        if not 1 <= self.batch_size <= num_envs:
+            raise ValueError(f"batch_size must be in [1, num_envs={num_envs}], got {batch_size}")
+        self.copy = copy
+        self.render_mode = render_mode
+        if driver is None:
+            num_workers = min(num_envs, default_num_workers(num_envs) if num_workers is None else num_workers)
+            if num_workers < 0:
+                raise ValueError(f"num_workers must be 0 (no worker process) or more, got {num_workers}")
+        elif num_workers is not None:
+            raise ValueError("pass num_workers or driver, not both")
+        self.num_workers = num_workers  # None: a driver of the caller's
+        self.game_name = ""
+        self._state = State.DEFAULT
+        self._all = list(range(num_envs))
+        self._in_flight: set[int] = set()  # instances with a request at the driver
+        self._ready: dict[int, None] = {}  # stepped through send(), not returned by recv() yet, in completion order
+        self._ready_infos: dict[int, Infos] = {}
+        self._run = RunContext(run_dir, reaper=True)
+        _LIVE.add(self)
+        try:
+            same_step = self.autoreset_mode == AutoresetMode.SAME_STEP
+            settings = DriverSettings(spec, num_envs, self._run, restart_budget or RestartBudget(), same_step)
+            if driver is not None:
+                self._driver = driver(settings)
+            elif num_workers == 0:
+                self._driver = InProcessDriver(settings)
+            else:
+                self._driver = WorkerDriver(settings, num_workers)
+            self._start()
+        except BaseException:
+            self.close()
+            raise
+
+    def _start(self) -> None:
+        summary = self._driver.start()
+        self.single_observation_space = summary.observation_space
+        self.single_action_space = summary.action_space
+        self.observation_space = batch_space(self.single_observation_space, self.num_envs)
+        self.action_space = batch_space(self.single_action_space, self.num_envs)
+        self.game_name = summary.name
+        self.metadata = {
+            "autoreset_mode": self.autoreset_mode,
+            "render_modes": list(summary.metadata.get("render_modes") or ["rgb_array"]),
+            "render_fps": summary.metadata.get("render_fps", 30),
+        }
+        if self.render_mode is not None and self.render_mode not in self.metadata["render_modes"]:
+            raise ValueError(f"render_mode {self.render_mode!r} is not one of the game's {self.metadata['render_modes']}")
+        self._buffers = Buffers.create(self.single_observation_space, self.single_action_space, self.num_envs, self._run.token[:12])
+        try:
+            self._driver.attach(self._buffers)
+        finally:
+            self._buffers.unlink()  # every process has it mapped: nothing needs the names any more
+        self._act_leaves = leaves(self.single_action_space)
+
+    # ------------------------------------------------------------ guards and helpers
+    def _require(self, state: State, call: str) -> None:
+        if self.closed:
+            raise StateError("this vector env is closed")
+        if self._state is not state:
+            if state is State.DEFAULT:
+                raise StateError(
+                    f"cannot call {call} while a {self._state.value} is pending; call {self._state.value}_wait() first"
+                )
+            raise StateError(f"{call} needs a pending {state.value}: call {state.value}_async() first")
+
+    def _require_idle(self, call: str) -> None:
+        """No request may be in flight (after send() without recv(), or a wait that timed out)."""
+        self._require(State.DEFAULT, call)
+        if self._in_flight:
+            raise StateError(f"cannot {call} while instances {sorted(self._in_flight)} are stepping; recv() them first")
+
+    def _env_ids(self, env_ids: Any) -> np.ndarray:
+        """``env_ids`` as an int64 array: integers in range, none twice."""
+        ids = np.asarray(env_ids).reshape(-1)
+        if ids.size and ids.dtype.kind not in "iu":
+            raise ValueError(f"env_ids must be integers, got {env_ids!r}")
+        ids = ids.astype(np.int64)
+        if ids.size and (ids.min() < 0 or ids.max() >= self.num_envs):
+            raise ValueError(f"env_ids must be in [0, {self.num_envs}), got {ids.tolist()}")
+        if np.unique(ids).size != ids.size:
+            raise ValueError(f"env_ids must not name an instance twice, got {ids.tolist()}")
+        return ids
+
+    def _await_all(self, timeout: float | None, what: str) -> tuple[dict[int, Infos], dict[int, Any]]:
+        """Wait until no request is in flight; the completions' infos and call results."""
+        infos: dict[int, Infos] = {}
+        results: dict[int, Any] = {}
+        in_flight, driver = self._in_flight, self._driver
+        deadline = None if timeout is None else time.monotonic() + timeout
+        while in_flight:
+            remaining = None if deadline is None else deadline - time.monotonic()
+            if remaining is not None and remaining <= 0:
+                raise InstanceTimeout(f"{what}: instances {sorted(in_flight)} did not answer within {timeout:g} s")
+            done = driver.wait(remaining)
+            in_flight.difference_update(done.ids)
+            if done.infos:
+                infos.update(done.infos)
+            if done.results:
+                results.update(done.results)
+        return infos, results
+
+    # ------------------------------------------------------------ reset
+    def reset_async(self, seed: int | Sequence[int | None] | None = None, options: dict[str, Any] | None = None) -> None:
+        self._require_idle("reset_async")
+        if seed is None:
+            seeds: list[int | None] = [None] * self.num_envs
+        elif isinstance(seed, (int, np.integer)):
+            seeds = [int(seed) + i for i in range(self.num_envs)]
+        else:
+            seeds = list(seed)
+            if len(seeds) != self.num_envs:
+                raise ValueError(f"expected {self.num_envs} seeds, got {len(seeds)}")
+        options = dict(options or {})
+        mask = options.pop("reset_mask", None)
+        ids = self._all
+        if mask is not None:
+            mask = np.asarray(mask)
+            if mask.shape != (self.num_envs,) or mask.dtype != np.bool_:
+                raise ValueError(f"options['reset_mask'] must be a bool array of shape ({self.num_envs},), got {mask!r}")
+            ids = np.flatnonzero(mask).tolist()
+        self._driver.reset(ids, [seeds[i] for i in ids], options or None)
+        self._in_flight.update(ids)
+        self._state = State.WAITING_RESET
+
+    def reset_wait(self, timeout: float | None = None) -> tuple[Any, Infos]:
+        self._require(State.WAITING_RESET, "reset_wait")
+        try:
+            infos, _ = self._await_all(timeout or self.timeout, "reset_wait")
+        finally:
+            self._state = State.DEFAULT
+        self._ready.clear()
+        self._ready_infos.clear()
+        return self._buffers.batch_obs(self.copy), merge_infos(infos, self.num_envs)
+
+    def reset(self, *, seed: int | Sequence[int | None] | None = None, options: dict[str, Any] | None = None):
+        self.reset_async(seed=seed, options=options)
+        return self.reset_wait()
+
+    # ------------------------------------------------------------ step (lockstep)
+    def _write_actions(self, actions: Any, ids: np.ndarray | None) -> None:
+        rows = slice(None) if ids is None else ids
+        count = self.num_envs if ids is None else len(ids)
+        for (path, leaf), arr in zip(self._act_leaves, self._buffers.actions):
+            value = actions
+            for key in path:
+                value = value[key]
+            value = np.asarray(value)
+            expected = (count, *arr.shape[1:])
+            if value.shape != expected:
+                raise InvalidAction(
+                    f"expected actions of shape {list(expected)} (one {describe_space(leaf)} per instance), "
+                    f"got shape {list(value.shape)}"
+                )
+            bad = first_invalid(leaf, value)
+            if bad is not None:
+                who = bad if ids is None else int(ids[bad])
+                raise InvalidAction(f"instance {who}: expected an action of {describe_space(leaf)}, got {value[bad]!r}")
+            arr[rows] = value
+
+    def step_async(self, actions: Any) -> None:
+        self._require_idle("step_async")
+        self._write_actions(actions, None)
+        self._driver.step(self._all, True)
+        self._in_flight.update(self._all)
+        self._state = State.WAITING_STEP
+
+    def step_wait(self, timeout: float | None = None):
+        self._require(State.WAITING_STEP, "step_wait")
+        try:
+            infos, _ = self._await_all(timeout or self.timeout, "step_wait")
+        finally:
+            self._state = State.DEFAULT
+        b = self._buffers
+        return (
+            b.batch_obs(self.copy),
+            b.rewards.copy(),
+            b.terminations.copy(),
+            b.truncations.copy(),
+            merge_infos(infos, self.num_envs) if infos else {},
+        )
+
+    def step(self, actions: Any):
+        self.step_async(actions)
+        return self.step_wait()
+
+    # ------------------------------------------------------------ async batch API (EnvPool / PufferLib style)
+    def async_reset(self, seed: int | Sequence[int | None] | None = None, options: dict[str, Any] | None = None) -> None:
+        """Reset every instance and mark all of them ready for ``recv()``."""
+        self.reset(seed=seed, options=options)
+        self._ready = dict.fromkeys(range(self.num_envs))
+        self._ready_infos = {}
+
+    def send(self, actions: Any, env_ids: Sequence[int] | np.ndarray | None = None) -> None:
+        """Start a step of the instances ``env_ids`` (default: all) with ``actions`` (one row each)."""
+        self._require(State.DEFAULT, "send")
+        ids = np.arange(self.num_envs) if env_ids is None else self._env_ids(env_ids)
+        id_list = ids.tolist()
+        busy = self._in_flight.intersection(id_list)
+        if busy:
+            raise StateError(f"instances {sorted(busy)} are already stepping; recv() them before sending again")
+        self._write_actions(actions, ids)
+        for i in id_list:
+            if self._ready.pop(i, 0) is None:
+                self._ready_infos.pop(i, None)
+        self._driver.step(id_list, False)
+        self._in_flight.update(id_list)
+
+    def recv(self, timeout: float | None = None):
+        """The first ``batch_size`` instances whose step is done.
+
+        Returns ``(obs, rewards, terminations, truncations, infos, env_ids)``: rows of the
+        batch in the order of ``env_ids``; ``infos["env_id"]`` repeats the ids.
+        """
+        self._require(State.DEFAULT, "recv")
+        timeout = timeout if timeout is not None else self.timeout
+        need = min(self.batch_size, len(self._ready) + len(self._in_flight))
+        if need == 0:
+            raise StateError("recv() with nothing in flight: send() actions first (or async_reset())")
+        deadline = None if timeout is None else time.monotonic() + timeout
+        while len(self._ready) < need:
+            remaining = None if deadline is None else max(0.0, deadline - time.monotonic())
+            done = self._driver.wait(remaining)
+            self._in_flight.difference_update(done.ids)
+            self._ready.update(dict.fromkeys(done.ids))
+            self._ready_infos.update(done.infos)
+            if len(self._ready) < need and remaining == 0.0:
+                raise InstanceTimeout(
+                    f"recv(): only {len(self._ready)} of {need} instances ready after {timeout:g} s; "
+                    f"still stepping: {sorted(self._in_flight)}"
+                )
+        ready = iter(self._ready)
+        ids = np.array([next(ready) for _ in range(need)], dtype=np.int64)
+        id_list = ids.tolist()
+        for i in id_list:
+            del self._ready[i]
+        infos = {i: self._ready_infos.pop(i) for i in id_list if i in self._ready_infos}
+        b = self._buffers
+        merged = merge_infos(infos, len(ids), {i: k for k, i in enumerate(id_list)}) if infos else {}
+        merged["env_id"] = ids
+        return (b.batch_obs(True, ids), b.rewards[ids], b.terminations[ids], b.truncations[ids], merged, ids)
+
+    # ------------------------------------------------------------ call / attributes / render
+    def _call(self, what: str, ids: list[int], request: CallRequest) -> list[Any]:
+        """Run ``request`` on ``ids``; their results, in ``ids`` order (the first error raised)."""
+        self._require_idle(what)
+        self._driver.call(ids, request)
+        self._in_flight.update(ids)
+        self._state = State.WAITING_CALL
+        try:
+            _, results = self._await_all(self.timeout, what)
+        finally:
+            self._state = State.DEFAULT
+        for i in ids:
+            if isinstance(results[i], BaseException):
+                raise results[i]
+        return [results[i] for i in ids]
+
+    def call(self, name: str, *args: Any, **kwargs: Any) -> tuple[Any, ...]:
+        """Call the game-specific method ``name`` on every instance; a tuple of their results."""
+        return tuple(self._call("call", self._all, MethodCall(name, args, kwargs)))
+
+    def call_at(self, env_ids: Sequence[int], name: str, *args: Any, **kwargs: Any) -> tuple[Any, ...]:
+        """Call ``name`` on the instances ``env_ids`` only; their results, in that order."""
+        ids = self._env_ids(env_ids).tolist()
+        return tuple(self._call("call", ids, MethodCall(name, args, kwargs)))
+
+    def get_attr(self, name: str) -> tuple[Any, ...]:
+        return self.call("__getattr__", name)
+
+    def set_attr(self, name: str, values: list[Any] | tuple[Any, ...] | Any) -> None:
+        if not isinstance(values, (list, tuple)):
+            values = [values] * self.num_envs
+        if len(values) != self.num_envs:
+            raise ValueError(f"set_attr needs one value per instance ({self.num_envs}), got {len(values)}")
+        self._call("setattr", self._all, SetAttr(name, dict(zip(self._all, values))))  # one round trip for all
+
+    def render(self) -> tuple[np.ndarray, ...] | None:
+        if self.render_mode is None:
+            return None
+        return tuple(self._call("render", self._all, Render()))
+
+    # ------------------------------------------------------------ close
+    @property
+    def driver(self) -> Driver | None:
+        """What reaches the instances (in-process, worker processes, Ray actors, ...)."""
+        return self._driver
+
+    @property
+    def rejected_connections(self) -> int:
+        """Connections vecbridge closed before their hello (strangers, broken hellos, timeouts); see docs/security.md.
+
+        ``self.connection_stats()`` gives them by reason.
+        """
+        return self._run.rejected_connections
+
+    def connection_stats(self) -> dict[str, int]:
+        return self._run.connection_stats()
+
+    def close_extras(self, **kwargs: Any) -> None:
+        """End every instance and worker (``close()`` is safe to call twice)."""
+        _LIVE.discard(self)
+        try:
+            if self._driver is not None:
+                self._driver.close()
+        finally:
+            if self._buffers is not None:
+                self._buffers.close()
+            if self._run is not None:
+                self._run.close()
+
+    def __del__(self) -> None:
+        try:
+            self.close()
+        except Exception:
+            pass
+
+    def __repr__(self) -> str:
+        return f"BridgeVectorEnv({self.game_name or self.spec_launch.name!r}, num_envs={self.num_envs}, {self._driver!r})"
+
+
+_LIVE: "weakref.WeakSet[BridgeVectorEnv]" = weakref.WeakSet()
+
+
+@atexit.register
+def _close_all() -> None:
+    for env in list(_LIVE):
+        try:
+            env.close()
+        except Exception:
+            pass
