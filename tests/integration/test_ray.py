@@ -21,7 +21,7 @@ import psutil
 import pytest
 
 import vecbridge
-from vecbridge.errors import RestartBudgetExceeded
+from vecbridge.errors import LaunchError, RestartBudgetExceeded, VecBridgeError
 from vecbridge.vector.budget import RestartBudget
 
 import ray
@@ -153,6 +153,104 @@ def test_a_killed_game_is_relaunched_inside_its_actor(ray_session):
         obs, rew, term, trunc, info = envs.step(np.zeros(4, dtype=np.int64))
         assert not trunc.any() and obs[2, 0] == 0.0 and obs[0, 0] == 2.0
         assert _all_pids(envs)[0] == actors  # the actor itself lived on
+    finally:
+        envs.close()
+
+
+def test_the_vector_env_is_bridgevectorenv_over_the_ray_driver(ray_session):
+    from vecbridge.vector.ray_driver import RayDriver
+    from vecbridge.vector.vector_env import BridgeVectorEnv
+
+    envs = vecbridge.make("vecbridge/Echo-v0", num_envs=3, backend="ray", num_actors=3)
+    try:
+        assert type(envs) is BridgeVectorEnv and isinstance(envs.driver, RayDriver)
+        assert len(envs.driver.processes()) == 3
+        with pytest.raises(ValueError, match="takes num_actors"):
+            vecbridge.make("vecbridge/Echo-v0", num_envs=2, backend="ray", num_workers=2)
+    finally:
+        envs.close()
+
+
+def test_a_killed_actor_in_same_step_mode_starts_the_next_episode_in_that_step(ray_session):
+    envs = vecbridge.make("vecbridge/Echo-v0", num_envs=4, backend="ray", num_actors=2, autoreset_mode="SameStep")
+    try:
+        envs.reset(seed=0)
+        envs.step(np.ones(4, dtype=np.int64))
+        actors, games = _all_pids(envs)
+        os.kill(actors[0], signal.SIGKILL)  # instances 0, 1
+        obs, rew, term, trunc, info = envs.step(np.ones(4, dtype=np.int64))
+        assert trunc.tolist() == [True, True, False, False] and not term.any() and rew[:2].tolist() == [0, 0]
+        assert obs[:, 0].tolist() == [0.0, 0.0, 2.0, 2.0]  # the new instances' first observation
+        assert [f[0] for f in info["final_obs"][:2]] == [1.0, 1.0]  # the last observation before the death
+        assert info["_final_obs"].tolist() == [True, True, False, False]
+        assert "Ray actor" in info["vecbridge_error"][0] and info["vecbridge_restarts"][1] == 1
+        # a reset while the replaced actor is new, then a call, as on any driver
+        obs, _ = envs.reset(seed=5)
+        assert obs[:, 0].tolist() == [0.0] * 4 and obs[:, 3].tolist() == [0.0, 1.0, 2.0, 3.0]
+        assert [r["instance"] for r in envs.call("echo")] == [0, 1, 2, 3]
+    finally:
+        envs.close()
+    assert not _gone(actors + games)
+
+
+def test_a_killed_actor_fails_a_call_and_a_game_crash_inside_an_actor_is_same_step_truncated(ray_session):
+    envs = vecbridge.make("vecbridge/Echo-v0", num_envs=2, backend="ray", num_actors=2, autoreset_mode="SameStep",
+                          crash_instances=[0], crash_at_step=2)  # fmt: skip
+    try:
+        envs.reset(seed=0)
+        envs.step(np.zeros(2, dtype=np.int64))
+        obs, rew, term, trunc, info = envs.step(np.zeros(2, dtype=np.int64))
+        assert trunc.tolist() == [True, False] and obs[:, 0].tolist() == [0.0, 2.0]
+        assert info["final_obs"][0][0] == 1 and "exited with status 7" in info["vecbridge_error"][0]
+        actors, _ = _all_pids(envs)
+        os.kill(actors[1], signal.SIGKILL)
+        with pytest.raises(VecBridgeError, match=r"instance 1: its Ray actor \(pid \d+, node \w+\) died"):
+            envs.call("echo")
+        assert envs.call("echo")[1]["instance"] == 1  # the replaced actor serves calls
+    finally:
+        envs.close()
+
+
+def test_errors_that_end_the_run_come_back_from_the_actors_as_themselves(ray_session):
+    with pytest.raises(LaunchError) as err:
+        envs = vecbridge.make("vecbridge/Echo-v0", num_envs=2, backend="ray", launch_fault="reset", faulty_launches=[0])
+        try:
+            envs.reset(seed=0)
+        finally:
+            envs.close()
+    assert err.value.stage == "first observation" and "exited with status 7" in str(err.value)
+    envs = vecbridge.make("vecbridge/Echo-v0", num_envs=2, backend="ray", crash_instances=[1], crash_at_step=1,
+                          restart_budget=RestartBudget(max_restarts=1))  # fmt: skip
+    try:
+        envs.reset(seed=0)
+        with pytest.raises(RestartBudgetExceeded) as err:
+            for _ in range(6):
+                envs.step(np.zeros(2, dtype=np.int64))
+        assert err.value.instance == 1 and "1 restart(s) used of 1" in str(err.value)
+        assert err.value.log_path.endswith(".log") and "Traceback" in err.value.remote_traceback
+    finally:
+        envs.close()
+
+
+def test_send_recv_survives_a_killed_actor(ray_session):
+    envs = vecbridge.make("vecbridge/Echo-v0", num_envs=4, backend="ray", num_actors=2, batch_size=2)
+    try:
+        envs.async_reset(seed=0)
+        actors, _ = _all_pids(envs)
+        os.kill(actors[1], signal.SIGKILL)  # instances 2, 3
+        truncated, back, others_meanwhile = {}, None, 0
+        give_up = time.monotonic() + 60  # instances 0, 1 keep stepping while the new actor starts
+        while time.monotonic() < give_up:
+            obs, rew, term, trunc, info, ids = envs.recv(timeout=60)
+            truncated.update({i: info["vecbridge_error"][k] for k, i in enumerate(ids.tolist()) if trunc[k]})
+            others_meanwhile += len(truncated) == 2 and sorted(ids.tolist()) == [0, 1]
+            if len(truncated) == 2 and sorted(ids.tolist()) == [2, 3] and not trunc.any():
+                back = obs
+                break
+            envs.send(np.zeros(2, dtype=np.int64), ids)
+        assert sorted(truncated) == [2, 3] and all("Ray actor" in e for e in truncated.values()), truncated
+        assert back is not None and back[:, 0].tolist() == [0.0, 0.0]  # the new actor's instances reset
+        assert others_meanwhile >= 5  # no waiting for the straggler: 0 and 1 stepped while it was replaced
     finally:
         envs.close()
 
