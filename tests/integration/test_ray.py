@@ -268,6 +268,7 @@ def test_vecbridge_train_backend_ray_joins_a_cluster_by_address(ray_session, tmp
     assert "256 steps" in out.stdout and (tmp_path / "run" / "model.zip").exists()
 
 
+@pytest.mark.slow
 def test_rllib_ppo_on_catch_beats_random_with_runners_on_the_game_node(ray_session):
     import torch
 

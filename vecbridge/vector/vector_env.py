@@ -4,7 +4,7 @@ The vector env owns the Gymnasium API: its states (reset, step and call in fligh
 the shared buffers (vecbridge.vector.buffers: observations, actions, rewards,
 terminations and truncations), seeds, action checks, info merging and the ``send``/
 ``recv`` bookkeeping. It reaches the instances only through a driver
-(vecbridge.vector.driver): an instance group in this process, or worker processes.
+(vecbridge.vector.driver): an instance group in this process, worker processes, or Ray actors.
 """
 
 from __future__ import annotations
