@@ -207,6 +207,8 @@ def test_a_killed_actor_fails_a_call_and_a_game_crash_inside_an_actor_is_same_st
         with pytest.raises(VecBridgeError, match=r"instance 1: its Ray actor \(pid \d+, node \w+\) died"):
             envs.call("echo")
         assert envs.call("echo")[1]["instance"] == 1  # the replaced actor serves calls
+        obs, rew, term, trunc, info = envs.step(np.ones(2, dtype=np.int64))
+        assert obs[1, 0] == 0.0 and rew[1] == 0.0 and not trunc[1]  # its new instance's first step is a reset
     finally:
         envs.close()
 

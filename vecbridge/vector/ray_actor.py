@@ -66,8 +66,9 @@ class Rows:
 class GroupActor:
     """Instances ``ids`` of a run of ``settings.num_envs``, launched and driven inside this (actor) process.
 
-    ``fresh``: these instances replace those of an actor that died, so in NEXT_STEP mode
-    each one's first step is a reset (as the scheduler does for a relaunched instance).
+    ``fresh``: these instances replace those of an actor that died, so unless a reset
+    comes first (a SAME_STEP step's, sent by the driver at once) each one's first step is
+    a reset (as the scheduler does for a relaunched instance).
     """
 
     def __init__(self, spec: LaunchSpec, ids: list[int], num_envs: int, budget: RestartBudget, same_step: bool,
@@ -76,7 +77,7 @@ class GroupActor:
         self.run = RunContext(run_dir, reaper=True)
         self.driver: InProcessDriver | None = InProcessDriver(DriverSettings(spec, num_envs, self.run, budget, same_step), ids)
         self.buffers: Buffers | None = None
-        self.needs_reset = set(self.ids) if fresh and not same_step else set()
+        self.needs_reset = set(self.ids) if fresh else set()
         self.failed: Fatal | None = None
 
     def start(self) -> Started | Fatal:
