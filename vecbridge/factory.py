@@ -8,6 +8,10 @@ from typing import Any
 from vecbridge.launch.spec import LaunchSpec
 from vecbridge.registry import resolve_spec
 
+#: make() options of backend="ray" beyond the vector env's own
+RAY_OPTIONS = {"ray_address", "num_actors", "ray_actor_options"}
+
+
 def _vector_options() -> set[str]:
     from vecbridge.vector.vector_env import BridgeVectorEnv
 
@@ -29,8 +33,11 @@ def make(spec: LaunchSpec | str, num_envs: int = 1, *, backend: str = "vecbridge
     ``preprocess`` preprocesses image observations: a spec such as
     ``"gray,resize=84x84,maxpool,stack=4"``, or a list of steps (:mod:`vecbridge.transforms`);
     the observation spaces declare the result.
+
+    ``backend="ray"`` puts the instances in Ray actors spread over a Ray cluster's nodes
+    (:mod:`vecbridge.vector.ray_driver`; ``ray_address``, ``num_actors``, ``ray_actor_options``).
     """
-    options = _vector_options()
+    options = _vector_options() | (RAY_OPTIONS if backend == "ray" else set())
     vector_kwargs = {k: v for k, v in kwargs.items() if k in options}
     config = {k: v for k, v in kwargs.items() if k not in options}
     launch = resolve_spec(spec, config)
@@ -40,8 +47,16 @@ def make(spec: LaunchSpec | str, num_envs: int = 1, *, backend: str = "vecbridge
         envs = BridgeVectorEnv(launch, num_envs, **vector_kwargs)
     elif backend == "gymnasium":
         envs = _gymnasium_async(launch, num_envs, vector_kwargs)
+    elif backend == "ray":
+        from vecbridge.vector.ray_driver import ray_driver
+        from vecbridge.vector.vector_env import BridgeVectorEnv
+
+        if vector_kwargs.pop("num_workers", None) is not None:  # each actor drives its slice from its own process
+            raise ValueError("backend='ray' takes num_actors (Ray actors, each driving its instances), not num_workers")
+        ray = {k: vector_kwargs.pop(k) for k in RAY_OPTIONS if k in vector_kwargs}
+        envs = BridgeVectorEnv(launch, num_envs, driver=ray_driver(**ray), **vector_kwargs)
     else:
-        raise ValueError(f"unknown backend {backend!r}; expected 'vecbridge' or 'gymnasium'")
+        raise ValueError(f"unknown backend {backend!r}; expected 'vecbridge', 'gymnasium' or 'ray'")
     return _preprocessed(envs, preprocess) if preprocess is not None else envs
 
 

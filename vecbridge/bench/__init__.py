@@ -8,7 +8,7 @@
 See ``benchmarks/README.md`` for what each runner is and how to read the numbers.
 """
 
-from vecbridge.bench import retro_runners  # noqa: F401  (adds the stable-retro runners to RUNNERS)
+from vecbridge.bench import ray_runners, retro_runners  # noqa: F401  (add the Ray and stable-retro runners to RUNNERS)
 from vecbridge.bench.cli import add_parser, cmd_bench, main, run_bench
 
 __all__ = ["add_parser", "cmd_bench", "main", "run_bench"]

@@ -111,6 +111,8 @@ def train(
     num_workers: int | None = None,
     device: str | None = None,
     torch_threads: int | None = None,
+    backend: str = "vecbridge",
+    ray_address: str | None = None,
     progress: bool = True,
     tensorboard: bool = True,
     eval_episodes: int = 0,
@@ -191,8 +193,9 @@ def train(
     print(describe_limit(limit, limit_source), file=out)
     if pipeline:
         print(f"preprocessing: {pipeline}", file=out)
+    where = {"backend": backend, **({"ray_address": ray_address} if ray_address else {})}  # the Ray backend: instances in actors
     venv = make_sb3_env(resolved, num_envs, max_episode_steps=limit, num_workers=num_workers,
-                        preprocess=pipeline or None, **(game_options or {}))  # fmt: skip
+                        preprocess=pipeline or None, **where, **(game_options or {}))  # fmt: skip
     env: Any = venv
     try:
         policy = policy_for(venv.observation_space)
@@ -228,7 +231,7 @@ def train(
         _write_config(files["config"], game=label, num_envs=num_envs, timesteps=timesteps, seed=seed, policy=policy,
                       ppo=ppo_kwargs, frame_stack=frame_stack if policy == "CnnPolicy" else None, normalize=normalize,
                       max_episode_steps=limit, preprocess=str(pipeline), game_options=game_options or {}, resume=resume,
-                      device=str(model.device), torch_threads=_torch_threads(),
+                      device=str(model.device), torch_threads=_torch_threads(), backend=backend,
                       versions={"vecbridge": vecbridge.__version__,
                                                           "stable_baselines3": stable_baselines3.__version__})  # fmt: skip
         print(f"run folder {run}", file=out)
@@ -354,6 +357,9 @@ def add_parser(subparsers: Any) -> argparse.ArgumentParser:
                    "(default: the game's registered limit)")
     p.add_argument("--option", "-o", action="append", metavar="KEY=VALUE", help="a game option (JSON value), repeatable")
     p.add_argument("--num-workers", type=int, help="vecbridge worker processes (default: one per 4 cores)")
+    p.add_argument("--backend", choices=["vecbridge", "ray"], default="vecbridge",
+                   help="where the instances run: this machine (default), or Ray actors across a cluster's nodes")
+    p.add_argument("--ray-address", help="with --backend ray: the cluster to join (default: RAY_ADDRESS, else a local Ray)")
     p.add_argument("--device", help="torch device (default: cpu for vector observations, auto for images)")
     p.add_argument("--torch-threads", type=int,
                    help="torch CPU threads (default: 1 for an MLP policy on the CPU, whose games need the cores; "
@@ -389,6 +395,8 @@ def run_cli(args: argparse.Namespace) -> int:
         num_workers=args.num_workers,
         device=args.device,
         torch_threads=args.torch_threads,
+        backend=args.backend,
+        ray_address=args.ray_address,
         progress=not args.no_progress,
         tensorboard=not args.no_tensorboard,
         eval_episodes=args.eval_episodes,

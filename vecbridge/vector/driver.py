@@ -5,8 +5,9 @@ states, the shared buffers, seeds, action checks, info merging, ``send``/``recv`
 bookkeeping) and talks to the instances only through a :class:`Driver`. Two live here:
 :class:`~vecbridge.vector.in_process.InProcessDriver` (an instance group in this process)
 and :class:`~vecbridge.vector.workers.WorkerDriver` (worker processes over pipes, each
-running a group). Another (Ray actors, say) implements the same six methods and is
-passed to the vector env as ``driver=`` (a callable taking :class:`DriverSettings`).
+running a group); :class:`~vecbridge.vector.ray_driver.RayDriver` (Ray actors across a
+cluster's nodes, ``backend="ray"``) implements the same six methods and is passed to the
+vector env as ``driver=`` (a callable taking :class:`DriverSettings`), as any other can be.
 
 A failed instance (crash, hang, protocol break) is not an exception from ``wait()``:
 its request completes (a step truncated, with ``info["vecbridge_error"]``) and it is

@@ -4,7 +4,7 @@ The vector env owns the Gymnasium API: its states (reset, step and call in fligh
 the shared buffers (vecbridge.vector.buffers: observations, actions, rewards,
 terminations and truncations), seeds, action checks, info merging and the ``send``/
 ``recv`` bookkeeping. It reaches the instances only through a driver
-(vecbridge.vector.driver): an instance group in this process, or worker processes.
+(vecbridge.vector.driver): an instance group in this process, worker processes, or Ray actors.
 """
 
 from __future__ import annotations
@@ -397,6 +397,11 @@ class BridgeVectorEnv(VectorEnv):
         return tuple(self._call("render", self._all, Render()))
 
     # ------------------------------------------------------------ close
+    @property
+    def driver(self) -> Driver | None:
+        """What reaches the instances (in-process, worker processes, Ray actors, ...)."""
+        return self._driver
+
     @property
     def rejected_connections(self) -> int:
         """Connections vecbridge closed before their hello (strangers, broken hellos, timeouts); see docs/security.md.

@@ -1,0 +1,184 @@
+"""A Ray cluster of several nodes on this one machine, for tests, benchmarks and trying things out.
+
+    from vecbridge.ray_local import LocalCluster
+
+    with LocalCluster(nodes=2, cpus_per_node=2) as cluster:   # ray.init(address=cluster.address) is done
+        envs = vecbridge.make("vecbridge/Catch-v0", num_envs=8, backend="ray")
+        ...
+
+Every node listens on 127.0.0.1, keeps its files in a private temporary folder (removed
+at the end), and is ended by the process handles Ray's ``cluster_utils.Cluster`` keeps:
+never ``ray stop``, which kills every Ray process of the machine by name.
+
+Three settings make a multi-node cluster work on one machine (measured on this kind of VM):
+
+* ``RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER=0``: ``ray.init(address="127.0.0.1:…")`` otherwise
+  rewrites a loopback address to the machine's first interface address, which a
+  sandboxed machine may not reach (connections to it time out, and ``ray.init`` retries
+  for ever). Ray reads the variable once, at import, so this process also sets the
+  constant it was read into (:func:`keep_loopback`); child processes read the variable.
+* ``RAY_TMPDIR``: Ray writes ``ray_current_cluster`` under its default temporary folder
+  even when given another one; pointing the default at the private folder keeps the
+  machine's ``/tmp/ray`` (and other users' clusters) out of it.
+* explicit agent ports per node (metrics, runtime env, dashboard agent): a raylet
+  otherwise waits for each agent to write its port to a file before it registers, and
+  aborts if the metrics agent takes more than ~15 s, which it did on a loaded 2-core machine.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import socket
+import tempfile
+import time
+from typing import Any
+
+#: environment variables set while the cluster lives (see the module docstring)
+RAY_ENV = {"RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER": "0", "RAY_USAGE_STATS_ENABLED": "0"}
+#: node k of a LocalCluster has the custom resource f"{NODE_RESOURCE}{k}"
+NODE_RESOURCE = "local_node_"
+
+
+def keep_loopback(on: bool = True) -> bool:
+    """Make ``ray.init(address="127.0.0.1:…")`` in this process connect to 127.0.0.1 (see above);
+    ``on=False`` undoes it. Returns the previous setting."""
+    from ray._private import ray_constants
+
+    before = not ray_constants.ENABLE_RAY_CLUSTER
+    ray_constants.ENABLE_RAY_CLUSTER = not on
+    return before
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+#: ports given to each node rather than left for its agents to pick and write to files,
+#: which the raylet waits for before it registers (seconds on a loaded machine)
+AGENT_PORTS = ("metrics_agent_port", "runtime_env_agent_port", "dashboard_agent_listen_port")
+#: a node that does not come up is tried again this many times in all
+NODE_ATTEMPTS = 3
+
+
+def _add_node(cluster: Any, **args: Any) -> None:
+    """``cluster.add_node``, tried again when the node does not come up in time.
+
+    Ray gives a new node a fixed 30 s to register with the GCS; on a machine loaded far
+    beyond its cores (load 25 on 2 cores, measured) that fails now and then. The failed
+    node's processes are children of this process started during the attempt: they are
+    ended by process id before the next attempt.
+    """
+    import psutil
+
+    me = psutil.Process()
+    for attempt in range(1, NODE_ATTEMPTS + 1):
+        before = {p.pid for p in me.children(recursive=True)}
+        try:
+            ports = {name: _free_port() for name in AGENT_PORTS}
+            cluster.add_node(**ports, **args)
+            return
+        except Exception:
+            if attempt == NODE_ATTEMPTS:
+                raise
+            started = [p for p in me.children(recursive=True) if p.pid not in before]
+            for proc in started:
+                try:
+                    proc.kill()
+                except psutil.Error:
+                    pass
+            psutil.wait_procs(started, timeout=10)
+
+
+class LocalCluster:
+    """``nodes`` Ray nodes on this machine; this process joins them (``ray.init``) unless ``connect=False``.
+
+    ``resources``: custom resources per node, a list with one dict per node (e.g.
+    ``[{}, {"fceux": 4}]``: only the second node "has the emulator"). Each node also
+    gets the resource ``"local_node_<k>"`` (1.0), so a test can place an actor on node ``k``.
+    """
+
+    def __init__(
+        self,
+        nodes: int = 2,
+        cpus_per_node: float = 2,
+        resources: list[dict[str, float]] | None = None,
+        connect: bool = True,
+        object_store_mb: int = 100,
+        runtime_env: dict[str, Any] | None = None,
+    ) -> None:
+        import ray
+        from ray.cluster_utils import Cluster
+
+        if nodes < 1:
+            raise ValueError(f"nodes must be at least 1, got {nodes}")
+        if ray.is_initialized():
+            raise RuntimeError("this process has already joined a Ray cluster; ray.shutdown() first")
+        resources = list(resources or [{} for _ in range(nodes)])
+        if len(resources) != nodes:
+            raise ValueError(f"resources needs one dict per node ({nodes}), got {len(resources)}")
+        self.temp_dir = tempfile.mkdtemp(prefix="r-")  # short: Ray's socket paths below it must fit in 107 bytes
+        self._saved_env = {k: os.environ.get(k) for k in [*RAY_ENV, "RAY_TMPDIR"]}
+        os.environ.update(RAY_ENV, RAY_TMPDIR=self.temp_dir)
+        self._loopback_before = keep_loopback(True)
+        self.cluster: Any = None
+        self.connected = False
+        started = time.monotonic()
+        try:
+            self.cluster = Cluster(shutdown_at_exit=True)
+            for k in range(nodes):
+                _add_node(
+                    self.cluster, num_cpus=cpus_per_node, node_ip_address="127.0.0.1", include_dashboard=False,
+                    object_store_memory=object_store_mb * 1024 * 1024,
+                    resources={**resources[k], f"{NODE_RESOURCE}{k}": 1.0},
+                )  # fmt: skip
+            if connect:
+                ray.init(address=self.address, log_to_driver=False, runtime_env=runtime_env)
+                self.connected = True
+        except BaseException:
+            self.shutdown()
+            raise
+        self.start_s = time.monotonic() - started
+
+    @property
+    def address(self) -> str:
+        return self.cluster.address
+
+    def node_ids(self) -> list[str]:
+        """The nodes' Ray ids, in the order they were added (node k has the resource ``local_node_<k>``)."""
+        import ray
+
+        by_index = {}
+        for node in ray.nodes():
+            for key in node.get("Resources", {}):
+                if key.startswith(NODE_RESOURCE) and key[len(NODE_RESOURCE) :].isdigit():
+                    by_index[int(key[len(NODE_RESOURCE) :])] = node["NodeID"]
+        return [by_index[k] for k in sorted(by_index)]
+
+    def shutdown(self) -> None:
+        """Disconnect, end every node's processes (by handle), remove the temporary folder; idempotent."""
+        import ray
+
+        try:
+            if self.connected:
+                ray.shutdown()
+                self.connected = False
+            if self.cluster is not None:
+                self.cluster.shutdown()
+                self.cluster = None
+        finally:
+            keep_loopback(self._loopback_before)
+            for key, value in self._saved_env.items():
+                if value is None:
+                    os.environ.pop(key, None)
+                else:
+                    os.environ[key] = value
+            shutil.rmtree(self.temp_dir, ignore_errors=True)
+
+    def __enter__(self) -> "LocalCluster":
+        return self
+
+    def __exit__(self, *exc: Any) -> None:
+        self.shutdown()
