@@ -44,24 +44,24 @@ def make(spec: LaunchSpec | str, num_envs: int = 1, *, backend: str = "vecbridge
     if backend == "vecbridge":
         from vecbridge.vector.vector_env import BridgeVectorEnv
 
-        envs = BridgeVectorEnv(launch, num_envs, **vector_kwargs)
-    elif backend == "gymnasium":
+        return BridgeVectorEnv(launch, num_envs, preprocess=preprocess, **vector_kwargs)  # preprocessed by the groups
+    if backend == "gymnasium":
         envs = _gymnasium_async(launch, num_envs, vector_kwargs)
-    elif backend == "ray":
+        return _preprocessed(envs, preprocess) if preprocess is not None else envs
+    if backend == "ray":
         from vecbridge.vector.ray_driver import ray_driver
         from vecbridge.vector.vector_env import BridgeVectorEnv
 
         if vector_kwargs.pop("num_workers", None) is not None:  # each actor drives its slice from its own process
             raise ValueError("backend='ray' takes num_actors (Ray actors, each driving its instances), not num_workers")
         ray = {k: vector_kwargs.pop(k) for k in RAY_OPTIONS if k in vector_kwargs}
-        envs = BridgeVectorEnv(launch, num_envs, driver=ray_driver(**ray), **vector_kwargs)
-    else:
-        raise ValueError(f"unknown backend {backend!r}; expected 'vecbridge', 'gymnasium' or 'ray'")
-    return _preprocessed(envs, preprocess) if preprocess is not None else envs
+        return BridgeVectorEnv(launch, num_envs, driver=ray_driver(**ray), preprocess=preprocess, **vector_kwargs)
+    raise ValueError(f"unknown backend {backend!r}; expected 'vecbridge', 'gymnasium' or 'ray'")
 
 
 def _preprocessed(envs: Any, preprocess: Any) -> Any:
-    # In this process for now; the instance groups will run the pipeline on their batches.
+    """A Gymnasium vector env's observations preprocessed in this process (vecbridge's own run
+    the pipeline in their instance groups, worker processes or Ray actors)."""
     from vecbridge.transforms import Pipeline, PreprocessObservations
 
     pipeline = Pipeline.of(preprocess)

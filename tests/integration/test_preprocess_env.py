@@ -23,10 +23,14 @@ def play(envs, steps: int = 12):
     return observations, finals
 
 
-@pytest.mark.parametrize("backend", ["vecbridge", "gymnasium"])
+@pytest.mark.parametrize("backend", ["vecbridge", "vecbridge-worker", "gymnasium"])
 @pytest.mark.parametrize("mode", ["NextStep", "SameStep"])
 def test_preprocessed_observations_equal_the_pipeline_on_the_raw_ones(backend, mode):
+    """vecbridge's instance groups preprocess each batch (in this process, or in a worker
+    process); Gymnasium's vector env is wrapped in this process. Both equal the reference."""
     kwargs = dict(num_envs=2, backend=backend, autoreset_mode=mode, episode_length=5)
+    if backend == "vecbridge-worker":
+        kwargs.update(backend="vecbridge", num_workers=1)
     envs = vecbridge.make("vecbridge/EchoImage-v0", preprocess=SPEC, **kwargs)
     try:
         assert envs.single_observation_space == gym.spaces.Box(0, 255, (42, 42, 3), np.uint8)
@@ -77,3 +81,17 @@ def test_vecbridge_run_takes_preprocess(capsys):
 
     assert main(["run", "vecbridge/EchoImage-v0", "-n", "2", "--seconds", "0.5", "--preprocess", "gray,resize=21,stack=2"]) == 0
     assert "observation Box(0, 255, (21, 21, 2), uint8)" in capsys.readouterr().out
+
+
+def test_send_and_recv_return_preprocessed_observations_of_the_instances_that_answered():
+    envs = vecbridge.make("vecbridge/EchoImage-v0", num_envs=3, preprocess="gray,stack=2")
+    try:
+        assert envs.raw_observation_space.shape == (84, 84, 3)
+        obs, _ = envs.reset(seed=0)
+        assert obs.shape == (3, 84, 84, 2)
+        envs.send(np.array([1, 0]), env_ids=[2, 0])
+        obs, rewards, term, trunc, info, ids = envs.recv()
+        assert sorted(ids.tolist()) == [0, 2] and obs.shape == (2, 84, 84, 2) and obs.dtype == np.uint8
+        assert not np.array_equal(obs[..., 0], obs[..., 1])  # the stack holds the reset frame and the step's
+    finally:
+        envs.close()

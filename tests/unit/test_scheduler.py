@@ -70,7 +70,7 @@ def test_a_lockstep_step_is_one_send_and_each_reply_finishes_its_instance():
 def test_a_user_reset_finishes_with_its_observation_and_zero_reward():
     s = make(2)
     assert s.reset([0, 1], [7, None], {"x": 1}, 0.0) == [Send([0], Reset(7, {"x": 1})), Send([1], Reset(None, {"x": 1}))]
-    assert replied(s, 0, ResetResult("r0", {"a": 1}), 0.1) == [Finish(0, "r0", 0.0, False, False, {"a": 1})]
+    assert replied(s, 0, ResetResult("r0", {"a": 1}), 0.1) == [Finish(0, "r0", 0.0, False, False, {"a": 1}, new_episode=True)]
 
 
 def test_calls_and_renders_answer_their_values():
@@ -98,7 +98,7 @@ def test_next_step_the_step_after_a_done_is_a_reset():
     assert replied(s, 0, step("end", 1.0, terminated=True), 1.1) == [Finish(0, "end", 1.0, True, False, None)]
     replied(s, 1, step("o1"), 1.1)
     assert s.step([0, 1], 2.0) == [Send([1], STEP), Send([0], AUTORESET)]
-    assert replied(s, 0, ResetResult("new", {"r": 1}), 2.1) == [Finish(0, "new", 0.0, False, False, {"r": 1})]
+    assert replied(s, 0, ResetResult("new", {"r": 1}), 2.1) == [Finish(0, "new", 0.0, False, False, {"r": 1}, new_episode=True)]
     replied(s, 1, step("o1"), 2.1)
     assert s.step([0, 1], 3.0) == [Send([0, 1], STEP)]  # back on the hot path
 
@@ -120,7 +120,7 @@ def test_same_step_a_done_step_finishes_with_the_reset_observation_and_the_final
     ]
     assert s.busy  # instance 0 has not completed yet
     assert replied(s, 0, ResetResult("new", {"r": 1}), 1.2) == [
-        Finish(0, "new", 2.0, True, False, {"r": 1, "final_obs": "end", "final_info": {"score": 9}})
+        Finish(0, "new", 2.0, True, False, {"r": 1, "final_obs": "end", "final_info": {"score": 9}}, new_episode=True)
     ]
     replied(s, 1, step("o1"), 1.2)
     assert s.step([0, 1], 2.0) == [Send([0, 1], STEP)]  # no reset owed in SAME_STEP
@@ -139,7 +139,7 @@ def test_next_step_a_crashed_step_ends_truncated_and_the_next_step_resets_the_ne
     assert s.busy
     assert s.relaunched(1, 3.0) == [Send([1], AUTORESET)]
     assert s.next_deadline() == 2.0 + TIMEOUT  # instance 0's step is older
-    assert replied(s, 1, ResetResult("new", {}), 3.1) == [Finish(1, "new", 0.0, False, False, None)]
+    assert replied(s, 1, ResetResult("new", {}), 3.1) == [Finish(1, "new", 0.0, False, False, None, new_episode=True)]
 
 
 def test_same_step_a_crashed_step_ends_truncated_with_the_new_process_first_observation():
@@ -151,7 +151,7 @@ def test_same_step_a_crashed_step_ends_truncated_with_the_new_process_first_obse
     assert s.failed(0, "crash", 2.5) == [Relaunch(0, 1)]  # the reset of the new process waits
     assert s.relaunched(0, 3.0) == [Send([0], FinalReset(Final("last0", {}, 0.0, False, True)))]
     assert replied(s, 0, ResetResult("new", {}), 3.1) == [
-        Finish(0, "new", 0.0, False, True, {"final_obs": "last0", "final_info": {}, **note(0, "crash")})
+        Finish(0, "new", 0.0, False, True, {"final_obs": "last0", "final_info": {}, **note(0, "crash")}, new_episode=True)
     ]
 
 
@@ -170,7 +170,7 @@ def test_a_failed_autoreset_is_sent_again_to_the_new_process():
     s.step([0], 2.0)
     assert s.failed(0, "crash", 2.1) == [Relaunch(0, 1)]
     assert s.relaunched(0, 3.0) == [Send([0], AUTORESET)]
-    assert replied(s, 0, ResetResult("new", {}), 3.1) == [Finish(0, "new", 0.0, False, False, note(0, "crash"))]
+    assert replied(s, 0, ResetResult("new", {}), 3.1) == [Finish(0, "new", 0.0, False, False, note(0, "crash"), new_episode=True)]
 
 
 def test_a_failed_user_reset_is_sent_again_with_its_seed():
@@ -189,7 +189,7 @@ def test_a_failed_call_answers_an_error_and_the_next_step_resets():
     assert type(error) is VecBridgeError and str(error) == "instance 0 failed: crash" and error.instance == 0
     assert s.step([0], 2.0) == []
     assert s.relaunched(0, 2.5) == [Send([0], AUTORESET)]
-    assert replied(s, 0, ResetResult("new", {}), 2.6) == [Finish(0, "new", 0.0, False, False, None)]  # the note went with the call
+    assert replied(s, 0, ResetResult("new", {}), 2.6) == [Finish(0, "new", 0.0, False, False, None, new_episode=True)]  # the note went with the call
 
 
 def test_a_failure_between_requests_makes_the_next_step_a_reset():
@@ -198,7 +198,7 @@ def test_a_failure_between_requests_makes_the_next_step_a_reset():
     s.relaunched(0, 1.5)
     assert s.step([0], 2.0) == [Send([0], AUTORESET)]
     assert replied(s, 0, ResetResult("new", {}), 2.1) == [
-        Finish(0, "new", 0.0, False, False, note(0, "the game closed the connection"))
+        Finish(0, "new", 0.0, False, False, note(0, "the game closed the connection"), new_episode=True)
     ]
 
 

@@ -106,6 +106,7 @@ class Finish:
     terminated: bool
     truncated: bool
     info: Info | None
+    new_episode: bool = False  # the observation is a reset's (a preprocessing pipeline restarts its stack)
 
 
 @dataclass(slots=True)

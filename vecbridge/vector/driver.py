@@ -28,6 +28,7 @@ from vecbridge.launch.process import GameProcess, launch_error
 from vecbridge.launch.run import RunContext
 from vecbridge.launch.spec import LaunchSpec
 from vecbridge.protocol.spaces import space_to_json
+from vecbridge.transforms.pipeline import Pipeline
 from vecbridge.vector.budget import RestartBudget
 from vecbridge.vector.buffers import Buffers
 
@@ -103,6 +104,9 @@ class DriverSettings:
     run: RunContext
     budget: RestartBudget
     same_step: bool  # SAME_STEP autoreset (else NEXT_STEP)
+    #: image preprocessing, run by whoever writes the observation rows, a batch at a time
+    #: (vecbridge.vector.staging); the buffers' observations have its output shape
+    preprocess: Pipeline | None = None
 
 
 class Driver(abc.ABC):
@@ -117,8 +121,8 @@ class Driver(abc.ABC):
     @abc.abstractmethod
     def attach(self, buffers: Buffers) -> None:
         """The vector env's shared arrays: the driver writes the rows of completed instances
-        (observations, rewards, terminations, truncations) before reporting them, and reads
-        the actions rows."""
+        (observations, preprocessed by ``settings.preprocess`` if set; rewards, terminations,
+        truncations) before reporting them, and reads the actions rows."""
 
     @abc.abstractmethod
     def step(self, ids: list[int], together: bool) -> None:

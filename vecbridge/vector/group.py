@@ -30,6 +30,7 @@ from vecbridge.launch.instance import Instance, close_instances
 from vecbridge.launch.process import GameProcess, describe_log, launch_error
 from vecbridge.launch.run import RunContext
 from vecbridge.launch.spec import LaunchSpec
+from vecbridge.transforms.pipeline import Pipeline
 from vecbridge.transport import RECV_SIZE
 from vecbridge.vector.budget import RestartBudget
 from vecbridge.vector.buffers import Buffers
@@ -50,6 +51,7 @@ from vecbridge.vector.actions import (
     Send,
 )
 from vecbridge.vector.scheduler import Scheduler
+from vecbridge.vector.staging import Staging
 
 
 class Source(enum.Enum):
@@ -67,8 +69,18 @@ def summary_of(inst: Instance) -> GameSummary:
 class InstanceGroup:
     """Instances ``ids`` of a run, driven from one process."""
 
-    def __init__(self, spec: LaunchSpec, ids: Iterable[int], run: RunContext, budget: RestartBudget, same_step: bool) -> None:
+    def __init__(
+        self,
+        spec: LaunchSpec,
+        ids: Iterable[int],
+        run: RunContext,
+        budget: RestartBudget,
+        same_step: bool,
+        pipeline: Pipeline | None = None,
+    ) -> None:
         self.spec = spec
+        self.pipeline = pipeline  # image preprocessing at the batch boundary (vecbridge.vector.staging)
+        self._staging: Staging | None = None
         self.ids = list(ids)
         self.scheduler = Scheduler(self.ids, same_step=same_step, step_timeout=spec.step_timeout, budget=budget)
         self.instances: dict[int, Instance] = {}
@@ -94,9 +106,12 @@ class InstanceGroup:
 
     def attach(self, buffers: Buffers) -> None:
         self.buffers = buffers
-        # Where an observation row goes as its instance completes: today straight into the
-        # shared buffer (see take_completion for the transform's place).
-        self._stage_row = buffers.write_obs
+        # Where an observation row goes as its instance completes: straight into the shared
+        # buffer, or, with a preprocessing pipeline, to a staging array that take_completion
+        # preprocesses into the shared buffer a batch at a time.
+        self._write_obs = buffers.write_obs
+        if self.pipeline:
+            self._staging = Staging(self.pipeline, self.summary.observation_space, self.ids, buffers.obs[0])
 
     def watch_wakeup(self, fileobj: Any) -> None:
         """Also end :meth:`poll` when ``fileobj`` (a worker's command pipe) is readable."""
@@ -152,11 +167,12 @@ class InstanceGroup:
     def take_completion(self) -> Completion:
         """The instances completed since the last call; their rows are in the shared buffers.
 
-        The batch boundary of both drivers: a per-group observation transform (the pixels
-        issue) would have ``_stage_row`` write raw rows to a staging array and write the
-        transformed rows of ``completion.ids`` into the shared buffer here, in one call.
+        The batch boundary of every driver: with a preprocessing pipeline, the batch's raw
+        frames become the shared buffer's rows here, in one call (vecbridge.vector.staging).
         """
         completion, self._completion = self._completion, Completion()
+        if self._staging is not None:
+            self._staging.flush(completion)
         return completion
 
     # ------------------------------------------------------------ the event loop
@@ -281,7 +297,10 @@ class InstanceGroup:
     def _finish(self, action: Finish) -> None:
         b, i = self.buffers, action.i
         if action.observation is not KEEP:
-            self._stage_row(i, action.observation)
+            if self._staging is None:
+                self._write_obs(i, action.observation)
+            else:
+                self._staging.put(i, action.observation, action.new_episode)
         b.rewards[i], b.terminations[i], b.truncations[i] = action.reward, action.terminated, action.truncated
         self._completion.ids.append(i)
         if action.info:

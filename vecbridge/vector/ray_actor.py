@@ -31,6 +31,7 @@ from vecbridge.launch.spec import LaunchSpec
 from vecbridge.vector.budget import RestartBudget
 from vecbridge.vector.buffers import Buffers
 from vecbridge.vector.driver import CallRequest, Completion, DriverSettings, GameSummary
+from vecbridge.transforms.pipeline import Pipeline
 from vecbridge.vector.in_process import InProcessDriver
 
 
@@ -72,10 +73,11 @@ class GroupActor:
     """
 
     def __init__(self, spec: LaunchSpec, ids: list[int], num_envs: int, budget: RestartBudget, same_step: bool,
-                 run_dir: str | None = None, fresh: bool = False) -> None:  # fmt: skip
+                 run_dir: str | None = None, fresh: bool = False, pipeline: Pipeline | None = None) -> None:  # fmt: skip
         self.ids = list(ids)
         self.run = RunContext(run_dir, reaper=True)
-        self.driver: InProcessDriver | None = InProcessDriver(DriverSettings(spec, num_envs, self.run, budget, same_step), ids)
+        self.driver: InProcessDriver | None = InProcessDriver(DriverSettings(spec, num_envs, self.run, budget, same_step, pipeline), ids)
+        self.pipeline = pipeline
         self.buffers: Buffers | None = None
         self.needs_reset = set(self.ids) if fresh else set()
         self.failed: Fatal | None = None
@@ -87,7 +89,8 @@ class GroupActor:
             summary = driver.start()
             # Rows for every id of the run, as the driver indexes them; the pages of other
             # actors' rows are never touched, so they take no memory.
-            self.buffers = Buffers.create(summary.observation_space, summary.action_space, driver.num_envs, f"ray{self.ids[0]}")
+            obs_space = self.pipeline.observation_space(summary.observation_space) if self.pipeline else summary.observation_space
+            self.buffers = Buffers.create(obs_space, summary.action_space, driver.num_envs, f"ray{self.ids[0]}")
             self.buffers.unlink()  # only this process maps them: no name needs to outlive this line
             driver.attach(self.buffers)
             return Started(summary, os.getpid(), _node_id())

@@ -200,16 +200,18 @@ class Scheduler:
         if type(request) is FinalReset:
             final = request.final
             info = {**event.info, "final_obs": final.observation, "final_info": final.info}
-            return [self._finish(i, event.observation, final.reward, final.terminated, final.truncated, info)]
+            return [self._finish(i, event.observation, final.reward, final.terminated, final.truncated, info, True)]
         self._needs_reset.discard(i)
-        return [self._finish(i, event.observation, 0.0, False, False, event.info)]
+        return [self._finish(i, event.observation, 0.0, False, False, event.info, True)]
 
-    def _finish(self, i: int, obs: Any, reward: float, terminated: bool, truncated: bool, info: Info | None) -> Finish:
+    def _finish(
+        self, i: int, obs: Any, reward: float, terminated: bool, truncated: bool, info: Info | None, new: bool = False
+    ) -> Finish:
         if self._notes:
             note = self._notes.pop(i, None)
             if note:
                 info = {**info, **note} if info else note
-        return Finish(i, obs, reward, terminated, truncated, info or None)
+        return Finish(i, obs, reward, terminated, truncated, info or None, new)
 
     # ------------------------------------------------------------ failures and relaunches
     def failed(self, i: int, reason: str, now: float) -> list[Action]:

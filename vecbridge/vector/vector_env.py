@@ -25,6 +25,7 @@ from vecbridge.launch.run import RunContext
 from vecbridge.launch.spec import LaunchSpec
 from vecbridge.protocol.masks import mask_size
 from vecbridge.protocol.values import describe_space, first_invalid
+from vecbridge.transforms.pipeline import Pipeline, PreprocessSpec
 from vecbridge.vector.budget import RestartBudget
 from vecbridge.vector.buffers import Buffers, leaves
 from vecbridge.vector.driver import CallRequest, Driver, DriverSettings, MethodCall, Render, SetAttr
@@ -69,6 +70,9 @@ class BridgeVectorEnv(VectorEnv):
         copy: return copies of the shared observation buffer (default True).
         render_mode: ``"rgb_array"`` to make ``render()`` return the instances' frames.
         run_dir: keep instance folders and logs here (default: a temporary folder, removed on close).
+        preprocess: image preprocessing (a spec such as ``"gray,resize=84x84,stack=4"`` or a
+            :class:`~vecbridge.transforms.Pipeline`), run by the instance groups on each batch;
+            ``single_observation_space`` is its result, ``raw_observation_space`` the game's.
     """
 
     def __init__(
@@ -85,10 +89,12 @@ class BridgeVectorEnv(VectorEnv):
         copy: bool = True,
         render_mode: str | None = None,
         run_dir: str | None = None,
+        preprocess: PreprocessSpec = None,
     ) -> None:
         self._driver: Driver | None = None
         self._buffers: Buffers | None = None
         self._run: RunContext | None = None
+        self._pipeline: Pipeline | None = None
         if num_envs < 1:
             raise ValueError(f"num_envs must be at least 1, got {num_envs}")
         self.spec_launch = spec
@@ -119,7 +125,9 @@ class BridgeVectorEnv(VectorEnv):
         _LIVE.add(self)
         try:
             same_step = self.autoreset_mode == AutoresetMode.SAME_STEP
-            settings = DriverSettings(spec, num_envs, self._run, restart_budget or RestartBudget(), same_step)
+            self._pipeline = (Pipeline.of(preprocess) if preprocess is not None else None) or None  # "none": None
+            settings = DriverSettings(spec, num_envs, self._run, restart_budget or RestartBudget(), same_step,
+                                      self._pipeline)  # fmt: skip
             if driver is not None:
                 self._driver = driver(settings)
             elif num_workers == 0:
@@ -133,7 +141,9 @@ class BridgeVectorEnv(VectorEnv):
 
     def _start(self) -> None:
         summary = self._driver.start()
-        self.single_observation_space = summary.observation_space
+        self.raw_observation_space = summary.observation_space  # as the game declares it
+        pipeline = self._pipeline
+        self.single_observation_space = pipeline.observation_space(summary.observation_space) if pipeline else summary.observation_space
         self.single_action_space = summary.action_space
         self.observation_space = batch_space(self.single_observation_space, self.num_envs)
         self.action_space = batch_space(self.single_action_space, self.num_envs)

@@ -26,6 +26,7 @@ from typing import Any
 
 from vecbridge.launch.run import RunContext
 from vecbridge.launch.spec import LaunchSpec
+from vecbridge.transforms.pipeline import Pipeline
 from vecbridge.vector.budget import RestartBudget
 from vecbridge.vector.buffers import Buffers
 from vecbridge.vector.group import InstanceGroup
@@ -47,13 +48,14 @@ def worker_main(
     token: str,
     budget: RestartBudget,
     same_step: bool,
+    pipeline: Pipeline | None = None,
 ) -> None:
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C is the parent's to handle; it closes us
     signal.signal(signal.SIGTERM, _on_sigterm)
     run = RunContext(run_dir=run_dir, token=token)
     group: InstanceGroup | None = None
     try:
-        group = InstanceGroup(spec, ids, run, budget, same_step)
+        group = InstanceGroup(spec, ids, run, budget, same_step, pipeline)
         pipe.send(("hello", group.start()))
         group.watch_wakeup(pipe)
         serve(pipe, group)
