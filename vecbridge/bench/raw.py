@@ -103,7 +103,8 @@ class RawRunner(Runner):
     def start(self) -> None:
         from vecbridge.registry import resolve_spec
 
-        self.spec = resolve_spec(self.env_id, self.options)
+        # the same frames and screenshot per step; preprocessing is vecbridge's work, timed against it
+        self.spec = resolve_spec(self.env_id, {k: v for k, v in self.options.items() if k != "preprocess"})
         make = {"EscapeFromPong": self._fceux_command, "EscapeFromPongJS": self._node_command}.get(self.spec.name)
         if make is None:
             raise RunnerUnavailable(f"no raw loop for {self.env_id} (known: the FCEUX and jsnes Escape from Pong)")
