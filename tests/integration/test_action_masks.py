@@ -5,6 +5,7 @@ FCEUX and the BizHawk stand-in: tests/integration/test_gymbizhawk.py."""
 
 from __future__ import annotations
 
+import sys
 from pathlib import Path
 
 import numpy as np
@@ -92,3 +93,23 @@ def test_a_mask_of_the_wrong_length_is_reported_with_what_came():
             envs.reset(seed=0)
         finally:
             envs.close()
+
+
+def test_train_with_maskable_ppo_then_eval_keeps_to_the_masks(tmp_path, monkeypatch):
+    """``vecbridge train --algo maskable-ppo`` on a game of the user's (the ``--`` form), and the
+    comparison after training: the trained policies never take a masked action (each costs -1,
+    so every return is >= 0), while the uniformly random policy does."""
+    import json
+
+    from vecbridge.cli import main
+
+    run = tmp_path / "run"
+    argv = ["train", "-n", "2", "-t", "256", "--run-dir", str(run), "--algo", "maskable-ppo", "--eval-episodes", "4",
+            "--ppo", "n_steps=64", "--ppo", "batch_size=64", "--ppo", "n_epochs=1", "--checkpoint-freq", "0",
+            "--no-progress", "--torch-threads", "1", "--", sys.executable, MASKED]  # fmt: skip
+    assert main(argv) == 0
+    assert json.loads((run / "config.json").read_text())["algo"] == "maskable-ppo"
+    data = json.loads((run / "eval.json").read_text())
+    for policy in ("deterministic", "stochastic"):
+        assert all(r >= 0 for r in data[policy]["returns"]), (policy, data[policy]["returns"])
+    assert min(data["random"]["returns"]) < 0  # 4 episodes of 8 random moves: masked ones among them

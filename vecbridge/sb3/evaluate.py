@@ -26,6 +26,7 @@ from typing import Any, Callable, NamedTuple, Sequence
 import numpy as np
 
 from vecbridge.keyvalue import parse_pairs
+from vecbridge.sb3.algos import acting, algo_class, algo_of
 from vecbridge.sb3.common import describe_limit, episode_limit, frame_stack_of, summarize, vecnormalize_for
 
 Policy = Callable[[Any], np.ndarray]
@@ -82,11 +83,9 @@ def random_policy(action_space: Any, num_envs: int, seed: int | None = None) -> 
     return act
 
 
-def model_policy(model: Any, deterministic: bool) -> Policy:
-    def act(obs: Any) -> np.ndarray:
-        return model.predict(obs, deterministic=deterministic)[0]
-
-    return act
+def model_policy(model: Any, deterministic: bool, env: Any = None) -> Policy:
+    """``model``'s actions (a MaskablePPO model's within the masks ``env``'s game sends)."""
+    return acting(model, env, deterministic)
 
 
 def run_episodes(env: Any, policy: Policy, episodes: int, *, record: bool = False, max_steps: int | None = None,
@@ -212,16 +211,14 @@ def evaluate(
             policy = random_policy(venv.action_space, num_envs, seed)
         else:
             if isinstance(model, (str, Path)):
-                from stable_baselines3 import PPO
-
                 stats = vecnormalize_for(model)
-                model = PPO.load(str(model), device=device)
+                model = algo_class(algo_of(model)).load(str(model), device=device)
             env = wrap(tap, frame_stack=frame_stack_of(model.observation_space, venv.observation_space),
                        normalize=stats or False, training=False)  # fmt: skip
             if env.observation_space != model.observation_space:
                 raise SystemExit(f"the model expects observations {model.observation_space}, the game gives "
                                  f"{env.observation_space} after wrapping")  # fmt: skip
-            policy = model_policy(model, deterministic)
+            policy = model_policy(model, deterministic, env)
         recorder = None
         if render or policy_view is not None:
             if policy_view is not None and not is_image(env.observation_space):

@@ -21,6 +21,7 @@ from pathlib import Path
 from typing import Any, Sequence
 
 from vecbridge.keyvalue import parse_pairs
+from vecbridge.sb3.algos import ALGOS, algo_class, algo_of
 from vecbridge.sb3.common import (
     DEFAULT_FRAME_STACK,
     VECNORMALIZE_FILE,
@@ -116,6 +117,7 @@ def train(
     progress: bool = True,
     tensorboard: bool = True,
     eval_episodes: int = 0,
+    algo: str = "ppo",
     out: Any = None,
 ) -> TrainResult:
     """Train PPO on ``num_envs`` instances of ``game`` until ``timesteps`` steps in total.
@@ -135,9 +137,12 @@ def train(
     ``eval_episodes``: after training, evaluate the random policy and the trained one
     (deterministic and stochastic) on that many episodes each, the same way
     (:mod:`vecbridge.sb3.compare`); the table is printed and written to ``eval.json``.
+    ``algo``: ``"ppo"``, or ``"maskable-ppo"`` (sb3-contrib) for a game that sends action masks.
     """
     require_sb3("vecbridge train")
-    from stable_baselines3 import PPO
+    if resume is not None and algo == "ppo":
+        algo = algo_of(resume)  # a resumed run keeps its algorithm
+    PPO = algo_class(algo)  # noqa: N806 (the algorithm's class: PPO or MaskablePPO)
     from stable_baselines3.common.callbacks import CallbackList, CheckpointCallback
 
     import stable_baselines3
@@ -231,7 +236,7 @@ def train(
         _write_config(files["config"], game=label, num_envs=num_envs, timesteps=timesteps, seed=seed, policy=policy,
                       ppo=ppo_kwargs, frame_stack=frame_stack if policy == "CnnPolicy" else None, normalize=normalize,
                       max_episode_steps=limit, preprocess=str(pipeline), game_options=game_options or {}, resume=resume,
-                      device=str(model.device), torch_threads=_torch_threads(), backend=backend,
+                      device=str(model.device), torch_threads=_torch_threads(), backend=backend, algo=algo,
                       versions={"vecbridge": vecbridge.__version__,
                                                           "stable_baselines3": stable_baselines3.__version__})  # fmt: skip
         print(f"run folder {run}", file=out)
@@ -360,6 +365,8 @@ def add_parser(subparsers: Any) -> argparse.ArgumentParser:
     p.add_argument("--backend", choices=["vecbridge", "ray"], default="vecbridge",
                    help="where the instances run: this machine (default), or Ray actors across a cluster's nodes")
     p.add_argument("--ray-address", help="with --backend ray: the cluster to join (default: RAY_ADDRESS, else a local Ray)")
+    p.add_argument("--algo", choices=sorted(ALGOS), default="ppo",
+                   help="ppo, or maskable-ppo (sb3-contrib) for a game that sends action masks (2048, a processor's getInvalidActions)")
     p.add_argument("--device", help="torch device (default: cpu for vector observations, auto for images)")
     p.add_argument("--torch-threads", type=int,
                    help="torch CPU threads (default: 1 for an MLP policy on the CPU, whose games need the cores; "
@@ -400,6 +407,7 @@ def run_cli(args: argparse.Namespace) -> int:
         progress=not args.no_progress,
         tensorboard=not args.no_tensorboard,
         eval_episodes=args.eval_episodes,
+        algo=args.algo,
     )
     return 130 if result.interrupted else 0
 
