@@ -9,7 +9,7 @@ the decoder ever sees it.
 
 Numbers are read as ``json`` reads them (integers of up to 4,300 digits; ``1e400`` is
 ``inf``): the fields that need a number in range check it themselves (a reward must be a
-finite float64, a Discrete ``n`` an int64, a shape small; see connection.py, spaces.py).
+finite float64, a Discrete ``n`` an int64, a shape small; see host.py, fields.py, spaces.py).
 """
 
 from __future__ import annotations
