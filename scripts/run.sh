@@ -19,9 +19,9 @@ case "${1:-}" in
 esac
 case "$game" in
   pong|escape-from-pong)
-    args=(vecbridge/EscapeFromPong-v0 --num-envs 8 --timesteps 120000
+    args=(vecbridge/EscapeFromPong-v0 --num-envs 8 --timesteps 100000
           -o observation_type=value --max-episode-steps 1000 --normalize --ppo ent_coef=0.01
-          --checkpoint-freq 0 --eval-episodes 16) ;;
+          --checkpoint-freq 0 --eval-episodes 8) ;;
   catch)
     args=(vecbridge/Catch-v0 --num-envs 8 --timesteps 50000 --eval-episodes 16) ;;
   *)

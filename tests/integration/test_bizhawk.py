@@ -19,7 +19,8 @@ from gymnasium import spaces
 import vecbridge
 from vecbridge import GameEnv, LaunchError
 from vecbridge.backends import bizhawk
-from vecbridge.backends.bizhawk import bizhawk_spec, emuhawk_command, find_emuhawk, instance_config, write_config
+from vecbridge.backends.bizhawk import bizhawk_spec, emuhawk_command, find_emuhawk, instance_config
+from vecbridge.backends.instance.bizhawk_launcher import write_config
 from vecbridge.backends.fceux import EFP_ROM
 
 pytestmark = pytest.mark.lua
@@ -48,7 +49,7 @@ def test_linux_command_line(tmp_path):
     argv = argv_of(spec)
     split = argv.index("--")
     assert argv[:split] == [
-        sys.executable, "-m", "vecbridge.backends.bizhawk",
+        sys.executable, "-m", "vecbridge.backends.instance.bizhawk_launcher",
         "--write-config", "/w/instance-3/config.ini",
         "--settings", json.dumps(instance_config(windows=False), separators=(",", ":")),
     ]

@@ -13,7 +13,7 @@ Each instance is one EmuHawk started as
 (``mono EmuHawk.exe`` under ``xvfb-run -a`` on Linux). EmuHawk connects to vecbridge
 itself (its ``comm`` socket client; ``framing="comm"``), and the Lua runtime
 (``processor.lua`` -> ``bizhawk.lua`` -> ``vecbridge.lua``) serves the processor. A small
-launcher (``python -m vecbridge.backends.bizhawk``) first writes the per-instance
+launcher (``python -m vecbridge.backends.instance.bizhawk_launcher``) first writes the per-instance
 ``config.ini``: BizHawk's single-instance mode (``SingleInstanceMode``, which forwards a
 second launch to the first window) off, sound and throttling off, no first-boot or
 update dialogs. It then execs EmuHawk.
@@ -27,14 +27,13 @@ from __future__ import annotations
 
 import json
 import os
-import subprocess
 import sys
 from pathlib import Path
 from typing import Any, Mapping, Sequence
 
 from vecbridge.launch.spec import LaunchSpec
 
-__all__ = ["bizhawk_spec", "emuhawk_command", "instance_config", "write_config", "find_emuhawk", "main"]
+__all__ = ["bizhawk_spec", "emuhawk_command", "instance_config", "find_emuhawk"]
 
 # Settings written into every instance's config.ini (BizHawk's Config class, JSON).
 INSTANCE_CONFIG: dict[str, Any] = {
@@ -167,7 +166,7 @@ def bizhawk_spec(
     rom_path = str(Path(rom).resolve()) if rom is not None and str(rom) != "" else None  # "": the processor's ROM
     settings = instance_config(windows, config_overrides)
     launcher = [
-        "{python}", "-m", "vecbridge.backends.bizhawk",
+        "{python}", "-m", "vecbridge.backends.instance.bizhawk_launcher",
         "--write-config", "{workdir}/config.ini",
         "--settings", _literal(json.dumps(settings, separators=(",", ":"))),
     ]
@@ -206,50 +205,3 @@ def escape_from_pong_bizhawk_spec(**options: Any) -> LaunchSpec:
     settings = {"observation_type": "image", "frameskip": 4, "noop_max": 30, "lives": 3, **options}
     return bizhawk_spec("escape_from_pong", settings.pop("rom", "/usr/share/nes/efp.nes"),
                         name="EscapeFromPongBizHawk", **settings)
-
-
-def write_config(path: str | os.PathLike, settings: Mapping[str, Any], base_config: str | os.PathLike | None = None) -> dict:
-    """Write a BizHawk config.ini (JSON): ``base_config`` if given, with ``settings`` over it."""
-    data: dict[str, Any] = {}
-    if base_config is not None:
-        data = json.loads(Path(base_config).read_text(encoding="utf-8-sig"))
-    data.update(settings)
-    Path(path).parent.mkdir(parents=True, exist_ok=True)
-    Path(path).write_text(json.dumps(data, indent=2), encoding="utf-8")
-    return data
-
-
-def main(argv: Sequence[str] | None = None) -> int:
-    """``python -m vecbridge.backends.bizhawk --write-config PATH --settings JSON [--base-config PATH] -- CMD...``:
-    write the instance's config.ini, then replace this process with CMD (EmuHawk)."""
-    import argparse
-
-    argv = list(sys.argv[1:] if argv is None else argv)
-    if "--" not in argv:
-        print("usage: python -m vecbridge.backends.bizhawk --write-config PATH --settings JSON -- EmuHawk ...",
-              file=sys.stderr)
-        return 2
-    split = argv.index("--")
-    parser = argparse.ArgumentParser(prog="python -m vecbridge.backends.bizhawk")
-    parser.add_argument("--write-config", required=True)
-    parser.add_argument("--settings", default="{}")
-    parser.add_argument("--base-config")
-    opts = parser.parse_args(argv[:split])
-    command = argv[split + 1:]
-    write_config(opts.write_config, json.loads(opts.settings), opts.base_config)
-    if not command:
-        return 0
-    sys.stdout.flush()
-    sys.stderr.flush()
-    if sys.platform == "win32":  # no real exec on Windows: wait, so vecbridge keeps tracking the process tree
-        return subprocess.call(command)
-    try:
-        os.execvp(command[0], command)
-    except OSError as exc:
-        print(f"vecbridge.backends.bizhawk: cannot start {command[0]!r}: {exc}", file=sys.stderr)
-        return 127
-    return 0  # not reached
-
-
-if __name__ == "__main__":
-    sys.exit(main())
