@@ -18,8 +18,8 @@ from gymnasium import spaces
 
 import vecbridge
 from vecbridge import GameEnv, LaunchError
-from vecbridge.backends import bizhawk
 from vecbridge.backends.bizhawk import bizhawk_spec, emuhawk_command, find_emuhawk, instance_config
+from vecbridge.backends.instance import bizhawk_launcher
 from vecbridge.backends.instance.bizhawk_launcher import write_config
 from vecbridge.backends.fceux import EFP_ROM
 
@@ -122,13 +122,13 @@ def test_config_ini(tmp_path):
     base = tmp_path / "user.ini"
     base.write_text("\ufeff" + json.dumps({"SingleInstanceMode": True, "SoundVolume": 30}), encoding="utf-8")
     target = tmp_path / "inst" / "config.ini"
-    assert bizhawk.main(["--write-config", str(target), "--settings", json.dumps(instance_config(True)),
+    assert bizhawk_launcher.main(["--write-config", str(target), "--settings", json.dumps(instance_config(True)),
                          "--base-config", str(base), "--"]) == 0
     written = json.loads(target.read_text(encoding="utf-8"))
     assert written["SingleInstanceMode"] is False  # BizHawk's Config.SingleInstanceMode
     assert written["SoundVolume"] == 30 and written["ClockThrottle"] is False and written["FirstBoot"] is False
     assert write_config(tmp_path / "plain.ini", {"A": 1}) == {"A": 1}
-    assert bizhawk.main(["--write-config", str(target)]) == 2  # no "--": a usage error
+    assert bizhawk_launcher.main(["--write-config", str(target)]) == 2  # no "--": a usage error
 
 
 # ------------------------------------------------------------------ end to end with a fake EmuHawk.exe
