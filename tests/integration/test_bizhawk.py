@@ -220,11 +220,13 @@ def test_processor_opens_its_rom_when_emuhawk_has_none(fake_emuhawk, monkeypatch
 
 
 def test_escape_from_pong_processor_loads_under_the_standin(fake_emuhawk):
-    """The shipped processor parses and declares its spaces under BizHawk's API too (the fake
-    console is not Escape from Pong, so its first reset waits in vain and says so)."""
+    """The shipped processor loads under BizHawk's API too: the runtime parses it and waits for
+    the game to start before its hello; the fake console is not Escape from Pong, so that wait
+    ends in vain, with the processor's own message, before the hello (stage "connected")."""
     spec = bizhawk_spec("escape_from_pong", rom=EFP_ROM, emuhawk=fake_emuhawk, windows=True, observation_type="value")
-    with pytest.raises(LaunchError, match="did not start within 1200 frames"):
+    with pytest.raises(LaunchError, match="did not start within 1200 frames") as failed:
         GameEnv(spec)
+    assert failed.value.stage == "connected" and "escape_from_pong" in failed.value.log_tail
 
 
 def test_install_script_dry_run():
