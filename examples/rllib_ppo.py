@@ -26,6 +26,11 @@ import time
 from vecbridge.keyvalue import parse_pairs
 
 
+def _plain(value):
+    """RLlib's metrics may be numpy scalars: as JSON numbers."""
+    return value.item() if hasattr(value, "item") else str(value)
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("game")
@@ -83,7 +88,7 @@ def main(argv: list[str] | None = None) -> int:
                     "episode_return_mean": runners.get("episode_return_mean"),
                     "episode_len_mean": runners.get("episode_len_mean"), "episodes": runners.get("num_episodes"),
                 })  # fmt: skip
-                print(json.dumps(rows[-1]), flush=True)
+                print(json.dumps(rows[-1], default=_plain), flush=True)
                 if args.timesteps and steps >= args.timesteps:
                     break
             trained_s = time.monotonic() - started
@@ -104,9 +109,9 @@ def main(argv: list[str] | None = None) -> int:
         writer.writeheader()
         writer.writerows(rows)
     with open(f"{args.out}.json", "w") as f:
-        json.dump(summary, f, indent=2)
+        json.dump(summary, f, indent=2, default=_plain)
     plot(rows, f"{args.out}.png", f"RLlib PPO on {args.game}, {args.nodes} Ray nodes x {args.envs_per_runner} instances")
-    print(json.dumps(summary, indent=2))
+    print(json.dumps(summary, indent=2, default=_plain))
     return 0
 
 
