@@ -171,6 +171,29 @@ def test_the_vector_env_is_bridgevectorenv_over_the_ray_driver(ray_session):
         envs.close()
 
 
+def test_preprocessing_and_action_masks_run_in_the_actors(ray_session):
+    """The actors preprocess their instances' frames and carry the games' action masks."""
+    from pathlib import Path
+
+    masked = str(Path(__file__).resolve().parents[1] / "games" / "masked.py")
+    envs = vecbridge.make(vecbridge.LaunchSpec(command=["{python}", masked], name="Masked"), num_envs=4, backend="ray")
+    try:
+        obs, _ = envs.reset(seed=[0, 1, 2, 3])
+        allowed = np.ones((4, 4), bool)
+        allowed[np.arange(4), obs[:, 1]] = False  # the game's rule: every action but obs[1]
+        assert envs.action_masks().tolist() == allowed.tolist()
+    finally:
+        envs.close()
+    envs = vecbridge.make("vecbridge/EchoImage-v0", num_envs=4, backend="ray", preprocess="gray,resize=21x21,stack=2")
+    try:
+        obs, _ = envs.reset(seed=0)
+        assert obs.shape == (4, 21, 21, 2) and envs.raw_observation_space.shape == (84, 84, 3)
+        obs, *_ = envs.step(np.zeros(4, np.int64))
+        assert obs.shape == (4, 21, 21, 2)
+    finally:
+        envs.close()
+
+
 def test_a_killed_actor_in_same_step_mode_starts_the_next_episode_in_that_step(ray_session):
     envs = vecbridge.make("vecbridge/Echo-v0", num_envs=4, backend="ray", num_actors=2, autoreset_mode="SameStep")
     try:

@@ -31,6 +31,7 @@ from vecbridge.launch.spec import LaunchSpec
 from vecbridge.vector.budget import RestartBudget
 from vecbridge.vector.buffers import Buffers
 from vecbridge.vector.driver import CallRequest, Completion, DriverSettings, GameSummary
+from vecbridge.protocol.masks import mask_size
 from vecbridge.transforms.pipeline import Pipeline
 from vecbridge.vector.in_process import InProcessDriver
 
@@ -62,6 +63,7 @@ class Rows:
     terminations: np.ndarray
     truncations: np.ndarray
     infos: dict[int, dict[str, Any]]
+    masks: np.ndarray | None = None  # the action masks sent with these observations, if the game sends any
 
 
 class GroupActor:
@@ -90,7 +92,8 @@ class GroupActor:
             # Rows for every id of the run, as the driver indexes them; the pages of other
             # actors' rows are never touched, so they take no memory.
             obs_space = self.pipeline.observation_space(summary.observation_space) if self.pipeline else summary.observation_space
-            self.buffers = Buffers.create(obs_space, summary.action_space, driver.num_envs, f"ray{self.ids[0]}")
+            masked = mask_size(summary.action_space) if summary.metadata.get("action_mask") is True else None
+            self.buffers = Buffers.create(obs_space, summary.action_space, driver.num_envs, f"ray{self.ids[0]}", masked)
             self.buffers.unlink()  # only this process maps them: no name needs to outlive this line
             driver.attach(self.buffers)
             return Started(summary, os.getpid(), _node_id())
@@ -168,7 +171,9 @@ class GroupActor:
 
     def _rows(self, done: Completion) -> Rows:
         b, ids = self.buffers, done.ids
-        return Rows(ids, [arr[ids] for arr in b.obs], b.rewards[ids], b.terminations[ids], b.truncations[ids], done.infos)
+        masks = None if b.action_masks is None else b.action_masks[ids]
+        return Rows(ids, [arr[ids] for arr in b.obs], b.rewards[ids], b.terminations[ids], b.truncations[ids], done.infos,
+                    masks)  # fmt: skip
 
     def _fatal(self, exc: Exception) -> Fatal:
         """The instances are in an unknown state after this: later requests answer the same error."""

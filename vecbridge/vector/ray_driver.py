@@ -257,6 +257,8 @@ class RayDriver(Driver):
         for arr, values in zip(b.obs, rows.obs):
             arr[ids] = values
         b.rewards[ids], b.terminations[ids], b.truncations[ids] = rows.rewards, rows.terminations, rows.truncations
+        if rows.masks is not None and b.action_masks is not None:
+            b.action_masks[ids] = rows.masks
 
     # ------------------------------------------------------------ actor failures
     def _actor_died(self, req: _Request, exc: Exception, done: Completion) -> None:
