@@ -67,6 +67,9 @@ def main(argv: list[str] | None = None) -> int:
                        num_cpus_per_env_runner=0.5, runner_resources={"game": 1}, seed=args.seed, **options)
             .training(lr=args.lr, gamma=args.gamma, entropy_coeff=args.entropy, train_batch_size_per_learner=args.batch,
                       minibatch_size=args.minibatch, num_epochs=args.epochs)
+            # the greedy evaluation runs in this process's own env runner: give it a vector env of its own
+            # (the training runners hold the nodes' "game" resource; without an env RLlib's evaluate() fails)
+            .env_runners(create_env_on_local_worker=True)
             .evaluation(evaluation_interval=None, evaluation_num_env_runners=0, evaluation_duration=args.eval_episodes,
                         evaluation_duration_unit="episodes", evaluation_config={"explore": False})
         )  # fmt: skip

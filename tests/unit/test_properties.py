@@ -84,6 +84,22 @@ def test_every_space_survives_its_json_description(space):
     assert space_to_json(again) == space_to_json(space)
 
 
+def sample(space: spaces.Space):
+    """A value of ``space``. Gymnasium 1.2.2 (the version RLlib pins) cannot sample an integer Box
+    whose range passes 2**63 (``high - low < 0`` in numpy): such a leaf takes its lower bound,
+    a value of the space all the same, so the extreme bounds stay in the round trip."""
+    if isinstance(space, spaces.Dict):
+        return {k: sample(s) for k, s in space.spaces.items()}
+    if isinstance(space, spaces.Tuple):
+        return tuple(sample(s) for s in space.spaces)
+    try:
+        return space.sample()
+    except (ValueError, OverflowError):
+        if not isinstance(space, spaces.Box):
+            raise
+        return np.asarray(space.low, dtype=space.dtype).copy()
+
+
 @SETTINGS
 @given(obs_space=any_spaces, act_space=any_spaces, framing=st.sampled_from(["binary", "comm"]), seed=st.integers(0, 2**31))
 def test_every_value_survives_a_trip_through_both_ends(obs_space, act_space, framing, seed):
@@ -94,10 +110,10 @@ def test_every_value_survives_a_trip_through_both_ends(obs_space, act_space, fra
     assert isinstance(host.next_event(), Hello)
     game.receive_data(host.send_welcome())
     game.next_event()
-    action = encode_value(act_space, act_space.sample())
+    action = encode_value(act_space, sample(act_space))
     game.receive_data(host.send_step(action))
     assert equal(game.next_event().action, decode_value(act_space, action))
-    obs = encode_value(obs_space, obs_space.sample())
+    obs = encode_value(obs_space, sample(obs_space))
     host.receive_data(game.send_step_result(obs, 0.25, False, True, {"o": obs}))
     result = host.next_event()
     assert equal(result.observation, decode_value(obs_space, obs)) and result.reward == 0.25 and result.truncated
