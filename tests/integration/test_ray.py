@@ -11,6 +11,7 @@ an actor or a game behind on either node.
 from __future__ import annotations
 
 import os
+import shutil
 import signal
 import subprocess
 import sys
@@ -331,4 +332,5 @@ def test_rllib_ppo_on_catch_beats_random_with_runners_on_the_game_node(ray_sessi
         assert not result["env_runners"].get(NUM_ENV_STEP_FAILURES_LIFETIME), "no exception reached RLlib"
     finally:
         algo.stop()
+        shutil.rmtree(algo.logdir, ignore_errors=True)  # RLlib's result folder under ~/ray_results: this test's own
         torch.set_num_threads(threads)
