@@ -305,6 +305,9 @@ def test_rllib_ppo_on_catch_beats_random_with_runners_on_the_game_node(ray_sessi
     config = config.training(lr=3e-3, train_batch_size_per_learner=1000, minibatch_size=125, num_epochs=4)
     threads = torch.get_num_threads()
     torch.set_num_threads(1)  # the learner runs in this process: one thread updates a small MLP ~7x faster here
+    from ray.train.constants import DEFAULT_STORAGE_PATH
+
+    results_dir_existed = os.path.isdir(DEFAULT_STORAGE_PATH)
     algo = config.build_algo()
     try:
         where = algo.env_runner_group.foreach_env_runner(
@@ -333,4 +336,6 @@ def test_rllib_ppo_on_catch_beats_random_with_runners_on_the_game_node(ray_sessi
     finally:
         algo.stop()
         shutil.rmtree(algo.logdir, ignore_errors=True)  # RLlib's result folder under ~/ray_results: this test's own
+        if not results_dir_existed:
+            shutil.rmtree(DEFAULT_STORAGE_PATH, ignore_errors=True)  # ... and ~/ray_results itself, if Ray made it
         torch.set_num_threads(threads)
