@@ -1,8 +1,9 @@
 """RLlib PPO on a vecbridge game, its env runners spread over local Ray nodes: a learning curve.
 
     python examples/rllib_ppo.py vecbridge/Catch-v0 --minutes 3
-    python examples/rllib_ppo.py vecbridge/EscapeFromPong-v0 -o observation_type='"value"' -o max_steps=8000 \\
-        --nodes 2 --envs-per-runner 2 --minutes 12 --out docs/results/rllib-escape-from-pong
+    python examples/rllib_ppo.py vecbridge/EscapeFromPong-v0 -o observation_type='"value"' -o max_steps=1000 \\
+        --normalize --nodes 2 --envs-per-runner 4 --timesteps 120000 --minutes 20 \\
+        --out docs/results/rllib-escape-from-pong
 
 Starts ``--nodes`` Ray nodes on this machine (vecbridge.ray_local.LocalCluster), each with
 one unit of the custom resource ``game``, and one env runner per node asking for it: the
@@ -42,6 +43,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--lr", type=float, default=3e-4)
     parser.add_argument("--gamma", type=float, default=0.99)
+    parser.add_argument("--lambda", dest="lambda_", type=float, default=0.95, help="GAE lambda (RLlib's default: 1.0)")
+    parser.add_argument("--normalize", action="store_true",
+                        help="normalize observations (RLlib's MeanStdFilter; raw RAM values need it)")
     parser.add_argument("--entropy", type=float, default=0.01)
     parser.add_argument("--batch", type=int, default=2048, help="env steps per training iteration")
     parser.add_argument("--minibatch", type=int, default=128)
@@ -64,8 +68,9 @@ def main(argv: list[str] | None = None) -> int:
         print(f"{args.nodes} Ray node(s) up in {cluster.start_s:.0f} s", flush=True)
         config = (
             ppo_config(args.game, num_env_runners=args.nodes, num_envs_per_env_runner=args.envs_per_runner,
-                       num_cpus_per_env_runner=0.5, runner_resources={"game": 1}, seed=args.seed, **options)
-            .training(lr=args.lr, gamma=args.gamma, entropy_coeff=args.entropy, train_batch_size_per_learner=args.batch,
+                       num_cpus_per_env_runner=0.5, runner_resources={"game": 1}, seed=args.seed,
+                       normalize_observations=args.normalize, **options)
+            .training(lr=args.lr, gamma=args.gamma, lambda_=args.lambda_, entropy_coeff=args.entropy, train_batch_size_per_learner=args.batch,
                       minibatch_size=args.minibatch, num_epochs=args.epochs)
             # the greedy evaluation runs in this process's own env runner: give it a vector env of its own
             # (the training runners hold the nodes' "game" resource; without an env RLlib's evaluate() fails)

@@ -31,6 +31,11 @@ and why:
   vector env, drop the samples) is turned off: only a spent restart budget
   (:class:`~vecbridge.errors.RestartBudgetExceeded`) escapes to RLlib, which then restarts
   the env runner (``restart_failed_env_runners``, RLlib's default).
+* **Observation normalization**, when asked (``normalize_observations=True``): RLlib's
+  ``MeanStdFilter`` connector, its running statistics merged across runners every
+  iteration, as SB3's ``VecNormalize`` does for ``vecbridge train --normalize``. Raw RAM
+  values (positions 0-255, velocities of a few units) do not train an MLP well without it:
+  Escape from Pong did not learn in 100k steps without it (docs/results.md).
 """
 
 from __future__ import annotations
@@ -75,6 +80,13 @@ def _runner_env(spec: LaunchSpec, settings: dict[str, Any], env_config: dict[str
     return make(spec, num_envs=num_envs, **kwargs, **options)
 
 
+def mean_std_filter(env: Any = None, spaces: Any = None, device: Any = None) -> Any:
+    """RLlib's env-to-module connector factory for ``normalize_observations=True``."""
+    from ray.rllib.connectors.env_to_module import MeanStdFilter
+
+    return MeanStdFilter()
+
+
 def register_game(game: LaunchSpec | str, *, name: str | None = None, **settings: Any) -> str:
     """Register ``game`` with Ray's env registry; the name to pass to ``config.environment``.
 
@@ -101,12 +113,15 @@ def configure(
     run_dir: str | None = None,
     restart_budget: Any = None,
     num_workers: int | None = None,
+    normalize_observations: bool = False,
     **game_options: Any,
 ) -> Any:
     """Configure the RLlib ``AlgorithmConfig`` ``config`` for ``game``; returns it.
 
     ``game_options`` go to every instance (``observation_type="value"``, ``balls=20``, ...).
     ``num_workers`` overrides the worker count derived from ``num_cpus_per_env_runner``.
+    ``normalize_observations`` adds RLlib's ``MeanStdFilter`` (running mean and standard
+    deviation of Box observations, clipped to +-10) in front of the policy.
     """
     from vecbridge.rllib_runner import VecbridgeEnvRunner
 
@@ -120,6 +135,7 @@ def configure(
             gym_env_vectorize_mode="vector_entry_point",
             num_cpus_per_env_runner=num_cpus_per_env_runner,
             custom_resources_per_env_runner=dict(runner_resources or {}),
+            env_to_module_connector=mean_std_filter if normalize_observations else None,
         )
         .fault_tolerance(restart_failed_sub_environments=False)
         .debugging(seed=seed)

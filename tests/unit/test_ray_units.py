@@ -22,3 +22,21 @@ def test_default_actor_count_covers_every_node_and_one_per_four_cpus():
     assert default_num_actors(1000, nodes=8, cpus=512) == 128  # one per 4 CPUs on a big one
     assert default_num_actors(3, nodes=8, cpus=512) == 3  # never more actors than instances
     assert default_num_actors(5, nodes=1, cpus=1) == 1
+
+
+def test_normalize_observations_puts_a_mean_std_filter_before_the_policy():
+    """ppo_config(normalize_observations=True): RLlib's pipeline normalizes Box observations."""
+    import gymnasium as gym
+
+    from vecbridge.rllib import ppo_config
+
+    box, actions = gym.spaces.Box(0, 255, (3,)), gym.spaces.Discrete(3)
+    spaces = {"__env__": (box, actions), "__env_single__": (box, actions)}
+    plain = ppo_config("vecbridge/Catch-v0").build_env_to_module_connector(env=None, spaces=spaces)
+    normalized = ppo_config("vecbridge/Catch-v0", normalize_observations=True).build_env_to_module_connector(
+        env=None, spaces=spaces
+    )
+    assert "MeanStdFilter" not in [type(c).__name__ for c in plain.connectors]
+    first = normalized.connectors[0]
+    assert type(first).__name__ == "MeanStdFilter"
+    assert normalized.observation_space.high.max() <= 10  # clipped to +-10, not the raw 0..255
