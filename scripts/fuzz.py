@@ -148,7 +148,7 @@ def main() -> int:
         return 1 if report.bad_count else 0
 
     print(f"fuzzing: {len(exchanges)} exchanges ({sum(e.name.startswith('captured') for e in exchanges)} captured "
-          f"from real games), {args.cases} cases, seed {args.seed}; load average {os.getloadavg()[0]:.1f} "
+          f"from real games), {args.cases} cases from index {args.start}, seed {args.seed}; load average {os.getloadavg()[0]:.1f} "
           f"on {os.cpu_count()} cores", flush=True)  # fmt: skip
 
     shown = 0
@@ -166,7 +166,7 @@ def main() -> int:
         print(f"\n--- case {bad['index']} (seed {bad['seed']}), {bad['target']} on {bad['exchange']}: {bad['error']}")
         print(bad["traceback"])
     if args.json:
-        args.json.write_text(json.dumps({"cases": report.cases, "seconds": report.seconds, "seed": args.seed,
+        args.json.write_text(json.dumps({"cases": report.cases, "start": args.start, "seconds": report.seconds, "seed": args.seed,
                                          "outcomes": {f"{t} {o}": n for (t, o), n in report.outcomes.items()},
                                          "bad": report.bad}, indent=1))  # fmt: skip
     return 1 if report.bad_count else 0
