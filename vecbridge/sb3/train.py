@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import argparse
 import inspect
-import json
 import sys
 import time
 from dataclasses import dataclass, field
@@ -22,6 +21,7 @@ from typing import Any, Sequence
 
 from vecbridge.keyvalue import parse_pairs
 from vecbridge.sb3.algos import ALGOS, algo_class, algo_of
+from vecbridge.sb3.run_config import current_torch_threads, saved_config, write_config
 from vecbridge.sb3.common import (
     DEFAULT_FRAME_STACK,
     VECNORMALIZE_FILE,
@@ -190,7 +190,7 @@ def train(
             print("warning: tensorboard is not installed; no TensorBoard logs (pip install tensorboard)", file=sys.stderr)
 
     resumed_run = run_dir_of(resume) if resume is not None else None
-    before = _saved_config(resumed_run / "config.json") if resumed_run is not None else {}
+    before = saved_config(resumed_run / "config.json") if resumed_run is not None else {}
     limit, limit_source = episode_limit(resolved, max_episode_steps, before)
     pipeline = Pipeline.of(preprocess if preprocess is not None else before.get("preprocess"))
     if frame_stack is None:
@@ -233,10 +233,10 @@ def train(
             model = PPO(policy, env, seed=seed, device=device, tensorboard_log=tb_dir, verbose=0, **_resolve(ppo_kwargs))
         done_before = model.num_timesteps
         remaining = max(0, int(timesteps) - done_before)
-        _write_config(files["config"], game=label, num_envs=num_envs, timesteps=timesteps, seed=seed, policy=policy,
+        write_config(files["config"], game=label, num_envs=num_envs, timesteps=timesteps, seed=seed, policy=policy,
                       ppo=ppo_kwargs, frame_stack=frame_stack if policy == "CnnPolicy" else None, normalize=normalize,
                       max_episode_steps=limit, preprocess=str(pipeline), game_options=game_options or {}, resume=resume,
-                      device=str(model.device), torch_threads=_torch_threads(), backend=backend, algo=algo,
+                      device=str(model.device), torch_threads=current_torch_threads(), backend=backend, algo=algo,
                       versions={"vecbridge": vecbridge.__version__,
                                                           "stable_baselines3": stable_baselines3.__version__})  # fmt: skip
         print(f"run folder {run}", file=out)
@@ -289,50 +289,6 @@ def train(
                                                 seed=seed, num_workers=num_workers, out=out)  # fmt: skip
     print_where(result, out)
     return result
-
-
-def _saved_config(path: Path) -> dict[str, Any]:
-    try:
-        return json.loads(path.read_text())
-    except (OSError, ValueError):
-        return {}
-
-
-def _jsonable(value: Any) -> Any:
-    try:
-        json.dumps(value)
-        return value
-    except (TypeError, ValueError):
-        if isinstance(value, dict):
-            return {str(k): _jsonable(v) for k, v in value.items()}
-        if isinstance(value, (list, tuple)):
-            return [_jsonable(v) for v in value]
-        return getattr(value, "__name__", None) or repr(value)
-
-
-def _torch_threads() -> int:
-    import torch
-
-    return torch.get_num_threads()
-
-
-def _write_config(path: Path, *, resume: Any, **values: Any) -> None:
-    data: dict[str, Any] = {}
-    if path.exists():
-        try:
-            data = json.loads(path.read_text())
-        except (OSError, json.JSONDecodeError):
-            data = {}
-    history = list(data.get("resumed_from", []))
-    if resume is not None:
-        history.append(str(resume))
-        values["ppo"] = {**data.get("ppo", {}), **values["ppo"]}  # schedules of the original run stay recorded
-    data.update({k: _jsonable(v) for k, v in values.items()})
-    data["game"] = values["game"] if isinstance(values["game"], str) else repr(values["game"])
-    if history:
-        data["resumed_from"] = history
-    data["updated"] = time.strftime("%Y-%m-%dT%H:%M:%S")
-    path.write_text(json.dumps(data, indent=2, sort_keys=True) + "\n")
 
 
 # ---------------------------------------------------------------- command line

@@ -10,7 +10,6 @@ terminations and truncations), seeds, action checks, info merging and the ``send
 from __future__ import annotations
 
 import atexit
-import enum
 import os
 import time
 import weakref
@@ -28,19 +27,14 @@ from vecbridge.protocol.values import describe_space, first_invalid
 from vecbridge.transforms.pipeline import Pipeline, PreprocessSpec
 from vecbridge.vector.budget import RestartBudget
 from vecbridge.vector.buffers import Buffers, leaves
-from vecbridge.vector.driver import CallRequest, Driver, DriverSettings, MethodCall, Render, SetAttr
+from vecbridge.vector.calls import GameCalls
+from vecbridge.vector.driver import Driver, DriverSettings
 from vecbridge.vector.in_process import InProcessDriver
 from vecbridge.vector.infos import merge_infos
+from vecbridge.vector.state import State
 from vecbridge.vector.workers import WorkerDriver
 
 Infos = dict[str, Any]
-
-
-class State(enum.Enum):
-    DEFAULT = "default"
-    WAITING_RESET = "reset"
-    WAITING_STEP = "step"
-    WAITING_CALL = "call"
 
 
 def default_num_workers(num_envs: int) -> int:
@@ -51,7 +45,7 @@ def default_num_workers(num_envs: int) -> int:
     return 0 if cores <= 4 else max(1, min(num_envs, cores // 4))
 
 
-class BridgeVectorEnv(VectorEnv):
+class BridgeVectorEnv(GameCalls, VectorEnv):
     """``num_envs`` instances of the game ``spec`` behind one ``gymnasium.vector.VectorEnv``.
 
     Args:
@@ -351,60 +345,6 @@ class BridgeVectorEnv(VectorEnv):
         merged = merge_infos(infos, len(ids), {i: k for k, i in enumerate(id_list)}) if infos else {}
         merged["env_id"] = ids
         return (b.batch_obs(True, ids), b.rewards[ids], b.terminations[ids], b.truncations[ids], merged, ids)
-
-    # ------------------------------------------------------------ call / attributes / render
-    def _call(self, what: str, ids: list[int], request: CallRequest) -> list[Any]:
-        """Run ``request`` on ``ids``; their results, in ``ids`` order (the first error raised)."""
-        self._require_idle(what)
-        self._driver.call(ids, request)
-        self._in_flight.update(ids)
-        self._state = State.WAITING_CALL
-        try:
-            _, results = self._await_all(self.timeout, what)
-        finally:
-            self._state = State.DEFAULT
-        for i in ids:
-            if isinstance(results[i], BaseException):
-                raise results[i]
-        return [results[i] for i in ids]
-
-    def call(self, name: str, *args: Any, **kwargs: Any) -> tuple[Any, ...]:
-        """Call the game-specific method ``name`` on every instance; a tuple of their results."""
-        return tuple(self._call("call", self._all, MethodCall(name, args, kwargs)))
-
-    def call_at(self, env_ids: Sequence[int], name: str, *args: Any, **kwargs: Any) -> tuple[Any, ...]:
-        """Call ``name`` on the instances ``env_ids`` only; their results, in that order."""
-        ids = self._env_ids(env_ids).tolist()
-        return tuple(self._call("call", ids, MethodCall(name, args, kwargs)))
-
-    def get_attr(self, name: str) -> tuple[Any, ...]:
-        return self.call("__getattr__", name)
-
-    def set_attr(self, name: str, values: list[Any] | tuple[Any, ...] | Any) -> None:
-        if not isinstance(values, (list, tuple)):
-            values = [values] * self.num_envs
-        if len(values) != self.num_envs:
-            raise ValueError(f"set_attr needs one value per instance ({self.num_envs}), got {len(values)}")
-        self._call("setattr", self._all, SetAttr(name, dict(zip(self._all, values))))  # one round trip for all
-
-    def action_masks(self) -> np.ndarray:
-        """The actions each instance allows now: ``bool [num_envs, n]`` in sb3-contrib's MaskablePPO layout,
-        sent by the games with their latest observations (docs/protocol.md, "Action masks").
-
-        AttributeError for a game that declares no mask (what sb3-contrib takes as "masking not supported").
-        """
-        masks = self._buffers.action_masks if self._buffers is not None else None
-        if masks is None:
-            raise AttributeError(
-                f"{self.game_name or 'this game'} sends no action mask: its hello's metadata declares no "
-                f"'action_mask': true (docs/protocol.md, \"Action masks\")"
-            )
-        return masks.copy()
-
-    def render(self) -> tuple[np.ndarray, ...] | None:
-        if self.render_mode is None:
-            return None
-        return tuple(self._call("render", self._all, Render()))
 
     # ------------------------------------------------------------ close
     @property

@@ -1,0 +1,61 @@
+"""A training run's ``config.json``: what ``vecbridge train`` writes, and reads back on ``--resume``.
+
+Everything that made the run (game, instances, seed, PPO settings, preprocessing, torch's
+threads, what it was resumed from) as plain JSON, so that ``vecbridge eval`` and a resumed
+run rebuild the same setup.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from pathlib import Path
+from typing import Any
+
+
+def saved_config(path: Path) -> dict[str, Any]:
+    """A run's config.json, or {} when it is missing or unreadable."""
+    try:
+        return json.loads(path.read_text())
+    except (OSError, ValueError):
+        return {}
+
+
+def jsonable(value: Any) -> Any:
+    """``value`` as JSON can hold it: classes and callables by name, anything else by repr."""
+    try:
+        json.dumps(value)
+        return value
+    except (TypeError, ValueError):
+        if isinstance(value, dict):
+            return {str(k): jsonable(v) for k, v in value.items()}
+        if isinstance(value, (list, tuple)):
+            return [jsonable(v) for v in value]
+        return getattr(value, "__name__", None) or repr(value)
+
+
+def current_torch_threads() -> int:
+    """The threads torch uses now (recorded: they decide the speed of a CPU run)."""
+    import torch
+
+    return torch.get_num_threads()
+
+
+def write_config(path: Path, *, resume: Any, **values: Any) -> None:
+    """Write (or update, on a resumed run) config.json; a resumed run keeps its history."""
+    data: dict[str, Any] = {}
+    if path.exists():
+        try:
+            data = json.loads(path.read_text())
+        except (OSError, json.JSONDecodeError):
+            data = {}
+    history = list(data.get("resumed_from", []))
+    if resume is not None:
+        history.append(str(resume))
+        values["ppo"] = {**data.get("ppo", {}), **values["ppo"]}  # schedules of the original run stay recorded
+    data.update({k: jsonable(v) for k, v in values.items()})
+    data["game"] = values["game"] if isinstance(values["game"], str) else repr(values["game"])
+    if history:
+        data["resumed_from"] = history
+    data["updated"] = time.strftime("%Y-%m-%dT%H:%M:%S")
+    path.write_text(json.dumps(data, indent=2, sort_keys=True) + "\n")
