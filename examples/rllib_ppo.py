@@ -130,11 +130,20 @@ def plot(rows: list[dict], path: str, title: str) -> None:
     import matplotlib.pyplot as plt
 
     fig, ax = plt.subplots(figsize=(7, 4))
-    points = [(r["timesteps"], r["episode_return_mean"]) for r in rows if r["episode_return_mean"] is not None]
+    points = [(int(r["timesteps"]), float(r["episode_return_mean"]), int(r["episodes"] or 0)) for r in rows
+              if r["episode_return_mean"] not in (None, "") and int(r["episodes"] or 0) > 0
+              and float(r["episode_return_mean"]) == float(r["episode_return_mean"])]  # fmt: skip
     if points:
-        ax.plot(*zip(*points), marker=".")
+        ax.plot([p[0] for p in points], [p[1] for p in points], ".", alpha=0.35, label="one iteration's episodes")
+        # a few episodes an iteration are noisy: the mean over the last `window` iterations, weighted by episodes
+        window, smooth = 10, []
+        for i in range(len(points)):
+            part = points[max(0, i - window + 1) : i + 1]
+            smooth.append(sum(p[1] * p[2] for p in part) / sum(p[2] for p in part))
+        ax.plot([p[0] for p in points], smooth, "-", label=f"mean over the last {window} iterations")
+        ax.legend(fontsize=8)
     ax.set_xlabel("env steps")
-    ax.set_ylabel("mean episode return (RLlib's recent episodes)")
+    ax.set_ylabel("episode return")
     ax.set_title(title, fontsize=10)
     ax.grid(alpha=0.3)
     fig.tight_layout()
