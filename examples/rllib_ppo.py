@@ -1,9 +1,11 @@
 """RLlib PPO on a vecbridge game, its env runners spread over local Ray nodes: a learning curve.
 
     python examples/rllib_ppo.py vecbridge/Catch-v0 --minutes 3
-    python examples/rllib_ppo.py vecbridge/EscapeFromPong-v0 -o observation_type='"value"' -o max_steps=1000 \\
-        --normalize --nodes 2 --envs-per-runner 4 --timesteps 120000 --minutes 20 \\
-        --out docs/results/rllib-escape-from-pong
+    python examples/rllib_ppo.py vecbridge/EscapeFromPong-v0 -o observation_type='"value"' -o max_steps=4000 \\
+        --normalize --nodes 2 --envs-per-runner 4 --timesteps 120000 --minutes 20 --eval-episodes 8 \\
+        --out docs/results/rllib-escape-from-pong-normalized
+
+(``max_steps`` counts the processor's frames: 4,000 frames are 1,000 env steps of 4 frames.)
 
 Starts ``--nodes`` Ray nodes on this machine (vecbridge.ray_local.LocalCluster), each with
 one unit of the custom resource ``game``, and one env runner per node asking for it: the
@@ -70,8 +72,8 @@ def main(argv: list[str] | None = None) -> int:
             ppo_config(args.game, num_env_runners=args.nodes, num_envs_per_env_runner=args.envs_per_runner,
                        num_cpus_per_env_runner=0.5, runner_resources={"game": 1}, seed=args.seed,
                        normalize_observations=args.normalize, **options)
-            .training(lr=args.lr, gamma=args.gamma, lambda_=args.lambda_, entropy_coeff=args.entropy, train_batch_size_per_learner=args.batch,
-                      minibatch_size=args.minibatch, num_epochs=args.epochs)
+            .training(lr=args.lr, gamma=args.gamma, lambda_=args.lambda_, entropy_coeff=args.entropy,
+                      train_batch_size_per_learner=args.batch, minibatch_size=args.minibatch, num_epochs=args.epochs)
             # the greedy evaluation runs in this process's own env runner: give it a vector env of its own
             # (the training runners hold the nodes' "game" resource; without an env RLlib's evaluate() fails)
             .env_runners(create_env_on_local_worker=True)

@@ -34,6 +34,8 @@ import tempfile
 import time
 from typing import Any
 
+import psutil
+
 #: environment variables set while the cluster lives (see the module docstring)
 RAY_ENV = {"RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER": "0", "RAY_USAGE_STATS_ENABLED": "0"}
 #: node k of a LocalCluster has the custom resource f"{NODE_RESOURCE}{k}"
@@ -71,8 +73,6 @@ def _add_node(cluster: Any, **args: Any) -> None:
     node's processes are children of this process started during the attempt: they are
     ended by process id before the next attempt.
     """
-    import psutil
-
     me = psutil.Process()
     for attempt in range(1, NODE_ATTEMPTS + 1):
         before = {p.pid for p in me.children(recursive=True)}
@@ -125,6 +125,8 @@ class LocalCluster:
         self._loopback_before = keep_loopback(True)
         self.cluster: Any = None
         self.connected = False
+        self._children_before = {p.pid for p in psutil.Process().children()}
+        self._node_pids: list[int] = []
         started = time.monotonic()
         try:
             self.cluster = Cluster(shutdown_at_exit=True)
@@ -134,6 +136,8 @@ class LocalCluster:
                     object_store_memory=object_store_mb * 1024 * 1024,
                     resources={**resources[k], f"{NODE_RESOURCE}{k}": 1.0},
                 )  # fmt: skip
+            # the nodes' own processes (GCS, raylets, agents): started by this process just now
+            self._node_pids = [p.pid for p in psutil.Process().children() if p.pid not in self._children_before]
             if connect:
                 ray.init(address=self.address, log_to_driver=False, runtime_env=runtime_env)
                 self.connected = True
@@ -157,17 +161,39 @@ class LocalCluster:
                     by_index[int(key[len(NODE_RESOURCE) :])] = node["NodeID"]
         return [by_index[k] for k in sorted(by_index)]
 
+    def _node_processes(self) -> list[psutil.Process]:
+        """The nodes' processes and everything they started (workers, actors, env runners)."""
+        procs = []
+        for pid in self._node_pids:
+            try:
+                node = psutil.Process(pid)
+                procs += [node, *node.children(recursive=True)]
+            except psutil.Error:
+                pass
+        return procs
+
     def shutdown(self) -> None:
-        """Disconnect, end every node's processes (by handle), remove the temporary folder; idempotent."""
+        """Disconnect, end every node's processes and their workers (by handle), remove the
+        temporary folder; idempotent."""
         import ray
 
         try:
+            procs = self._node_processes() if self.cluster is not None else []
             if self.connected:
                 ray.shutdown()
                 self.connected = False
             if self.cluster is not None:
                 self.cluster.shutdown()
                 self.cluster = None
+            # Why: Ray's workers (actors, RLlib's env runners) leave on their own once their raylet is
+            # gone, but measured here up to 10+ s later; a closed cluster leaves nothing running.
+            _, alive = psutil.wait_procs(procs, timeout=3)
+            for proc in alive:
+                try:
+                    proc.kill()
+                except psutil.Error:
+                    pass
+            psutil.wait_procs(alive, timeout=5)
         finally:
             keep_loopback(self._loopback_before)
             for key, value in self._saved_env.items():

@@ -75,3 +75,30 @@ def test_the_minimal_processor_of_docs_games_runs_unchanged_on_fceux():
         assert set(rewards) <= {-1.0, 0.0, 1.0} and min(rewards) == -1.0  # random play loses balls
     finally:
         envs.close()
+
+
+@pytest.mark.slow
+@pytest.mark.ray
+def test_rllib_example_trains_evaluates_and_writes_its_curve(tmp_path):
+    """examples/rllib_ppo.py end to end on two local Ray nodes: training, the greedy evaluation
+    (which once failed inside RLlib: its local env runner had no env), the CSV, plot and summary."""
+    pytest.importorskip("ray.rllib", reason="the ray extra (scripts/setup.sh installs it)")
+    import json
+    import os
+
+    out = tmp_path / "out" / "catch"
+    env = {k: v for k, v in os.environ.items() if k != "RAY_AUTH_MODE"}  # LocalCluster's head fails with it
+    env["HOME"] = str(tmp_path)  # RLlib writes ~/ray_results/<run>: keep it in the test's folder
+    proc = subprocess.run(
+        [sys.executable, str(EXAMPLES / "rllib_ppo.py"), "vecbridge/Catch-v0", "--nodes", "2", "--envs-per-runner", "2",
+         "--timesteps", "2048", "--batch", "512", "--minibatch", "64", "--epochs", "2", "--minutes", "3",
+         "--eval-episodes", "2", "--normalize", "--out", str(out)],
+        capture_output=True, text=True, timeout=400, env=env,
+    )  # fmt: skip
+    assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
+    summary = json.loads(out.with_suffix(".json").read_text())
+    assert summary["timesteps"] >= 2048 and summary["settings"]["normalize"] is True
+    assert summary["evaluation_greedy"]["num_episodes"] >= 2
+    rows = out.with_suffix(".csv").read_text().splitlines()
+    assert rows[0].startswith("iteration,timesteps") and len(rows) >= 1 + 2048 // 512
+    assert out.with_suffix(".png").stat().st_size > 1000
