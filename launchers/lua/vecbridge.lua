@@ -2050,15 +2050,6 @@ function M.serve(game, opts)
 	end
 	if is_callable(game.action_mask) and metadata.action_mask == nil then metadata.action_mask = true end
 
-	-- Why: the garbage collector's work per step. A screen observation makes a new ~240 KiB
-	-- string every step (FCEUX's gui.gdscreenshot), and Lua's default pause (200: a cycle
-	-- whenever the heap doubles) then runs a full cycle over the runtime's ~2.5 MB heap every
-	-- few steps. Measured in FCEUX 2.6.5 (Lua 5.1), Escape from Pong with the screen, CPU time
-	-- per step: encoding the step_result 236 us with the default pause, 110 us with 1000 (the
-	-- heap then peaks at ~10 MB). VECBRIDGE_LUA_GC_PAUSE (or opts.gc_pause) sets it; 0 keeps Lua's.
-	local gc_pause = tonumber(opts.gc_pause or param("VECBRIDGE_LUA_GC_PAUSE")) or 1000
-	if gc_pause > 0 then collectgarbage("setpause", gc_pause) end
-
 	local conn = M.connect(opts, p)
 	M.connection = conn
 	local hello = encode_message("hello", {

@@ -246,17 +246,6 @@ def test_call_and_attributes(flavor):
 
 
 @pytest.mark.parametrize("flavor", ALL)
-def test_serve_sets_the_garbage_collectors_pause(flavor):
-    """A screen a step is a new ~240 KiB string: serve() raises the collector's pause (launchers/lua/README.md)."""
-    with open_env(flavor) as env:
-        assert env.call("gc_pause") == 1000
-    with open_env(flavor, env={"VECBRIDGE_LUA_GC_PAUSE": "400"}) as env:
-        assert env.call("gc_pause") == 400
-    with open_env(flavor, env={"VECBRIDGE_LUA_GC_PAUSE": "0"}) as env:
-        assert env.call("gc_pause") == 200  # Lua's own default, untouched
-
-
-@pytest.mark.parametrize("flavor", ALL)
 def test_json_values_round_trip(flavor):
     value = {
         "text": 'quote " backslash \\ slash / newline \n tab \t nul \u0000 bell \u0007',

@@ -79,8 +79,6 @@ function game:greet(name, kwargs)
 end
 function game:welcome_info() return { instance = vecbridge.welcome.instance, config = vecbridge.welcome.config } end
 function game:env_config() return vecbridge.config() end
--- the garbage collector's pause serve() set (setpause returns the previous value; put it back)
-function game:gc_pause() local v = collectgarbage("setpause", 200); collectgarbage("setpause", v); return v end
 function game:lua_version() return _VERSION .. (rawget(_G, "jit") and (" " .. jit.version) or "") end
 function game:transport() return vecbridge.connection.name .. "/" .. vecbridge.connection.framing end
 -- values: a flat list (from JSON or from an array); sends them back as an array of `dtype`
