@@ -234,10 +234,10 @@ def train(
         done_before = model.num_timesteps
         remaining = max(0, int(timesteps) - done_before)
         write_config(files["config"], game=label, num_envs=num_envs, timesteps=timesteps, seed=seed, policy=policy,
-                      ppo=ppo_kwargs, frame_stack=frame_stack if policy == "CnnPolicy" else None, normalize=normalize,
-                      max_episode_steps=limit, preprocess=str(pipeline), game_options=game_options or {}, resume=resume,
-                      device=str(model.device), torch_threads=current_torch_threads(), backend=backend, algo=algo,
-                      versions={"vecbridge": vecbridge.__version__,
+                     ppo=ppo_kwargs, frame_stack=frame_stack if policy == "CnnPolicy" else None, normalize=normalize,
+                     max_episode_steps=limit, preprocess=str(pipeline), game_options=game_options or {}, resume=resume,
+                     device=str(model.device), torch_threads=current_torch_threads(), backend=backend, algo=algo,
+                     versions={"vecbridge": vecbridge.__version__,
                                                           "stable_baselines3": stable_baselines3.__version__})  # fmt: skip
         print(f"run folder {run}", file=out)
         print(f"{policy} on {num_envs} instance(s) of {getattr(venv.venv, 'game_name', '') or game}: "
