@@ -82,7 +82,6 @@ def test_the_minimal_processor_of_docs_games_runs_unchanged_on_fceux():
 def test_rllib_example_trains_evaluates_and_writes_its_curve(tmp_path):
     """examples/rllib_ppo.py end to end on two local Ray nodes: training, the greedy evaluation
     (which once failed inside RLlib: its local env runner had no env), the CSV, plot and summary."""
-    pytest.importorskip("ray.rllib", reason="the ray extra (scripts/setup.sh installs it)")
     import json
     import os
 

@@ -40,7 +40,7 @@ def _registered():
 
 
 #: FCEUX 2.6.5's Qt message log: the path is compiled in (MsgLogViewer.cpp opens "/tmp/fceux.log"
-#: with "w+"), whatever HOME or TMPDIR say; documented in docs/games/escape-from-pong.md
+#: with "w+"), whatever HOME or TMPDIR say; documented in docs/backends/fceux.md
 FCEUX_FIXED_PATHS = {"fceux.log"}
 
 
