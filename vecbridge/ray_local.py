@@ -65,6 +65,17 @@ AGENT_PORTS = ("metrics_agent_port", "runtime_env_agent_port", "dashboard_agent_
 NODE_ATTEMPTS = 3
 
 
+def _end(procs: list[psutil.Process], grace: float) -> None:
+    """Give ``procs`` ``grace`` seconds to leave on their own, then SIGKILL the rest and wait for them."""
+    _, alive = psutil.wait_procs(procs, timeout=grace) if grace > 0 else ([], procs)
+    for proc in alive:
+        try:
+            proc.kill()
+        except psutil.Error:
+            pass
+    psutil.wait_procs(alive, timeout=10)
+
+
 def _add_node(cluster: Any, **args: Any) -> None:
     """``cluster.add_node``, tried again when the node does not come up in time.
 
@@ -83,13 +94,7 @@ def _add_node(cluster: Any, **args: Any) -> None:
         except Exception:
             if attempt == NODE_ATTEMPTS:
                 raise
-            started = [p for p in me.children(recursive=True) if p.pid not in before]
-            for proc in started:
-                try:
-                    proc.kill()
-                except psutil.Error:
-                    pass
-            psutil.wait_procs(started, timeout=10)
+            _end([p for p in me.children(recursive=True) if p.pid not in before], grace=0)
 
 
 class LocalCluster:
@@ -187,13 +192,7 @@ class LocalCluster:
                 self.cluster = None
             # Why: Ray's workers (actors, RLlib's env runners) leave on their own once their raylet is
             # gone, but measured here up to 10+ s later; a closed cluster leaves nothing running.
-            _, alive = psutil.wait_procs(procs, timeout=3)
-            for proc in alive:
-                try:
-                    proc.kill()
-                except psutil.Error:
-                    pass
-            psutil.wait_procs(alive, timeout=5)
+            _end(procs, grace=3)
         finally:
             keep_loopback(self._loopback_before)
             for key, value in self._saved_env.items():

@@ -44,6 +44,7 @@ class GameSummary:
     name: str
     metadata: dict[str, Any]
     instance: int  # whose hello this is, for error messages
+    mask_size: int | None = None  # entries of the action mask every result carries (None: the game sends none)
 
 
 def check_same_spaces(summary: GameSummary, reference: GameSummary, process: GameProcess | None = None) -> None:

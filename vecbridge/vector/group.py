@@ -63,7 +63,8 @@ class Source(enum.Enum):
 
 def summary_of(inst: Instance) -> GameSummary:
     hello = inst.hello
-    return GameSummary(hello.observation_space, hello.action_space, hello.name, hello.metadata, hello.instance)
+    return GameSummary(hello.observation_space, hello.action_space, hello.name, hello.metadata, hello.instance,
+                       hello.mask_size)
 
 
 class InstanceGroup:

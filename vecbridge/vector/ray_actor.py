@@ -31,7 +31,6 @@ from vecbridge.launch.spec import LaunchSpec
 from vecbridge.vector.budget import RestartBudget
 from vecbridge.vector.buffers import Buffers
 from vecbridge.vector.driver import CallRequest, Completion, DriverSettings, GameSummary
-from vecbridge.protocol.masks import mask_size
 from vecbridge.transforms.pipeline import Pipeline
 from vecbridge.vector.in_process import InProcessDriver
 
@@ -92,8 +91,8 @@ class GroupActor:
             # Rows for every id of the run, as the driver indexes them; the pages of other
             # actors' rows are never touched, so they take no memory.
             obs_space = self.pipeline.observation_space(summary.observation_space) if self.pipeline else summary.observation_space
-            masked = mask_size(summary.action_space) if summary.metadata.get("action_mask") is True else None
-            self.buffers = Buffers.create(obs_space, summary.action_space, driver.num_envs, f"ray{self.ids[0]}", masked)
+            self.buffers = Buffers.create(obs_space, summary.action_space, driver.num_envs, f"ray{self.ids[0]}",
+                                          summary.mask_size)  # fmt: skip
             self.buffers.unlink()  # only this process maps them: no name needs to outlive this line
             driver.attach(self.buffers)
             return Started(summary, os.getpid(), _node_id())

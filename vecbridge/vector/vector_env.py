@@ -22,7 +22,6 @@ from gymnasium.vector.utils import batch_space
 from vecbridge.errors import InstanceTimeout, InvalidAction, StateError
 from vecbridge.launch.run import RunContext
 from vecbridge.launch.spec import LaunchSpec
-from vecbridge.protocol.masks import mask_size
 from vecbridge.protocol.values import describe_space, first_invalid
 from vecbridge.transforms.pipeline import Pipeline, PreprocessSpec
 from vecbridge.vector.budget import RestartBudget
@@ -149,9 +148,8 @@ class BridgeVectorEnv(GameCalls, VectorEnv):
         }
         if self.render_mode is not None and self.render_mode not in self.metadata["render_modes"]:
             raise ValueError(f"render_mode {self.render_mode!r} is not one of the game's {self.metadata['render_modes']}")
-        masked = mask_size(self.single_action_space) if summary.metadata.get("action_mask") is True else None
         self._buffers = Buffers.create(
-            self.single_observation_space, self.single_action_space, self.num_envs, self._run.token[:12], masked
+            self.single_observation_space, self.single_action_space, self.num_envs, self._run.token[:12], summary.mask_size
         )
         try:
             self._driver.attach(self._buffers)
