@@ -150,11 +150,13 @@ def test_image_game_trains_a_cnn_on_stacked_frames(tmp_path, capsys):
     run_dir = tmp_path / "img"
     argv = ["vecbridge/EchoImage-v0", "-n", "2", "-t", "128", "--run-dir", str(run_dir), "-o", "episode_length=10",
             "--ppo", "n_steps=64", "--ppo", "batch_size=64", "--ppo", "n_epochs=1", "--checkpoint-freq", "0",
-            "--no-progress", *QUIET]  # fmt: skip
+            "--ppo", 'policy_kwargs={"features_extractor_class": "small"}', "--no-progress", *QUIET]  # fmt: skip
     assert train_cmd.main(argv) == 0
     assert "CnnPolicy" in capsys.readouterr().out
     model = PPO.load(run_dir / "model.zip", device="cpu")
     assert model.observation_space.shape == (12, 84, 84)  # 4 frames, channels first
+    assert type(model.policy.features_extractor).__name__ == "SmallCNN"  # named in config.json, found again on load
+    assert json.loads((run_dir / "config.json").read_text())["ppo"]["policy_kwargs"] == {"features_extractor_class": "small"}
     argv = ["vecbridge/EchoImage-v0", "--model", str(run_dir / "model.zip"), "--episodes", "2", "-n", "2",
             "-o", "episode_length=10"]  # fmt: skip
     assert evaluate_cmd.main(argv) == 0

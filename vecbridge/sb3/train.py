@@ -64,7 +64,13 @@ def _resolve(kwargs: dict[str, Any]) -> dict[str, Any]:
         cls = getattr(nn, _ACTIVATIONS.get(name.lower(), name), None)
         if cls is None:
             raise SystemExit(f"unknown activation_fn {name!r}; use one of {sorted(_ACTIVATIONS)} or a torch.nn class name")
-        out["policy_kwargs"] = {**pk, "activation_fn": cls}
+        pk = {**pk, "activation_fn": cls}
+    if isinstance(pk, dict) and isinstance(pk.get("features_extractor_class"), str):
+        from vecbridge.sb3.cnn import extractor_class
+
+        pk = {**pk, "features_extractor_class": extractor_class(pk["features_extractor_class"])}
+    if pk is not None:
+        out["policy_kwargs"] = pk
     return out
 
 
