@@ -151,16 +151,25 @@ def test_image_game_trains_a_cnn_on_stacked_frames(tmp_path, capsys):
     argv = ["vecbridge/EchoImage-v0", "-n", "2", "-t", "128", "--run-dir", str(run_dir), "-o", "episode_length=10",
             "--ppo", "n_steps=64", "--ppo", "batch_size=64", "--ppo", "n_epochs=1", "--checkpoint-freq", "0",
             "--ppo", 'policy_kwargs={"features_extractor_class": "small"}', "--no-progress", *QUIET]  # fmt: skip
-    assert train_cmd.main(argv) == 0
+    with pytest.raises(SystemExit, match="--normalize is for vector observations"):
+        train_cmd.main([*argv, "--normalize"])
+    assert train_cmd.main([*argv, "--normalize-reward"]) == 0
     assert "CnnPolicy" in capsys.readouterr().out
     model = PPO.load(run_dir / "model.zip", device="cpu")
     assert model.observation_space.shape == (12, 84, 84)  # 4 frames, channels first
     assert type(model.policy.features_extractor).__name__ == "SmallCNN"  # named in config.json, found again on load
-    assert json.loads((run_dir / "config.json").read_text())["ppo"]["policy_kwargs"] == {"features_extractor_class": "small"}
+    config = json.loads((run_dir / "config.json").read_text())
+    assert config["ppo"]["policy_kwargs"] == {"features_extractor_class": "small"} and config["normalize"] == "reward"
+    import pickle
+
+    with open(run_dir / "vecnormalize.pkl", "rb") as f:
+        stats = pickle.load(f)
+    assert not stats.norm_obs and stats.norm_reward and stats.ret_rms.count > 100  # the rewards alone
     argv = ["vecbridge/EchoImage-v0", "--model", str(run_dir / "model.zip"), "--episodes", "2", "-n", "2",
             "-o", "episode_length=10"]  # fmt: skip
     assert evaluate_cmd.main(argv) == 0
     out = capsys.readouterr().out
+    assert "observations normalized" not in out  # rewards alone: the frames go to the CNN as they are
     count, mean, std = eval_line(out)
     low, high = eval_range(out)
     # Echo's reward: 1 when the action equals t % 2, else 0: a return is an integer in [0, 10]

@@ -36,7 +36,7 @@ def test_small_cnn_refuses_a_vector_space():
 def test_extractors_by_name_and_by_module_path():
     assert extractor_class("small") is SmallCNN and extractor_class("nature") is NatureCNN
     assert extractor_class("vecbridge.sb3.cnn:SmallCNN") is SmallCNN
-    with pytest.raises(SystemExit, match=r"unknown features_extractor_class 'tiny'.*\['nature', 'small'\]"):
+    with pytest.raises(SystemExit, match=r"unknown features_extractor_class .tiny.*board.*nature.*small"):
         extractor_class("tiny")
     with pytest.raises(SystemExit, match="No module named"):
         extractor_class("no_such_module_xyz:Net")
@@ -53,3 +53,37 @@ def test_resolve_turns_names_into_classes_and_keeps_the_rest():
     assert pk["features_extractor_kwargs"] == {"features_dim": 64} and out["gamma"] == 0.9
     assert kwargs["policy_kwargs"]["features_extractor_class"] == "small"  # the JSON form is left as it was
     assert _resolve({"gamma": 0.9}) == {"gamma": 0.9}
+
+
+def _board(cells):
+    """4x4 one-hot board (channels last, 18 kinds) from {(row, col): kind}."""
+    x = torch.zeros(1, 4, 4, 18)
+    x[0, :, :, 0] = 1
+    for (r, c), k in cells.items():
+        x[0, r, c, 0], x[0, r, c, k] = 0, 1
+    return x
+
+
+def test_board_net_shares_its_pair_weights_across_the_board():
+    from vecbridge.sb3.cnn import BoardNet, _pairs
+
+    space = spaces.Box(0, 1, (4, 4, 18), np.uint8)
+    net = BoardNet(space, features_dim=32, filters=8)
+    # first layer: 4 rows x 3 horizontal pairs + 3 x 4 vertical; second: 4x2 + 3x3 + 3x3 + 2x4
+    assert net.linear[0].in_features == 8 * (12 + 12 + 8 + 9 + 9 + 8)
+    x = torch.rand(3, 4, 4, 18)
+    h = _pairs(x, 2)
+    assert h.shape == (3, 4, 3, 36) and torch.equal(h[1, 2, 0], torch.cat([x[1, 2, 0], x[1, 2, 1]]))
+    v = _pairs(x, 1)
+    assert v.shape == (3, 3, 4, 36) and torch.equal(v[2, 0, 3], torch.cat([x[2, 0, 3], x[2, 1, 3]]))
+    # the same pair of tiles at two places: the same first-layer features, at those places
+    a = torch.relu(net.h1(_pairs(_board({(0, 0): 3, (0, 1): 3}), 2)))
+    b = torch.relu(net.h1(_pairs(_board({(2, 1): 3, (2, 2): 3}), 2)))
+    assert torch.allclose(a[0, 0, 0], b[0, 2, 1])
+    out = net(_board({(1, 1): 2}).to(torch.uint8))
+    assert out.shape == (1, 32) and (out >= 0).all()
+    out.sum().backward()
+    assert all(p.grad is not None for p in net.parameters())
+    with pytest.raises(ValueError, match="board of one-hot cells"):
+        BoardNet(spaces.Box(0, 1, (16,), np.uint8))
+    assert extractor_class("board") is BoardNet

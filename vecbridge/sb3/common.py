@@ -79,20 +79,22 @@ def policy_for(space: spaces.Space) -> str:
 
 
 def wrap(venv: Any, *, frame_stack: int = DEFAULT_FRAME_STACK, normalize: Any = None, training: bool = True) -> Any:
-    """The wrapper stack of a run: ``VecMonitor`` (raw episode returns) -> ``VecNormalize`` (vector
-    observations, if ``normalize`` is True or a saved-statistics path) -> ``VecFrameStack`` +
+    """The wrapper stack of a run: ``VecMonitor`` (raw episode returns) -> ``VecNormalize`` (if
+    ``normalize`` is True: observations and rewards, vector observations only; ``"reward"``: the
+    rewards only, any observation; a path: saved statistics) -> ``VecFrameStack`` +
     ``VecTransposeImage`` (images)."""
     from stable_baselines3.common.vec_env import VecFrameStack, VecMonitor, VecNormalize, VecTransposeImage
 
     env = VecMonitor(venv)
     space = venv.observation_space
     if normalize:
-        if is_image(space):
-            raise SystemExit("--normalize is for vector observations; image observations are scaled by the CNN policy")
-        if isinstance(normalize, (str, Path)):
-            env = VecNormalize.load(str(normalize), env)
+        if normalize is True or normalize == "reward":
+            if normalize is True and is_image(space):
+                raise SystemExit("--normalize is for vector observations (image observations are scaled by the CNN "
+                                 "policy); --normalize-reward normalizes the rewards alone")  # fmt: skip
+            env = VecNormalize(env, norm_obs=normalize is True)
         else:
-            env = VecNormalize(env)
+            env = VecNormalize.load(str(normalize), env)
         env.training = training
         if not training:
             env.norm_reward = False
@@ -197,6 +199,13 @@ def find_vecnormalize(env: Any) -> Any:
             return env
         env = env.venv
     return None
+
+
+def normalize_of(vecnormalize: Any) -> bool | str:
+    """What a run's ``normalize`` was, from its VecNormalize wrapper (None: False)."""
+    if vecnormalize is None:
+        return False
+    return True if vecnormalize.norm_obs else "reward"
 
 
 def saved_hyperparameters(model: Any) -> dict[str, Any]:

@@ -27,7 +27,14 @@ import numpy as np
 
 from vecbridge.keyvalue import parse_pairs
 from vecbridge.sb3.algos import acting, algo_class, algo_of
-from vecbridge.sb3.common import describe_limit, episode_limit, frame_stack_of, summarize, vecnormalize_for
+from vecbridge.sb3.common import (
+    describe_limit,
+    episode_limit,
+    find_vecnormalize,
+    frame_stack_of,
+    summarize,
+    vecnormalize_for,
+)
 
 Policy = Callable[[Any], np.ndarray]
 
@@ -215,6 +222,8 @@ def evaluate(
                 model = algo_class(algo_of(model)).load(str(model), device=device)
             env = wrap(tap, frame_stack=frame_stack_of(model.observation_space, venv.observation_space),
                        normalize=stats or False, training=False)  # fmt: skip
+            if stats is not None and not find_vecnormalize(env).norm_obs:
+                stats = None  # the run normalized its rewards alone: observations go to the policy as they are
             if env.observation_space != model.observation_space:
                 raise SystemExit(f"the model expects observations {model.observation_space}, the game gives "
                                  f"{env.observation_space} after wrapping")  # fmt: skip

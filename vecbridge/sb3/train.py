@@ -33,6 +33,7 @@ from vecbridge.sb3.common import (
     policy_for,
     require_sb3,
     find_vecnormalize,
+    normalize_of,
     run_dir_of,
     saved_hyperparameters,
     vecnormalize_for,
@@ -111,7 +112,7 @@ def train(
     resume: str | Path | None = None,
     checkpoint_freq: int = 50_000,
     frame_stack: int | None = None,
-    normalize: bool = False,
+    normalize: bool | str = False,
     max_episode_steps: int | None = None,
     preprocess: Any = None,
     game_options: dict[str, Any] | None = None,
@@ -133,6 +134,9 @@ def train(
     (``timesteps`` is the total to reach), as do its hyperparameters (``ppo`` entries are
     applied on top when loading), its frame stack and its VecNormalize statistics; the run
     continues in the checkpoint's run folder unless ``run_dir`` is given.
+
+    ``normalize``: True, VecNormalize the observations and the rewards (vector observations);
+    ``"reward"``, the rewards alone.
 
     ``max_episode_steps``: the episode step limit (0: none; None: the game's registered one, or
     the resumed run's). ``preprocess``: image preprocessing (a spec such as
@@ -231,7 +235,7 @@ def train(
                              tensorboard_log=tb_dir)  # fmt: skip
             if seed is not None:
                 model.set_random_seed(seed + model.num_timesteps)  # a resumed run must not replay its first episodes
-            normalize, frame_stack = stats is not None, stack
+            normalize, frame_stack = normalize_of(find_vecnormalize(env)), stack
             ppo_kwargs = saved_hyperparameters(model)
         else:
             env = wrap(venv, frame_stack=frame_stack, normalize=normalize)
@@ -319,7 +323,10 @@ def add_parser(subparsers: Any) -> argparse.ArgumentParser:
                    "1 with --preprocess, whose stack=N does it)")
     p.add_argument("--preprocess", metavar="SPEC", help="image preprocessing, e.g. gray,resize=84x84,maxpool,stack=4 "
                    "(steps: gray, crop=WxH+X+Y, resize=WxH, maxpool, stack=N)")
-    p.add_argument("--normalize", action="store_true", help="VecNormalize observations and rewards (vector observations)")
+    norm = p.add_mutually_exclusive_group()
+    norm.add_argument("--normalize", action="store_true", help="VecNormalize observations and rewards (vector observations)")
+    norm.add_argument("--normalize-reward", action="store_true", help="VecNormalize the rewards alone (any observation, "
+                   "images and one-hot boards included)")
     p.add_argument("--max-episode-steps", type=int, help="end episodes truncated after this many steps; 0: no limit "
                    "(default: the game's registered limit)")
     p.add_argument("--option", "-o", action="append", metavar="KEY=VALUE", help="a game option (JSON value), repeatable")
@@ -357,7 +364,7 @@ def run_cli(args: argparse.Namespace) -> int:
         resume=args.resume,
         checkpoint_freq=args.checkpoint_freq,
         frame_stack=args.frame_stack,
-        normalize=args.normalize,
+        normalize=True if args.normalize else ("reward" if args.normalize_reward else False),
         max_episode_steps=args.max_episode_steps,
         preprocess=args.preprocess,
         game_options=parse_pairs(args.option, "--option"),
