@@ -5,12 +5,10 @@ import pytest
 import torch
 from gymnasium import spaces
 
-pytest.importorskip("stable_baselines3")
+from stable_baselines3.common.torch_layers import NatureCNN
 
-from stable_baselines3.common.torch_layers import NatureCNN  # noqa: E402
-
-from vecbridge.sb3.cnn import SmallCNN, extractor_class  # noqa: E402
-from vecbridge.sb3.train import _resolve  # noqa: E402
+from vecbridge.sb3.cnn import SmallCNN, extractor_class
+from vecbridge.sb3.train import _resolve
 
 
 @pytest.mark.parametrize("shape, flat", [((4, 84, 84), 32 * 9 * 9), ((1, 64, 64), 32 * 6 * 6), ((3, 240, 256), 32 * 28 * 30)])

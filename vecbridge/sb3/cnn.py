@@ -96,7 +96,8 @@ EXTRACTORS: dict[str, type] = {"nature": NatureCNN, "small": SmallCNN, "board": 
 
 
 def extractor_class(name: str) -> Any:
-    """``"small"``, ``"nature"`` or ``"module:Class"`` to the class; SystemExit naming the choices."""
+    """A name of :data:`EXTRACTORS` (``"small"``, ``"nature"``, ``"board"``) or ``"module:Class"`` to the
+    class; SystemExit naming the choices."""
     if name in EXTRACTORS:
         return EXTRACTORS[name]
     module, sep, attr = name.partition(":")
