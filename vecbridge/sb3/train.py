@@ -6,7 +6,7 @@
 
 A run writes ``<runs-dir>/<game>-<timestamp>/``: ``config.json``, ``progress.csv`` (one row
 per episode), ``tensorboard/``, ``checkpoints/``, ``model.zip`` (and ``vecnormalize.pkl``
-with ``--normalize``) and ``learning_curve.png``.
+with ``--normalize`` or ``--normalize-reward``) and ``learning_curve.png``.
 """
 
 from __future__ import annotations
