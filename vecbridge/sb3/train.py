@@ -248,7 +248,7 @@ def train(
                      max_episode_steps=limit, preprocess=str(pipeline), game_options=game_options or {}, resume=resume,
                      device=str(model.device), torch_threads=current_torch_threads(), backend=backend, algo=algo,
                      versions={"vecbridge": vecbridge.__version__,
-                                                          "stable_baselines3": stable_baselines3.__version__})  # fmt: skip
+                               "stable_baselines3": stable_baselines3.__version__})  # fmt: skip
         print(f"run folder {run}", file=out)
         print(f"{policy} on {num_envs} instance(s) of {getattr(venv.venv, 'game_name', '') or game}: "
               f"observation {venv.observation_space}, action {venv.action_space}", file=out)  # fmt: skip
