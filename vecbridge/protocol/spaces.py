@@ -3,29 +3,25 @@
 A game declares its spaces in its hello either as a JSON description
 (``{"type": "Box", "low": 0, "high": 255, "shape": [84, 84, 3], "dtype": "uint8"}``)
 or in gym-bizhawk's type strings (``"int 0 3"``, ``"float -1 1 [4]"``).
-Both become ``gymnasium.spaces`` objects here; docs/protocol.md lists every form.
+Both become ``gymnasium.spaces`` objects here (the type strings through type_strings.py);
+docs/protocol.md lists every form.
 """
 
 from __future__ import annotations
 
 import math
-import re
 from typing import Any
 
 import numpy as np
 from gymnasium import spaces
 
 from vecbridge.errors import SpaceError
-from vecbridge.protocol.limits import (
-    INT64_MAX,
-    INT64_MIN,
-    MAX_ARRAY_DIMS,
-    MAX_JSON_DEPTH,
-    MAX_SPACE_ELEMENTS,
-    MAX_SUBSPACES,
-    MAX_TYPE_STRING_ITEMS,
-    MAX_TYPE_STRING_LENGTH,
-)
+from vecbridge.protocol.limits import INT64_MAX, INT64_MIN, MAX_ARRAY_DIMS, MAX_JSON_DEPTH, MAX_SPACE_ELEMENTS
+from vecbridge.protocol.space_budget import Budget, short
+from vecbridge.protocol.type_strings import parse_type_string, space_from_type_strings, type_strings_space
+
+__all__ = ["WIRE_DTYPES", "JsonSpace", "parse_type_string", "space_from_json", "space_from_type_strings",
+           "space_to_json", "wire_dtype"]  # fmt: skip
 
 JsonSpace = dict[str, Any]
 
@@ -46,60 +42,35 @@ def wire_dtype(name: Any) -> np.dtype:
 # ---------------------------------------------------------------- JSON form
 
 
-class _Budget:
-    """Elements a space description may still declare (summed over its sub-spaces)."""
-
-    def __init__(self) -> None:
-        self.left = MAX_SPACE_ELEMENTS
-        self.subspaces_left = MAX_SUBSPACES
-
-    def charge_subspaces(self, count: int, what: str) -> None:
-        self.subspaces_left -= count
-        if self.subspaces_left < 0:
-            raise SpaceError(f"{what} brings the space past {MAX_SUBSPACES} sub-spaces in all (vecbridge's limit)")
-
-    def charge(self, count: int, what: str) -> None:
-        self.left -= count
-        if self.left < 0:
-            raise SpaceError(
-                f"{what} makes the space larger than {MAX_SPACE_ELEMENTS} elements in all (vecbridge's limit)"
-            )
-
-
-def _short(value: Any) -> str:
-    text = repr(value)
-    return text if len(text) <= 80 else text[:77] + "..."
-
-
 def _integer(value: Any, what: str, low: int = INT64_MIN, high: int = INT64_MAX) -> int:
     """An integer in [low, high]: a JSON integer, or a float with no fraction (Lua 5.1 numbers)."""
     if type(value) is float and math.isfinite(value) and value.is_integer():
         value = int(value)
     if type(value) is not int and not isinstance(value, np.integer):
-        raise SpaceError(f"{what} must be an integer, got {_short(value)}")
+        raise SpaceError(f"{what} must be an integer, got {short(value)}")
     value = int(value)
     if not low <= value <= high:
-        raise SpaceError(f"{what} must be an integer in [{low}, {high}], got {_short(value)}")
+        raise SpaceError(f"{what} must be an integer in [{low}, {high}], got {short(value)}")
     return value
 
 
-def _shape(value: Any, what: str, budget: _Budget) -> tuple[int, ...]:
+def _shape(value: Any, what: str, budget: Budget) -> tuple[int, ...]:
     if type(value) is int:
         value = [value]
     if type(value) is not list or not all(type(d) is int and d >= 0 for d in value):
-        raise SpaceError(f"{what} must be a list of non-negative integers, got {_short(value)}")
+        raise SpaceError(f"{what} must be a list of non-negative integers, got {short(value)}")
     if len(value) > MAX_ARRAY_DIMS:
         raise SpaceError(f"{what} has {len(value)} dimensions; at most {MAX_ARRAY_DIMS} are allowed")
     size = 1
     for d in value:  # one at a time: [0, 10**20] must not slip through as 0 elements
         if d > MAX_SPACE_ELEMENTS:
-            raise SpaceError(f"{what} {_short(value)} has a dimension above {MAX_SPACE_ELEMENTS} (vecbridge's limit)")
+            raise SpaceError(f"{what} {short(value)} has a dimension above {MAX_SPACE_ELEMENTS} (vecbridge's limit)")
         size *= d
-    budget.charge(size, f"{what} {_short(value)}")
+    budget.charge(size, f"{what} {short(value)}")
     return tuple(value)
 
 
-def _nested_shape(value: Any, what: str, budget: _Budget) -> tuple[int, ...]:
+def _nested_shape(value: Any, what: str, budget: Budget) -> tuple[int, ...]:
     """The shape of a nested list of equal-length lists (the form of MultiDiscrete's nvec)."""
     shape: list[int] = []
     level = value
@@ -120,7 +91,7 @@ def _nested(value: Any, shape: tuple[int, ...], fn, what: str) -> list:
             raise SpaceError(f"{what}: a nested list is deeper than the shape {list(shape)} it must have")
         return fn(value)
     if type(value) is not list or len(value) != shape[0]:
-        got = f"a list of {len(value)}" if type(value) is list else _short(value)
+        got = f"a list of {len(value)}" if type(value) is list else short(value)
         raise SpaceError(f"{what}: expected a nested list of shape {list(shape)}, got {got} at a level of length {shape[0]}")
     return [_nested(v, shape[1:], fn, what) for v in value]
 
@@ -135,7 +106,7 @@ def _bound(value: Any, shape: tuple[int, ...], dtype: np.dtype, default: float, 
         elif type(v) is str and v in ("inf", "+inf", "-inf"):
             v = float(v)
         elif type(v) not in (int, float) or (type(v) is float and math.isnan(v)):
-            raise SpaceError(f"Box {what} must be a number, 'inf', '-inf' or null, got {_short(v)}")
+            raise SpaceError(f"Box {what} must be a number, 'inf', '-inf' or null, got {short(v)}")
         if integer:  # stay in Python ints: int64/uint64 limits do not survive a float64
             if type(v) is float:
                 v = info.max if v == math.inf else info.min if v == -math.inf else int(v)
@@ -154,47 +125,47 @@ def space_from_json(desc: Any) -> spaces.Space:
     Raises :class:`SpaceError` for anything else, naming what was expected and what came,
     within the limits of vecbridge.protocol.limits (elements, dimensions, integer ranges).
     """
-    return _space(desc, _Budget(), 0)
+    return _space(desc, Budget(), 0)
 
 
-def _space(desc: Any, budget: _Budget, depth: int) -> spaces.Space:
+def _space(desc: Any, budget: Budget, depth: int) -> spaces.Space:
     if depth > MAX_JSON_DEPTH:
         raise SpaceError(f"a space description nests deeper than {MAX_JSON_DEPTH} levels")
     if type(desc) is str:
-        return _type_strings([desc], budget)
+        return type_strings_space([desc], budget)
     if type(desc) is list and desc and all(type(d) is str for d in desc):
-        return _type_strings(desc, budget)
+        return type_strings_space(desc, budget)
     if type(desc) is not dict or type(desc.get("type")) is not str:
         raise SpaceError(
             f"a space description must be an object with a string 'type', a type string or a list of "
-            f"type strings; got {_short(desc)}"
+            f"type strings; got {short(desc)}"
         )
     kind = desc["type"]
     maker = _MAKERS.get(kind)
     if maker is None:
         raise SpaceError(
-            f"unknown space type {_short(kind)}; expected Box, Discrete, MultiDiscrete, MultiBinary, Dict or Tuple"
+            f"unknown space type {short(kind)}; expected Box, Discrete, MultiDiscrete, MultiBinary, Dict or Tuple"
         )
     try:
         return maker(desc, budget, depth)
     except SpaceError:
         raise
     except (KeyError, TypeError, ValueError, AssertionError, OverflowError, IndexError) as exc:
-        raise SpaceError(f"invalid {kind} description {_short(desc)}: {type(exc).__name__}: {exc}") from None
+        raise SpaceError(f"invalid {kind} description {short(desc)}: {type(exc).__name__}: {exc}") from None
     except MemoryError:  # within the element limit, but more than this machine has free
-        raise SpaceError(f"the {kind} space {_short(desc)} needs more memory than is available") from None
+        raise SpaceError(f"the {kind} space {short(desc)} needs more memory than is available") from None
 
 
 def _field(desc: dict, name: str) -> Any:
     if name not in desc:
-        raise SpaceError(f"a {desc['type']} description needs {name!r}; got {_short(desc)}")
+        raise SpaceError(f"a {desc['type']} description needs {name!r}; got {short(desc)}")
     return desc[name]
 
 
-def _box(desc: dict, budget: _Budget, depth: int) -> spaces.Space:
+def _box(desc: dict, budget: Budget, depth: int) -> spaces.Space:
     name = desc.get("dtype", "float32")
     if type(name) is not str or name not in WIRE_DTYPES:
-        raise SpaceError(f"Box 'dtype' must be one of {', '.join(WIRE_DTYPES)}; got {_short(name)}")
+        raise SpaceError(f"Box 'dtype' must be one of {', '.join(WIRE_DTYPES)}; got {short(name)}")
     dtype = np.dtype(name)
     shape = _shape(desc.get("shape", []), "Box 'shape'", budget)
     low = _bound(desc.get("low"), shape, dtype, -math.inf, "'low'")
@@ -202,7 +173,7 @@ def _box(desc: dict, budget: _Budget, depth: int) -> spaces.Space:
     return spaces.Box(low=low, high=high, shape=shape, dtype=dtype)
 
 
-def _discrete(desc: dict, budget: _Budget, depth: int) -> spaces.Space:
+def _discrete(desc: dict, budget: Budget, depth: int) -> spaces.Space:
     n = _integer(_field(desc, "n"), "Discrete 'n'", 1)
     start = _integer(desc.get("start", 0), "Discrete 'start'")
     if start + n - 1 > INT64_MAX:
@@ -211,7 +182,7 @@ def _discrete(desc: dict, budget: _Budget, depth: int) -> spaces.Space:
     return spaces.Discrete(n, start=start)
 
 
-def _multi_discrete(desc: dict, budget: _Budget, depth: int) -> spaces.Space:
+def _multi_discrete(desc: dict, budget: Budget, depth: int) -> spaces.Space:
     nvec = _field(desc, "nvec")
     shape = _nested_shape(nvec, "MultiDiscrete 'nvec'", budget)
     nvec = np.array(_nested(nvec, shape, lambda v: _integer(v, "MultiDiscrete 'nvec'", 1), "MultiDiscrete 'nvec'"),
@@ -226,24 +197,24 @@ def _multi_discrete(desc: dict, budget: _Budget, depth: int) -> spaces.Space:
     return spaces.MultiDiscrete(nvec, start=start)
 
 
-def _multi_binary(desc: dict, budget: _Budget, depth: int) -> spaces.Space:
+def _multi_binary(desc: dict, budget: Budget, depth: int) -> spaces.Space:
     n = _field(desc, "n")
     shape = _shape(n, "MultiBinary 'n'", budget)
     return spaces.MultiBinary(list(shape) if type(n) is list else shape[0])
 
 
-def _dict(desc: dict, budget: _Budget, depth: int) -> spaces.Space:
+def _dict(desc: dict, budget: Budget, depth: int) -> spaces.Space:
     sub = _field(desc, "spaces")
     if type(sub) is not dict:
-        raise SpaceError(f"Dict 'spaces' must be an object of name -> space, got {_short(sub)}")
+        raise SpaceError(f"Dict 'spaces' must be an object of name -> space, got {short(sub)}")
     budget.charge_subspaces(len(sub), f"a Dict of {len(sub)} spaces")
     return spaces.Dict({k: _space(v, budget, depth + 1) for k, v in sub.items()})
 
 
-def _tuple(desc: dict, budget: _Budget, depth: int) -> spaces.Space:
+def _tuple(desc: dict, budget: Budget, depth: int) -> spaces.Space:
     sub = _field(desc, "spaces")
     if type(sub) is not list:
-        raise SpaceError(f"Tuple 'spaces' must be a list of spaces, got {_short(sub)}")
+        raise SpaceError(f"Tuple 'spaces' must be a list of spaces, got {short(sub)}")
     budget.charge_subspaces(len(sub), f"a Tuple of {len(sub)} spaces")
     return spaces.Tuple([_space(v, budget, depth + 1) for v in sub])
 
@@ -306,105 +277,3 @@ def space_to_json(space: spaces.Space) -> JsonSpace:
     if isinstance(space, spaces.Tuple):
         return {"type": "Tuple", "spaces": [space_to_json(v) for v in space.spaces]}
     raise SpaceError(f"vecbridge cannot put a {type(space).__name__} on the wire")
-
-
-# ---------------------------------------------------------------- type strings
-
-_ITEM = re.compile(
-    r"^\s*(?P<kind>bool|int|float)"
-    r"(?:\s+(?P<lo>[-+0-9.eE]+|-?inf)\s+(?P<hi>[-+0-9.eE]+|-?inf))?"
-    r"\s*(?:\[\s*(?P<n>\d+)\s*\])?\s*$"
-)
-_TYPE_STRING_FORMS = "'bool', 'int', 'int LO HI', 'float' or 'float LO HI', optionally followed by '[N]'"
-
-
-def _parse_item(text: Any) -> tuple[tuple[str, Any, Any], int]:
-    """``"int 0 3 [2]"`` -> ``(("int", 0, 3), 2)``: the item and how many copies."""
-    if type(text) is not str:
-        raise SpaceError(f"a type string must be a string, got {_short(text)}")
-    if len(text) > MAX_TYPE_STRING_LENGTH:
-        raise SpaceError(f"a type string is {len(text)} characters long; at most {MAX_TYPE_STRING_LENGTH} are allowed")
-    m = _ITEM.match(text)
-    if not m:
-        raise SpaceError(f"invalid type string {text!r}; expected {_TYPE_STRING_FORMS}")
-    kind, lo, hi, n = m["kind"], m["lo"], m["hi"], m["n"]
-    if kind == "bool" and lo is not None:
-        raise SpaceError(f"invalid type string {text!r}: 'bool' takes no bounds")
-    if lo is None:
-        lo_v = hi_v = None
-    elif kind == "int":
-        try:
-            lo_v, hi_v = int(lo), int(hi)
-        except ValueError:
-            raise SpaceError(f"invalid type string {text!r}: bounds of 'int' must be integers") from None
-        if not (INT64_MIN <= lo_v and hi_v <= INT64_MAX and hi_v - lo_v < INT64_MAX):
-            raise SpaceError(f"invalid type string {text!r}: 'int' bounds must lie in the int64 range")
-    else:
-        try:
-            lo_v, hi_v = float(lo), float(hi)
-        except ValueError:
-            raise SpaceError(f"invalid type string {text!r}: bounds of 'float' must be numbers") from None
-    if lo_v is not None and hi_v < lo_v:
-        raise SpaceError(f"invalid type string {text!r}: HI ({hi}) is below LO ({lo})")
-    count = 1 if n is None else int(n) if len(n) <= 9 else MAX_TYPE_STRING_ITEMS + 1
-    if count > MAX_TYPE_STRING_ITEMS:
-        raise SpaceError(f"invalid type string {text!r}: at most {MAX_TYPE_STRING_ITEMS} items are allowed")
-    return (kind, lo_v, hi_v), count
-
-
-def parse_type_string(text: str) -> list[tuple[str, float | None, float | None]]:
-    """``"int 0 3 [2]"`` -> ``[("int", 0, 3), ("int", 0, 3)]``."""
-    item, count = _parse_item(text)
-    return [item] * count
-
-
-def _item_space(kind: str, lo, hi) -> spaces.Space:
-    if kind == "bool":
-        return spaces.Discrete(2)
-    if kind == "int":
-        if lo is None:
-            return spaces.Box(np.iinfo(np.int64).min, np.iinfo(np.int64).max, shape=(), dtype=np.int64)
-        return spaces.Discrete(hi - lo + 1, start=lo)
-    return spaces.Box(-np.inf if lo is None else lo, np.inf if hi is None else hi, shape=(), dtype=np.float32)
-
-
-def space_from_type_strings(items: list[str]) -> spaces.Space:
-    """gym-bizhawk type strings -> a space.
-
-    One item gives that item's space (``bool`` -> Discrete(2), ``int LO HI`` ->
-    Discrete(HI-LO+1, start=LO), ``int`` -> int64 Box, ``float [LO HI]`` -> float32 Box).
-    Several items (``[N]`` or a list) give, when all are discrete, a MultiDiscrete;
-    when none is, a 1-D Box of the wider dtype with per-item bounds; otherwise a Tuple.
-    """
-    return _type_strings([items] if type(items) is str else items, _Budget())
-
-
-def _type_strings(items: list[str], budget: _Budget) -> spaces.Space:
-    if type(items) is not list:
-        raise SpaceError(f"type strings must be a string or a list of strings, got {_short(items)}")
-    counted = [_parse_item(text) for text in items]
-    total = sum(count for _, count in counted)
-    if total > MAX_TYPE_STRING_ITEMS:
-        raise SpaceError(f"the type strings declare {total} items; at most {MAX_TYPE_STRING_ITEMS} are allowed")
-    budget.charge(total, "the type strings")
-    parsed = [item for item, count in counted for _ in range(count)]
-    if not parsed:
-        raise SpaceError("an empty list of type strings declares no space")
-    if len(parsed) == 1 and items and "[" not in items[0]:
-        return _item_space(*parsed[0])
-    discrete = [k == "bool" or (k == "int" and lo is not None) for k, lo, _ in parsed]
-    if all(discrete):
-        lo = np.array([0 if k == "bool" else lo for k, lo, _ in parsed], dtype=np.int64)
-        hi = np.array([1 if k == "bool" else hi for k, _, hi in parsed], dtype=np.int64)
-        return spaces.MultiDiscrete(hi - lo + 1, start=lo)
-    if not any(discrete):
-        if any(k == "float" for k, _, _ in parsed):
-            low = np.array([-np.inf if lo is None else lo for _, lo, _ in parsed], dtype=np.float32)
-            high = np.array([np.inf if hi is None else hi for _, _, hi in parsed], dtype=np.float32)
-            return spaces.Box(low, high, dtype=np.float32)
-        info = np.iinfo(np.int64)
-        low = np.array([info.min if lo is None else lo for _, lo, _ in parsed], dtype=np.int64)
-        high = np.array([info.max if hi is None else hi for _, _, hi in parsed], dtype=np.int64)
-        return spaces.Box(low, high, dtype=np.int64)
-    budget.charge_subspaces(len(parsed), f"type strings mixing discrete and continuous items (a Tuple of {len(parsed)})")
-    return spaces.Tuple([_item_space(*p) for p in parsed])
