@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 import time
 from typing import Sequence
@@ -141,7 +142,24 @@ def main(argv: Sequence[str] | None = None) -> int:
         argv, command = argv[:cut], argv[cut + 1 :]
     args = build_parser().parse_args(argv)
     args.command = command
-    return args.func(args)
+    try:
+        return args.func(args)
+    except Exception as exc:
+        if not _is_user_facing(exc) or os.environ.get("VECBRIDGE_TRACEBACK"):
+            raise
+        # vecbridge's own errors already say which instance, what was expected and what came,
+        # and where the log is: the message is the answer, a traceback through vecbridge is noise
+        print(f"vecbridge {args.cmd}: {type(exc).__name__}: {exc}", file=sys.stderr)
+        print("(VECBRIDGE_TRACEBACK=1 shows where it was raised)", file=sys.stderr)
+        return 1
+
+
+def _is_user_facing(exc: BaseException) -> bool:
+    """An error vecbridge raised on purpose (a game that failed, a bad spec), not a bug."""
+    from vecbridge.errors import VecBridgeError
+    from vecbridge.transforms.base import PreprocessError
+
+    return isinstance(exc, (VecBridgeError, PreprocessError))
 
 
 if __name__ == "__main__":

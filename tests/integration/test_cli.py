@@ -67,6 +67,30 @@ def test_every_command_says_in_one_line_what_names_a_game(tmp_path, command):
     assert "LaunchSpec)" not in out.stderr.split("MODULE:ATTRIBUTE")[0]  # no advice the command line cannot follow
 
 
+@pytest.mark.parametrize("command, message", [
+    (["run", "vecbridge/Catch-v0", "-n", "2", "--preprocess", "gray"],
+     "vecbridge run: PreprocessError: image preprocessing needs an image observation"),
+    (["train", "vecbridge/Catch-v0", "--preprocess", "blur"],
+     "vecbridge train: PreprocessError: unknown preprocessing step 'blur'; the steps are: gray, crop="),
+    (["run", "-n", "1", "--seconds", "1", "--", "{python}", "-c", "import sys; sys.exit(3)"],
+     "vecbridge run: LaunchError: instance 0 exited with status 3 before it connected"),
+])  # fmt: skip
+def test_a_failing_game_or_bad_spec_is_reported_without_a_traceback(command, message):
+    out = vecbridge(*command)
+    assert out.returncode == 1 and "Traceback" not in out.stderr, out.stderr
+    assert out.stderr.startswith(message), out.stderr
+    assert out.stderr.endswith("(VECBRIDGE_TRACEBACK=1 shows where it was raised)\n")
+
+
+def test_vecbridge_traceback_shows_where_an_error_was_raised():
+    import os
+
+    out = subprocess.run([VECBRIDGE, "run", "vecbridge/Catch-v0", "--preprocess", "gray"], capture_output=True, text=True,
+                         timeout=240, env={**os.environ, "VECBRIDGE_TRACEBACK": "1"})  # fmt: skip
+    assert out.returncode == 1 and "Traceback (most recent call last)" in out.stderr
+    assert "vecbridge.transforms.base.PreprocessError: image preprocessing needs" in out.stderr
+
+
 def test_a_users_own_game_through_run_check_eval_and_bench(tmp_path):
     """my_games.py in the working folder registers Walk-v0 (vecbridge) and GymWalk-v0 (Gymnasium)."""
     write_user_games(tmp_path)
