@@ -10,7 +10,7 @@ from typing import Sequence
 
 import numpy as np
 
-from vecbridge.keyvalue import parse_pairs
+from vecbridge.keyvalue import parse_pairs, positive_int
 
 
 def _spec_from(args: argparse.Namespace):
@@ -108,7 +108,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     run = sub.add_parser("run", help="run N instances with random actions; print throughput and returns")
     game_args(run)
-    run.add_argument("--num-envs", "-n", type=int, default=8)
+    run.add_argument("--num-envs", "-n", type=positive_int, default=8)
     run.add_argument("--num-workers", type=int, default=None)
     run.add_argument("--seconds", type=float, default=10.0)
     run.add_argument("--preprocess", metavar="SPEC", help="image preprocessing, e.g. gray,resize=84x84,maxpool,stack=4")
@@ -117,7 +117,7 @@ def build_parser() -> argparse.ArgumentParser:
     check = sub.add_parser("check", help="check a game against the protocol and the vector env contract")
     game_args(check)
     check.add_argument("--steps", type=int, default=100)
-    check.add_argument("--num-envs", "-n", type=int, default=2)
+    check.add_argument("--num-envs", "-n", type=positive_int, default=2)
     check.add_argument("--nondeterministic", action="store_true", help="skip the same-seed check")
     check.set_defaults(func=cmd_check)
 

@@ -1,7 +1,8 @@
-"""``KEY=VALUE`` command-line pairs (``-o level=2``, ``--ppo learning_rate=1e-3``), shared by every command."""
+"""Command-line values shared by every command: ``KEY=VALUE`` pairs (``-o level=2``, ``--ppo learning_rate=1e-3``), counts."""
 
 from __future__ import annotations
 
+import argparse
 import json
 from typing import Any, Sequence
 
@@ -18,3 +19,14 @@ def parse_pairs(pairs: Sequence[str] | None, flag: str = "--option") -> dict[str
         except json.JSONDecodeError:
             out[key.strip()] = value
     return out
+
+
+def positive_int(text: str) -> int:
+    """An argparse type: a whole number of at least 1 (``--num-envs 0`` is refused by argparse, in one line)."""
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a whole number, got {text!r}") from None
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"must be at least 1, got {value}")
+    return value

@@ -82,6 +82,17 @@ def test_a_failing_game_or_bad_spec_is_reported_without_a_traceback(command, mes
     assert out.stderr.endswith("(VECBRIDGE_TRACEBACK=1 shows where it was raised)\n")
 
 
+@pytest.mark.parametrize("command, message", [
+    (["eval", "vecbridge/Catch-v0", "--model", "no/such/model.zip"], "vecbridge eval: --model: no such file no/such/model.zip\n"),
+    (["run", "vecbridge/Catch-v0", "-n", "0"], "argument --num-envs/-n: must be at least 1, got 0\n"),
+    (["train", "vecbridge/Catch-v0", "-n", "two"], "argument --num-envs/-n: expected a whole number, got 'two'\n"),
+])  # fmt: skip
+def test_a_bad_argument_is_refused_in_one_line_before_any_game_starts(command, message):
+    out = vecbridge(*command)
+    assert out.returncode in (1, 2) and out.stdout == "" and "Traceback" not in out.stderr, out.stderr
+    assert out.stderr.endswith(message), out.stderr
+
+
 def test_vecbridge_traceback_shows_where_an_error_was_raised():
     import os
 

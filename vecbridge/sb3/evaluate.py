@@ -25,7 +25,7 @@ from typing import Any, Callable, NamedTuple, Sequence
 
 import numpy as np
 
-from vecbridge.keyvalue import parse_pairs
+from vecbridge.keyvalue import parse_pairs, positive_int
 from vecbridge.sb3.algos import acting, algo_class, algo_of
 from vecbridge.sb3.common import (
     describe_limit,
@@ -284,7 +284,7 @@ def add_parser(subparsers: Any) -> argparse.ArgumentParser:
     p.add_argument("--random", action="store_true", help="evaluate uniformly random actions instead (a baseline)")
     p.add_argument("--episodes", "-k", type=int, default=20)
     p.add_argument("--deterministic", action="store_true", help="take the most likely action (default: sample)")
-    p.add_argument("--num-envs", "-n", type=int, default=4, help="instances playing in parallel (default 4)")
+    p.add_argument("--num-envs", "-n", type=positive_int, default=4, help="instances playing in parallel (default 4)")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--frames", metavar="DIR", help="save instance 0's first episode as PNG frames (the game's own)")
     p.add_argument("--video", metavar="FILE", help="save that episode as a video: .mp4 (imageio-ffmpeg) or .gif")
@@ -322,6 +322,8 @@ def run_cli(args: argparse.Namespace) -> int:
     from vecbridge.game_ref import game_argument, game_label
 
     game = game_argument("eval", args.game, getattr(args, "command", []))
+    if args.model and not any(Path(p).is_file() for p in (args.model, f"{args.model}.zip")):  # SB3 adds .zip
+        raise SystemExit(f"vecbridge eval: --model: no such file {args.model}")
     config = _run_config(args.model)
     if config and config.get("game") != game_label(game):
         print(f"note: the model was trained on {config.get('game')}, evaluating on {game_label(game)} "

@@ -19,7 +19,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Sequence
 
-from vecbridge.keyvalue import parse_pairs
+from vecbridge.keyvalue import parse_pairs, positive_int
 from vecbridge.sb3.algos import ALGOS, algo_class, algo_of
 from vecbridge.sb3.run_config import current_torch_threads, saved_config, write_config
 from vecbridge.sb3.common import (
@@ -308,7 +308,7 @@ def add_parser(subparsers: Any) -> argparse.ArgumentParser:
                               description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)  # fmt: skip
     p.add_argument("game", nargs="?", help="a registered id (vecbridge/Catch-v0), MODULE:ENV_ID, MODULE:ATTRIBUTE "
                    "(a LaunchSpec, a function returning one, or a gymnasium.Env class); or the game's command after --")
-    p.add_argument("--num-envs", "-n", type=int, default=8, help="game instances (default 8)")
+    p.add_argument("--num-envs", "-n", type=positive_int, default=8, help="game instances (default 8)")
     p.add_argument("--timesteps", "-t", type=int, default=200_000, help="total steps to train to (default 200000)")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--ppo", action="append", metavar="KEY=VALUE", help="a PPO hyperparameter (JSON value), repeatable; "
