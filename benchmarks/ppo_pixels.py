@@ -2,13 +2,14 @@
 
     python benchmarks/ppo_pixels.py                      # Escape from Pong, 8 FCEUX instances, 84x84x4 gray
     python benchmarks/ppo_pixels.py --rounds 5 --json out.json
+    python benchmarks/ppo_pixels.py --preprocess gray,resize=42x42,stack=4 --extractor small --n-steps 256
 
 Three measurements, each printed with the load average around it:
 
 1. **The games alone**: random actions through the vector env with the preprocessing, no
    policy: wall time per vector step, and the CPU time the game processes and this
    process spend per environment step.
-2. **The policy alone** (SB3's ``CnnPolicy``, NatureCNN) on the same observation shape:
+2. **The policy alone** (SB3's ``CnnPolicy``, NatureCNN or ``--extractor``) on the same observation shape:
    inference on a batch of ``num_envs`` observations (one vector step) and one PPO minibatch
    update (forward, backward, Adam step) per sample, each with 1 and 2 torch threads.
    Per environment step PPO pays one inference share plus ``n_epochs`` updates.
@@ -66,13 +67,14 @@ def games_alone(envs, steps: int) -> dict:
             "host_cpu_ms_per_env_step": 1e3 * (own_cpu() - o0) / (n * steps)}  # fmt: skip
 
 
-def policy_alone(obs_shape: tuple[int, ...], num_envs: int, batch: int, repeats: int) -> dict:
+def policy_alone(obs_shape: tuple[int, ...], num_envs: int, batch: int, repeats: int, policy_kwargs: dict) -> dict:
     """CPU and wall ms of inference (a batch of num_envs) and of a minibatch update, per sample."""
     import torch
     from gymnasium import spaces
     from stable_baselines3.common.policies import ActorCriticCnnPolicy
 
-    policy = ActorCriticCnnPolicy(spaces.Box(0, 255, obs_shape, np.uint8), spaces.Discrete(9), lambda _: 2.5e-4)
+    policy = ActorCriticCnnPolicy(spaces.Box(0, 255, obs_shape, np.uint8), spaces.Discrete(9), lambda _: 2.5e-4,
+                                  **policy_kwargs)  # fmt: skip
     out = {}
     for threads in (1, 2):
         torch.set_num_threads(threads)
@@ -133,7 +135,7 @@ def end_to_end(envs_sb3, rounds: int, rollouts: int, ppo: dict) -> dict:
             return True
 
     configs = {"threads 1/1": (1, 1), "threads 2/2": (2, 2), "threads 1 collect / 2 update": (1, 2)}
-    model = PPO("CnnPolicy", envs_sb3, device="cpu", verbose=0, seed=0, **ppo)
+    model = PPO("CnnPolicy", envs_sb3, device="cpu", verbose=0, seed=0, **ppo)  # ppo: with policy_kwargs
     steps = rollouts * model.n_steps * envs_sb3.num_envs
     results: dict[str, list] = {name: [] for name in configs}
     for r in range(rounds):
@@ -167,16 +169,21 @@ def main() -> None:
     ap.add_argument("--n-steps", type=int, default=128)
     ap.add_argument("--batch-size", type=int, default=256)
     ap.add_argument("--n-epochs", type=int, default=4)
+    ap.add_argument("--extractor", default="nature", help="the CNN, as `vecbridge train` names it: nature, small, "
+                    "MODULE:CLASS (vecbridge/sb3/cnn.py; default nature)")
     ap.add_argument("--json", help="write the results here")
     args = ap.parse_args()
+    from vecbridge.sb3.cnn import extractor_class
+
+    policy_kwargs = {"features_extractor_class": extractor_class(args.extractor)}
 
     import vecbridge
     from vecbridge.sb3.adapter import make_sb3_env
     from vecbridge.sb3.common import wrap
 
-    report: dict = {"game": args.game, "num_envs": args.num_envs, "preprocess": args.preprocess,
+    report: dict = {"game": args.game, "num_envs": args.num_envs, "preprocess": args.preprocess, "extractor": args.extractor,
                     "cpus": os.cpu_count(), "load_before": os.getloadavg()}  # fmt: skip
-    print(f"{args.game} x {args.num_envs}, preprocessing {args.preprocess}; {load()}")
+    print(f"{args.game} x {args.num_envs}, preprocessing {args.preprocess}, CNN {args.extractor}; {load()}")
     envs = vecbridge.make(args.game, num_envs=args.num_envs, preprocess=args.preprocess)
     try:
         report["games_alone"] = games = games_alone(envs, args.game_steps)
@@ -186,7 +193,7 @@ def main() -> None:
     print(f"games alone: {games['env_steps_per_s']:.0f} env steps/s; CPU per env step: games "
           f"{games['game_cpu_ms_per_env_step']:.2f} ms, this process {games['host_cpu_ms_per_env_step']:.2f} ms ({load()})")
     chw = (shape[-1], *shape[:-1])  # what the CNN sees after VecTransposeImage
-    report["policy_alone"] = pol = policy_alone(chw, args.num_envs, args.batch_size, repeats=10)
+    report["policy_alone"] = pol = policy_alone(chw, args.num_envs, args.batch_size, 10, policy_kwargs)
     for key, v in pol.items():
         print(f"policy {key}: {v['wall_ms_per_sample']:.2f} ms wall, {v['cpu_ms_per_sample']:.2f} ms CPU per sample")
     per_step = {t: pol[f"inference_threads{t}"]["cpu_ms_per_sample"] + args.n_epochs * pol[f"update_threads{t}"]["cpu_ms_per_sample"]
@@ -194,7 +201,7 @@ def main() -> None:
     report["policy_cpu_ms_per_env_step"] = per_step
     print(f"policy CPU per env step (inference + {args.n_epochs} epochs of updates): "
           + ", ".join(f"{v:.2f} ms with {t} thread(s)" for t, v in per_step.items()) + f" ({load()})")  # fmt: skip
-    ppo = {"n_steps": args.n_steps, "batch_size": args.batch_size, "n_epochs": args.n_epochs}
+    ppo = {"n_steps": args.n_steps, "batch_size": args.batch_size, "n_epochs": args.n_epochs, "policy_kwargs": policy_kwargs}
     venv = make_sb3_env(args.game, args.num_envs, preprocess=args.preprocess)
     try:
         report["end_to_end"] = e2e = end_to_end(wrap(venv, frame_stack=1), args.rounds, args.rollouts, ppo)
