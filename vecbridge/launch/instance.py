@@ -7,7 +7,7 @@ import time
 from dataclasses import dataclass
 from typing import Any, Iterable
 
-from vecbridge.errors import LaunchError, VecBridgeError
+from vecbridge.errors import VecBridgeError
 from vecbridge.launch.process import GameProcess, describe_log
 from vecbridge.protocol.connection import Hello, HostConnection
 from vecbridge.transport import deadline_after, read_event, send_all
