@@ -84,6 +84,7 @@ def test_a_failing_game_or_bad_spec_is_reported_without_a_traceback(command, mes
 
 @pytest.mark.parametrize("command, message", [
     (["eval", "vecbridge/Catch-v0", "--model", "no/such/model.zip"], "vecbridge eval: --model: no such file no/such/model.zip\n"),
+    (["train", "vecbridge/Catch-v0", "--resume", "no/such/rl_model"], "vecbridge train: --resume: no such file no/such/rl_model\n"),
     (["run", "vecbridge/Catch-v0", "-n", "0"], "argument --num-envs/-n: must be at least 1, got 0\n"),
     (["train", "vecbridge/Catch-v0", "-n", "two"], "argument --num-envs/-n: expected a whole number, got 'two'\n"),
 ])  # fmt: skip
@@ -91,6 +92,13 @@ def test_a_bad_argument_is_refused_in_one_line_before_any_game_starts(command, m
     out = vecbridge(*command)
     assert out.returncode in (1, 2) and out.stdout == "" and "Traceback" not in out.stderr, out.stderr
     assert out.stderr.endswith(message), out.stderr
+
+
+@pytest.mark.parametrize("extra", [["--preprocess", "blur"], ["--preprocess", "gray"], ["-o", "no_such_option=1"]])
+def test_train_that_cannot_start_leaves_no_run_folder(tmp_path, extra):
+    out = vecbridge("train", "vecbridge/Catch-v0", "-n", "1", "--runs-dir", str(tmp_path / "runs"), *extra)
+    assert out.returncode == 1 and out.stderr.startswith("vecbridge train: "), out.stderr  # (a game's log tail may hold its traceback)
+    assert not any((tmp_path / "runs").glob("*")), list((tmp_path / "runs").glob("*"))
 
 
 def test_vecbridge_traceback_shows_where_an_error_was_raised():

@@ -201,6 +201,16 @@ def find_vecnormalize(env: Any) -> Any:
     return None
 
 
+def saved_model(path: str | Path, what: str) -> Path:
+    """The file SB3 loads for ``path`` (it adds ``.zip`` to a name without it); SystemExit, naming
+    ``what`` (``"vecbridge eval: --model"``), when there is none."""
+    path = Path(path)
+    for candidate in (path, Path(f"{path}.zip")):
+        if candidate.is_file():
+            return candidate
+    raise SystemExit(f"{what}: no such file {path}")
+
+
 def normalize_of(vecnormalize: Any) -> bool | str:
     """What a run's ``normalize`` was, from its VecNormalize wrapper (None: False)."""
     if vecnormalize is None:

@@ -32,6 +32,7 @@ from vecbridge.sb3.common import (
     episode_limit,
     find_vecnormalize,
     frame_stack_of,
+    saved_model,
     summarize,
     vecnormalize_for,
 )
@@ -322,8 +323,8 @@ def run_cli(args: argparse.Namespace) -> int:
     from vecbridge.game_ref import game_argument, game_label
 
     game = game_argument("eval", args.game, getattr(args, "command", []))
-    if args.model and not any(Path(p).is_file() for p in (args.model, f"{args.model}.zip")):  # SB3 adds .zip
-        raise SystemExit(f"vecbridge eval: --model: no such file {args.model}")
+    if args.model:
+        saved_model(args.model, "vecbridge eval: --model")  # before any game starts
     config = _run_config(args.model)
     if config and config.get("game") != game_label(game):
         print(f"note: the model was trained on {config.get('game')}, evaluating on {game_label(game)} "

@@ -12,6 +12,7 @@ with ``--normalize`` or ``--normalize-reward``) and ``learning_curve.png``.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import inspect
 import sys
 import time
@@ -36,6 +37,7 @@ from vecbridge.sb3.common import (
     normalize_of,
     run_dir_of,
     saved_hyperparameters,
+    saved_model,
     vecnormalize_for,
 )
 
@@ -170,16 +172,17 @@ def train(
     label = game_label(game)  # how config.json (and eval) name the game: as it was given
     resolved = resolve_or_exit("train", game)  # an unknown game fails here, before a run folder is made
     if resume is not None:
-        resume = Path(resume)
-        if not resume.exists() and resume.with_suffix(".zip").exists():
-            resume = resume.with_suffix(".zip")
-        if not resume.exists():
-            raise SystemExit(f"--resume: no such checkpoint {resume}")
+        resume = saved_model(resume, "vecbridge train: --resume")
+    resumed_run = run_dir_of(resume) if resume is not None else None
+    before = saved_config(resumed_run / "config.json") if resumed_run is not None else {}
+    limit, limit_source = episode_limit(resolved, max_episode_steps, before)
+    pipeline = Pipeline.of(preprocess if preprocess is not None else before.get("preprocess"))  # a bad spec fails here
+    fresh = run_dir is None and resumed_run is None  # a run folder of our own making: removed if nothing starts
     if run_dir is not None:
         run = Path(run_dir)
         run.mkdir(parents=True, exist_ok=True)
-    elif resume is not None and run_dir_of(resume) is not None:
-        run = run_dir_of(resume)
+    elif resumed_run is not None:
+        run = resumed_run
     else:
         run = new_run_dir(runs_dir, game)
     files = {
@@ -199,18 +202,20 @@ def train(
         except ImportError:
             print("warning: tensorboard is not installed; no TensorBoard logs (pip install tensorboard)", file=sys.stderr)
 
-    resumed_run = run_dir_of(resume) if resume is not None else None
-    before = saved_config(resumed_run / "config.json") if resumed_run is not None else {}
-    limit, limit_source = episode_limit(resolved, max_episode_steps, before)
-    pipeline = Pipeline.of(preprocess if preprocess is not None else before.get("preprocess"))
     if frame_stack is None:
         frame_stack = 1 if pipeline else DEFAULT_FRAME_STACK
     print(describe_limit(limit, limit_source), file=out)
     if pipeline:
         print(f"preprocessing: {pipeline}", file=out)
     where = {"backend": backend, **({"ray_address": ray_address} if ray_address else {})}  # the Ray backend: instances in actors
-    venv = make_sb3_env(resolved, num_envs, max_episode_steps=limit, num_workers=num_workers,
-                        preprocess=pipeline or None, **where, **(game_options or {}))  # fmt: skip
+    try:
+        venv = make_sb3_env(resolved, num_envs, max_episode_steps=limit, num_workers=num_workers,
+                            preprocess=pipeline or None, **where, **(game_options or {}))  # fmt: skip
+    except BaseException:
+        if fresh:
+            with contextlib.suppress(OSError):
+                run.rmdir()  # still empty: the game did not start, no run happened
+        raise
     env: Any = venv
     try:
         policy = policy_for(venv.observation_space)
