@@ -158,3 +158,45 @@ def test_train_and_eval_a_users_own_game_and_a_command(tmp_path):
                     cwd=tmp_path)  # fmt: skip
     assert out.returncode == 0, out.stdout + out.stderr
     assert json.loads((tmp_path / "liar" / "config.json").read_text())["game"] == f"env EPISODE=4 {{python}} {RAW_LIAR}"
+
+
+def test_sigterm_stops_train_and_saves_the_model_as_ctrl_c_does(tmp_path):
+    # As `nohup vecbridge train ... &` from a script runs it: SIGINT ignored, so Ctrl-C's path is closed.
+    import os
+    import signal
+    import time
+
+    import psutil
+
+    run = tmp_path / "run"
+    proc = subprocess.Popen([VECBRIDGE, "train", "vecbridge/Catch-v0", "-n", "2", "--timesteps", "10000000",
+                             "--run-dir", str(run), "--checkpoint-freq", "0", "--no-progress", "--no-tensorboard"],
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                            preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_IGN))  # fmt: skip
+    try:
+        deadline = time.monotonic() + 180
+        progress = run / "progress.csv"
+        while time.monotonic() < deadline and proc.poll() is None:
+            if progress.exists() and len(progress.read_text().splitlines()) > 3:  # episodes are being played
+                break
+            time.sleep(0.5)
+        assert proc.poll() is None, proc.communicate()
+        games = psutil.Process(proc.pid).children(recursive=True)
+        assert games, "train started no game processes"
+        proc.send_signal(signal.SIGTERM)
+        out, err = proc.communicate(timeout=120)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+    assert proc.returncode == 128 + signal.SIGTERM, err
+    assert "interrupted: saving the model as it is" in out, out + err
+    assert "(interrupted)" in out and "Traceback" not in err
+    from stable_baselines3 import PPO
+
+    model = PPO.load(run / "model.zip", device="cpu")
+    assert model.num_timesteps > 0
+    time.sleep(1)
+    left = [p.pid for p in games if psutil.pid_exists(p.pid) and p.status() != psutil.STATUS_ZOMBIE]
+    assert not left, f"game processes left behind: {left}"
+    assert not os.path.exists(run / "eval.json")  # an interrupted run is not evaluated

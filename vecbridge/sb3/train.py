@@ -356,34 +356,36 @@ def add_parser(subparsers: Any) -> argparse.ArgumentParser:
 
 def run_cli(args: argparse.Namespace) -> int:
     from vecbridge.game_ref import game_argument
+    from vecbridge.sb3.stop_signal import sigterm_as_interrupt
 
-    result = train(
-        game_argument("train", args.game, getattr(args, "command", [])),
-        num_envs=args.num_envs,
-        timesteps=args.timesteps,
-        seed=args.seed,
-        ppo=parse_pairs(args.ppo, "--ppo"),
-        config=args.config,
-        runs_dir=args.runs_dir,
-        run_dir=args.run_dir,
-        resume=args.resume,
-        checkpoint_freq=args.checkpoint_freq,
-        frame_stack=args.frame_stack,
-        normalize=True if args.normalize else ("reward" if args.normalize_reward else False),
-        max_episode_steps=args.max_episode_steps,
-        preprocess=args.preprocess,
-        game_options=parse_pairs(args.option, "--option"),
-        num_workers=args.num_workers,
-        device=args.device,
-        torch_threads=args.torch_threads,
-        backend=args.backend,
-        ray_address=args.ray_address,
-        progress=not args.no_progress,
-        tensorboard=not args.no_tensorboard,
-        eval_episodes=args.eval_episodes,
-        algo=args.algo,
-    )
-    return 130 if result.interrupted else 0
+    with sigterm_as_interrupt() as stop:  # `kill`/`timeout`/a scheduler's SIGTERM saves the model as Ctrl-C does
+        result = train(
+            game_argument("train", args.game, getattr(args, "command", [])),
+            num_envs=args.num_envs,
+            timesteps=args.timesteps,
+            seed=args.seed,
+            ppo=parse_pairs(args.ppo, "--ppo"),
+            config=args.config,
+            runs_dir=args.runs_dir,
+            run_dir=args.run_dir,
+            resume=args.resume,
+            checkpoint_freq=args.checkpoint_freq,
+            frame_stack=args.frame_stack,
+            normalize=True if args.normalize else ("reward" if args.normalize_reward else False),
+            max_episode_steps=args.max_episode_steps,
+            preprocess=args.preprocess,
+            game_options=parse_pairs(args.option, "--option"),
+            num_workers=args.num_workers,
+            device=args.device,
+            torch_threads=args.torch_threads,
+            backend=args.backend,
+            ray_address=args.ray_address,
+            progress=not args.no_progress,
+            tensorboard=not args.no_tensorboard,
+            eval_episodes=args.eval_episodes,
+            algo=args.algo,
+        )
+    return 128 + stop.signum if stop.signum else (130 if result.interrupted else 0)
 
 
 def main(argv: Sequence[str] | None = None) -> int:
