@@ -16,6 +16,7 @@ average before and after) and prints one table.
 from __future__ import annotations
 
 import argparse
+import io
 import json
 import os
 import sys
@@ -39,17 +40,21 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--seconds", type=float, default=4.0)
     parser.add_argument("--repeat", type=int, default=5)
     parser.add_argument("--counts", default="1,2")
-    parser.add_argument("--backends", default=",".join(ENVS))
+    parser.add_argument("--backends", default=",".join(ENVS), help=f"comma-separated: {', '.join(ENVS)}")
     parser.add_argument("--observations", default=",".join(OBSERVATIONS))
     parser.add_argument("--json", type=Path, default=Path(__file__).parent / "results" / "pixels.json")
     args = parser.parse_args(argv)
     counts = [int(c) for c in args.counts.split(",")]
+    backends = args.backends.split(",")
+    unknown = [b for b in backends if b not in ENVS]
+    if unknown:
+        parser.error(f"unknown backend(s) {', '.join(unknown)}; choose from {', '.join(ENVS)}")
     rows, reports = [], []
-    for backend in args.backends.split(","):
+    for backend in backends:
         for obs in args.observations.split(","):
             report = run_bench(
                 ENVS[backend], counts, ["vecbridge", "raw"], seconds=args.seconds, repeat=args.repeat,
-                options=OPTIONS[obs], progress=False, interleave="on", out=open(os.devnull, "w"),
+                options=OPTIONS[obs], progress=False, interleave="on", out=io.StringIO(),
             )  # fmt: skip
             reports.append({"backend": backend, "observation": obs, **report})
             by = {(r["runner"], r["num_envs"]): r for r in report["results"]}
@@ -61,8 +66,10 @@ def main(argv: list[str] | None = None) -> int:
                 print(_row(rows[-1]), flush=True)
     args.json.parent.mkdir(parents=True, exist_ok=True)
     args.json.write_text(json.dumps({"rows": [list(r) for r in rows], "reports": reports}, indent=1, default=str))
-    print("\n| backend | observation | N | vecbridge steps/s | raw steps/s | vecbridge / raw | Python µs/step | "
-          "game CPU µs/step (vecbridge) | game CPU µs/step (raw) |")
+    print(
+        "\n| backend | observation | N | vecbridge steps/s | raw steps/s | vecbridge / raw (pairs: lowest–highest) | Python µs/step | "
+        "game CPU µs/step (vecbridge) | game CPU µs/step (raw) |"
+    )
     print("|---|---|---:|---:|---:|---:|---:|---:|---:|")
     for r in rows:
         print(_row(r))
@@ -71,12 +78,13 @@ def main(argv: list[str] | None = None) -> int:
     return 0
 
 
-def _paired_ratio(vb: dict | None, raw: dict | None) -> float | None:
-    """Median of the run-by-run ratios (the runs were interleaved, so run k of each saw the same machine)."""
+def _paired_ratio(vb: dict | None, raw: dict | None) -> tuple[float, float, float] | None:
+    """Median, lowest and highest of the run-by-run ratios (the runs were interleaved, so run k
+    of each saw the same machine); the range shows how much one ratio is worth here."""
     if not vb or not raw or not vb["runs"] or not raw["runs"]:
         return None
     pairs = sorted(a / b for a, b in zip(vb["runs"], raw["runs"]) if b)
-    return pairs[len(pairs) // 2] if pairs else None
+    return (pairs[len(pairs) // 2], pairs[0], pairs[-1]) if pairs else None
 
 
 def _row(r: tuple) -> str:
@@ -84,8 +92,11 @@ def _row(r: tuple) -> str:
         return "–" if v is None else fmt.format(v * scale)
 
     backend, obs, n, vb, raw, ratio, py, game_vb, game_raw = r
-    return (f"| {backend} | {obs} | {n} | {num(vb)} | {num(raw)} | {num(ratio, fmt='{:.2f}x')} | {num(py, 1e6)} | "
-            f"{num(game_vb, 1e6)} | {num(game_raw, 1e6)} |")
+    ratio_text = "–" if ratio is None else f"{ratio[0]:.2f}x ({ratio[1]:.2f}–{ratio[2]:.2f})"
+    return (
+        f"| {backend} | {obs} | {n} | {num(vb)} | {num(raw)} | {ratio_text} | {num(py, 1e6)} | "
+        f"{num(game_vb, 1e6)} | {num(game_raw, 1e6)} |"
+    )
 
 
 if __name__ == "__main__":
