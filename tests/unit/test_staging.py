@@ -38,6 +38,21 @@ def test_a_batch_is_preprocessed_into_its_rows_only():
     assert out[3][0, 0].tolist() == [20, 30]  # gray of a flat frame is its value; the stack: previous, newest
 
 
+@pytest.mark.parametrize("order", [(1, 3, 5), (5, 3, 1), (1, 5)])
+def test_batches_in_order_out_of_order_and_with_gaps_give_the_reference_rows(order):
+    # in order, the group's staged rows are handed over as a view (no copy); otherwise indexed
+    out = np.zeros((6, 6, 4, 2), np.uint8)
+    st, ref = Staging(Pipeline.parse("gray,stack=2"), RAW, (1, 3, 5), out), Pipeline.parse("gray,stack=2")
+    for step in range(2):
+        for i in order:
+            st.put(i, frame(10 * i + step), step == 0)
+        st.flush(Completion(ids=list(order)))
+        want = ref(np.stack([frame(10 * i + step) for i in order]), list(order), step == 0)
+        np.testing.assert_array_equal(out[list(order)], want)
+        staged = {i: st._frames[st._slot[i]] for i in order}
+        assert all((staged[i] == 10 * i + step).all() for i in order)  # the pipeline wrote nothing back
+
+
 def test_same_step_final_frames_end_the_old_episode_before_the_new_first_frame():
     st, out, _ = staging()
     st.put(1, frame(10), True)

@@ -52,4 +52,11 @@ class Staging:
             for i, row in zip(finals, self.pipeline(frames, finals, False)):
                 completion.infos[i]["final_obs"] = row
         slots = [self._slot[i] for i in ids]
-        self.pipeline.write(self._frames[slots], ids, [staged[i] for i in ids], self.out)
+        first = slots[0]
+        if slots == list(range(first, first + len(slots))):
+            # the usual lockstep batch, every instance in order: a view of the staged rows, where
+            # indexing copies them (a 180 KiB screen each: ~16 µs of host CPU a step, FCEUX gray84 N = 1)
+            frames = self._frames[first : first + len(slots)]
+        else:
+            frames = self._frames[slots]
+        self.pipeline.write(frames, ids, [staged[i] for i in ids], self.out)
