@@ -190,7 +190,7 @@ def _multi_discrete(desc: dict, budget: Budget, depth: int) -> spaces.Space:
     if "start" in desc:
         start = np.array(_nested(desc["start"], shape, lambda v: _integer(v, "MultiDiscrete 'start'"),
                                  "MultiDiscrete 'start'"), dtype=np.int64).reshape(shape)  # fmt: skip
-        if (start.astype(object) + nvec.astype(object) - 1 > INT64_MAX).any():
+        if np.any(start.astype(object) + nvec.astype(object) - 1 > INT64_MAX):  # (a 0-d nvec compares to a bool)
             raise SpaceError("MultiDiscrete start + nvec - 1 passes the int64 range")
     else:
         start = np.zeros(shape, dtype=np.int64)
