@@ -8,6 +8,8 @@ raw_liar.py. Set CLUMSY to one of these, and CLUMSY_INSTANCE to the instance tha
   hello1e400    its hello declares Discrete n=1e400
   badrelaunch   its 3rd step crashes (exit 7); its first relaunch says a hello with an invalid
                 space, the next relaunch is well behaved
+  instancestr   its hello gives its instance number as a JSON string ("instance": "1")
+CLUMSY_UNIX=1 connects to VECBRIDGE_SOCKET (a Unix-domain socket) instead of TCP.
 Standard library only.
 """
 
@@ -58,13 +60,19 @@ def launches() -> int:
 
 def main() -> None:
     before = launches()
-    sock = socket.create_connection((os.environ["VECBRIDGE_HOST"], int(os.environ["VECBRIDGE_PORT"])))
+    if os.environ.get("CLUMSY_UNIX"):
+        sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+        sock.connect(os.environ["VECBRIDGE_SOCKET"])
+    else:
+        sock = socket.create_connection((os.environ["VECBRIDGE_HOST"], int(os.environ["VECBRIDGE_PORT"])))
     obs_space = '"float[4]"'
     if ME and (MODE == "hello1e400" or (MODE == "badrelaunch" and before == 1)):
         obs_space = '{"type":"Discrete","n":1e400}'
+    instance = os.environ["VECBRIDGE_INSTANCE"]
+    if ME and MODE == "instancestr":
+        instance = json.dumps(instance)
     sock.sendall(frame('{"type":"hello","version":1,"instance":%s,"token":%s,"observation_space":%s,'
-                       '"action_space":"int 0 1"}' % (os.environ["VECBRIDGE_INSTANCE"],
-                                                        json.dumps(os.environ["VECBRIDGE_TOKEN"]), obs_space)))
+                       '"action_space":"int 0 1"}' % (instance, json.dumps(os.environ["VECBRIDGE_TOKEN"]), obs_space)))
     t = 0
     arrays = '"arrays":[{"dtype":"float32","shape":[4]}]'
     while (msg := read_frame(sock)) is not None:

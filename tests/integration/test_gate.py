@@ -176,6 +176,20 @@ def test_a_game_that_breaks_the_protocol_in_a_step_is_a_crash_of_that_instance(m
         envs.close()
 
 
+@pytest.mark.parametrize("num_envs, unix", [(1, False), (2, True)])
+def test_a_hello_whose_instance_is_no_number_fails_its_launch_at_once(num_envs, unix):
+    # Its token is right, so it is this run's game; the instance it names is unusable, so it is
+    # told by the peer's process id (a Unix socket) or by being the only one owing a hello.
+    # (It used to be refused as a stranger and the launch waited out its start-up timeout.)
+    spec = clumsy("instancestr", instance=num_envs - 1)
+    if unix:
+        spec = replace(spec, env={**spec.env, "CLUMSY_UNIX": "1"})
+    with pytest.raises(LaunchError) as err:
+        vecbridge.make(spec, num_envs=num_envs)
+    assert err.value.stage == "handshake" and err.value.instance == num_envs - 1, str(err.value)
+    assert "the hello's 'instance' must be a JSON integer" in str(err.value) and "got string '" in str(err.value)
+
+
 def test_a_hello_with_discrete_n_1e400_is_a_launch_error_at_the_handshake():
     with pytest.raises(LaunchError) as err:
         vecbridge.make(clumsy("hello1e400", instance=0), num_envs=2, num_workers=1)

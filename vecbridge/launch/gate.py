@@ -126,7 +126,7 @@ class Gate:
                 hs.sock.send(conn.data_to_send())
         except (ProtocolError, SpaceError) as exc:
             claimed = getattr(exc, "instance", None)
-            proc = self.expected.get(claimed) if conn.authenticated else None
+            proc = self._sender(hs, claimed) if conn.authenticated else None
             if proc is not None:  # a game of this run with an invalid hello: its launch fails
                 self._close(hs)
                 raise launch_error("handshake", process=proc, what=f"sent an invalid hello: {type(exc).__name__}: {exc}") from None
@@ -249,6 +249,22 @@ class Gate:
             self._unwatch(fd)
         if not keep_socket:
             hs.sock.close()
+
+    def _sender(self, hs: _Handshake, claimed: object) -> GameProcess | None:
+        """The expected instance an authenticated hello came from, if it can be told.
+
+        By the instance it names; when it names none usable (``"instance": "0"``), by the
+        peer's process id (a Unix socket), else by being the only instance owing a hello.
+        Without this such a hello waited out the whole start-up timeout (60 s by default).
+        """
+        if isinstance(claimed, int):
+            return self.expected.get(claimed)  # a number not expected: a second hello, refused
+        for proc in self.expected.values():
+            if hs.pid is not None and hs.pid == proc.pid:
+                return proc
+        if len(self.expected) == 1:
+            return next(iter(self.expected.values()))
+        return None
 
     def _unix_peer_of(self, proc: GameProcess) -> bool:
         return any(hs.pid == proc.pid for hs in self.handshakes.values() if hs.pid is not None)
