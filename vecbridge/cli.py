@@ -10,7 +10,7 @@ from typing import Sequence
 
 import numpy as np
 
-from vecbridge.keyvalue import parse_pairs, positive_int
+from vecbridge.keyvalue import nonnegative_int, parse_pairs, positive_float, positive_int
 
 
 def _spec_from(args: argparse.Namespace):
@@ -41,7 +41,7 @@ def cmd_run(args: argparse.Namespace) -> int:
     spec = _spec_from(args)
     started = time.monotonic()
     envs = vecbridge.make(spec, num_envs=args.num_envs, num_workers=args.num_workers, preprocess=args.preprocess,
-                          **parse_pairs(args.option, "--option"))  # fmt: skip
+                          run_dir=args.run_dir, **parse_pairs(args.option, "--option"))  # fmt: skip
     try:
         workers = "driven from this process" if envs.num_workers == 0 else f"{envs.num_workers} worker process(es)"
         print(f"launched {envs.num_envs} instance(s) of {envs.game_name or game_label(spec)} in {time.monotonic() - started:.2f} s "
@@ -50,21 +50,26 @@ def cmd_run(args: argparse.Namespace) -> int:
         envs.reset(seed=args.seed)
         envs.action_space.seed(args.seed)
         returns, running = [], np.zeros(envs.num_envs)
-        steps, t0 = 0, time.monotonic()
+        steps, failures, t0 = 0, 0, time.monotonic()
         while time.monotonic() - t0 < args.seconds:
             _, rew, term, trunc, info = envs.step(envs.action_space.sample())
             running += rew
             done = term | trunc
-            returns.extend(running[done].tolist())
-            running[done] = 0
+            failed = info.get("_vecbridge_error", np.zeros(envs.num_envs, dtype=bool))
+            # an episode an instance failure cut short (truncated, its instance relaunched) is no return
+            returns.extend(running[done & ~failed].tolist())
+            running[done | failed] = 0
             steps += envs.num_envs
-            if "vecbridge_error" in info:
-                for i in np.flatnonzero(info["_vecbridge_error"]):
-                    print(f"warning: {info['vecbridge_error'][i]}", file=sys.stderr)
+            for i in np.flatnonzero(failed):
+                failures += 1
+                print(f"warning: {info['vecbridge_error'][i]}", file=sys.stderr)
         elapsed = time.monotonic() - t0
         print(f"{steps} steps in {elapsed:.1f} s: {steps / elapsed:,.0f} steps/s across {envs.num_envs} instances")
         if returns:
             print(f"{len(returns)} episodes, random-policy return {np.mean(returns):.2f} ± {np.std(returns):.2f}")
+        if failures:
+            print(f"{failures} instance failure(s): their episodes were cut short and are not counted (warnings above)")
+            return 1
     finally:
         envs.close()
     return 0
@@ -76,11 +81,14 @@ def cmd_check(args: argparse.Namespace) -> int:
 
     spec = _spec_from(args)
     options = parse_pairs(args.option, "--option")
-    report = check_game(spec, steps=args.steps, seed=args.seed, deterministic=not args.nondeterministic, **options)
+    # with --run-dir: the single instance's folder in DIR/single, the vector env's in DIR/vector
+    where = (lambda part: None) if args.run_dir is None else (lambda part: os.path.join(args.run_dir, part))
+    report = check_game(spec, steps=args.steps, seed=args.seed, deterministic=not args.nondeterministic,
+                        run_dir=where("single"), **options)  # fmt: skip
     print(report.format())
     if not report.ok:
         return 1
-    envs = vecbridge.make(spec, num_envs=args.num_envs, **options)
+    envs = vecbridge.make(spec, num_envs=args.num_envs, run_dir=where("vector"), **options)
     try:
         vreport = check_vector_env(envs, steps=args.steps // 2, seed=args.seed, subject=f"{args.num_envs} instances as a vector env")
     finally:
@@ -105,18 +113,20 @@ def build_parser() -> argparse.ArgumentParser:
         p.add_argument("--option", "-o", action="append", metavar="KEY=VALUE", help="a game option (JSON value), repeatable")
         p.add_argument("--framing", default="auto", choices=["auto", "binary", "comm", "websocket"])
         p.add_argument("--seed", type=int, default=0)
+        p.add_argument("--run-dir", metavar="DIR", help="keep the instances' folders and logs here (default: a temporary "
+                       "folder, removed on exit)")  # fmt: skip
 
     run = sub.add_parser("run", help="run N instances with random actions; print throughput and returns")
     game_args(run)
     run.add_argument("--num-envs", "-n", type=positive_int, default=8)
-    run.add_argument("--num-workers", type=int, default=None)
-    run.add_argument("--seconds", type=float, default=10.0)
+    run.add_argument("--num-workers", type=nonnegative_int, default=None, help="worker processes (0: none, the sockets driven from this process)")
+    run.add_argument("--seconds", type=positive_float, default=10.0)
     run.add_argument("--preprocess", metavar="SPEC", help="image preprocessing, e.g. gray,resize=84x84,maxpool,stack=4")
     run.set_defaults(func=cmd_run)
 
     check = sub.add_parser("check", help="check a game against the protocol and the vector env contract")
     game_args(check)
-    check.add_argument("--steps", type=int, default=100)
+    check.add_argument("--steps", type=positive_int, default=100)
     check.add_argument("--num-envs", "-n", type=positive_int, default=2)
     check.add_argument("--nondeterministic", action="store_true", help="skip the same-seed check")
     check.set_defaults(func=cmd_check)
@@ -150,6 +160,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         # vecbridge's own errors already say which instance, what was expected and what came,
         # and where the log is: the message is the answer, a traceback through vecbridge is noise
         print(f"vecbridge {args.cmd}: {type(exc).__name__}: {exc}", file=sys.stderr)
+        log = getattr(exc, "log_path", None)
+        if log and not os.path.exists(log):  # the run folder was a temporary one, removed on exit
+            print("(that log was in a temporary run folder, removed on exit: `vecbridge run/check --run-dir DIR` or "
+                  "`vecbridge.make(..., run_dir=DIR)` keeps the games' folders and logs)", file=sys.stderr)  # fmt: skip
         print("(VECBRIDGE_TRACEBACK=1 shows where it was raised)", file=sys.stderr)
         return 1
 

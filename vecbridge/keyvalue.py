@@ -21,12 +21,32 @@ def parse_pairs(pairs: Sequence[str] | None, flag: str = "--option") -> dict[str
     return out
 
 
-def positive_int(text: str) -> int:
-    """An argparse type: a whole number of at least 1 (``--num-envs 0`` is refused by argparse, in one line)."""
+def _whole(text: str, least: int) -> int:
     try:
         value = int(text)
     except ValueError:
         raise argparse.ArgumentTypeError(f"expected a whole number, got {text!r}") from None
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"must be at least 1, got {value}")
+    if value < least:
+        raise argparse.ArgumentTypeError(f"must be at least {least}, got {value}")
+    return value
+
+
+def positive_int(text: str) -> int:
+    """An argparse type: a whole number of at least 1 (``--num-envs 0`` is refused by argparse, in one line)."""
+    return _whole(text, 1)
+
+
+def nonnegative_int(text: str) -> int:
+    """An argparse type: a whole number of at least 0 (``--num-workers 0``: no worker process)."""
+    return _whole(text, 0)
+
+
+def positive_float(text: str) -> float:
+    """An argparse type: a finite number above 0 (``--seconds``)."""
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a number, got {text!r}") from None
+    if not 0 < value < float("inf"):
+        raise argparse.ArgumentTypeError(f"must be a number above 0, got {text}")
     return value

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 import sys
 from pathlib import Path
@@ -87,6 +88,10 @@ def test_a_failing_game_or_bad_spec_is_reported_without_a_traceback(command, mes
     (["train", "vecbridge/Catch-v0", "--resume", "no/such/rl_model"], "vecbridge train: --resume: no such file no/such/rl_model\n"),
     (["run", "vecbridge/Catch-v0", "-n", "0"], "argument --num-envs/-n: must be at least 1, got 0\n"),
     (["train", "vecbridge/Catch-v0", "-n", "two"], "argument --num-envs/-n: expected a whole number, got 'two'\n"),
+    (["run", "vecbridge/Catch-v0", "--num-workers", "-1"], "argument --num-workers: must be at least 0, got -1\n"),
+    (["run", "vecbridge/Catch-v0", "--seconds", "-1"], "argument --seconds: must be a number above 0, got -1\n"),
+    (["bench", "--repeat", "0"], "argument --repeat: must be at least 1, got 0\n"),
+    (["eval", "vecbridge/Catch-v0", "--random", "--episodes", "0"], "argument --episodes/-k: must be at least 1, got 0\n"),
 ])  # fmt: skip
 def test_a_bad_argument_is_refused_in_one_line_before_any_game_starts(command, message):
     out = vecbridge(*command)
@@ -99,6 +104,26 @@ def test_train_that_cannot_start_leaves_no_run_folder(tmp_path, extra):
     out = vecbridge("train", "vecbridge/Catch-v0", "-n", "1", "--runs-dir", str(tmp_path / "runs"), *extra)
     assert out.returncode == 1 and out.stderr.startswith("vecbridge train: "), out.stderr  # (a game's log tail may hold its traceback)
     assert not any((tmp_path / "runs").glob("*")), list((tmp_path / "runs").glob("*"))
+
+
+def test_run_does_not_count_episodes_that_an_instance_failure_cut_short():
+    # Catch with balls="abc": every reset fails in the game (a TypeError), so no episode is real
+    out = vecbridge("run", "vecbridge/Catch-v0", "-n", "2", "--seconds", "1", "-o", "balls=abc")
+    assert out.returncode == 1, out.stdout + out.stderr
+    assert "random-policy return" not in out.stdout and "instance failure(s): their episodes were cut short" in out.stdout
+    assert "warning: " in out.stderr and "TypeError" in out.stderr
+
+
+def test_run_dir_keeps_the_logs_that_a_launch_error_names(tmp_path):
+    game = ["--", "{python}", "-c", "import sys; print('boom', file=sys.stderr); sys.exit(3)"]
+    out = vecbridge("run", "-n", "1", "--seconds", "1", *game)
+    assert out.returncode == 1 and "log: " in out.stderr
+    assert "that log was in a temporary run folder, removed on exit" in out.stderr  # and it is gone
+    assert not os.path.exists(out.stderr.split("log: ")[1].split()[0])
+    out = vecbridge("run", "-n", "1", "--seconds", "1", "--run-dir", str(tmp_path / "kept"), *game)
+    log = tmp_path / "kept" / "instance-0" / "game.log"
+    assert out.returncode == 1 and f"log: {log}" in out.stderr and "temporary run folder" not in out.stderr
+    assert log.read_text() == "boom\n"
 
 
 def test_vecbridge_traceback_shows_where_an_error_was_raised():

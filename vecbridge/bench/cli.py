@@ -11,7 +11,7 @@ import os
 import sys
 from typing import Any, Sequence, TextIO
 
-from vecbridge.keyvalue import parse_pairs
+from vecbridge.keyvalue import nonnegative_int, parse_pairs, positive_float, positive_int
 
 DEFAULT_COUNTS = "1,2,4,8,16"
 
@@ -59,13 +59,13 @@ def configure(parser: argparse.ArgumentParser) -> argparse.ArgumentParser:
                         help=f"instance counts to sweep, comma-separated (default: {DEFAULT_COUNTS})")
     parser.add_argument("--runners", "-r", default=list(DEFAULT_RUNNERS), type=_names,
                         help=f"comma-separated, from: {', '.join(RUNNERS)} (default: {','.join(DEFAULT_RUNNERS)})")
-    parser.add_argument("--seconds", type=float, default=5.0, help="length of one timed run (default 5)")
-    parser.add_argument("--repeat", type=int, default=3, help="timed runs per case; the median is reported (default 3)")
+    parser.add_argument("--seconds", type=positive_float, default=5.0, help="length of one timed run (default 5)")
+    parser.add_argument("--repeat", type=positive_int, default=3, help="timed runs per case; the median is reported (default 3)")
     parser.add_argument("--warmup", type=float, default=None, help="untimed seconds before the runs (default: min(1, --seconds))")
     parser.add_argument("--batch-size", type=_batch_size, default=None,
                         help="recv() batch of vecbridge-async (and pufferlib): an integer, or a fraction of N "
                              "(default: N/2 for vecbridge-async, N for pufferlib)")
-    parser.add_argument("--num-workers", type=int, default=None, help="worker processes for vecbridge (and pufferlib)")
+    parser.add_argument("--num-workers", type=nonnegative_int, default=None, help="worker processes for vecbridge (and pufferlib)")
     parser.add_argument("--option", "-o", action="append", metavar="KEY=VALUE",
                         help="a game option (JSON value), repeatable, e.g. -o slow_instances=[0] -o delay_s=0.0005")
     parser.add_argument("--seed", type=int, default=0)
@@ -77,7 +77,7 @@ def configure(parser: argparse.ArgumentParser) -> argparse.ArgumentParser:
                         help="measure the runners of one instance count turn about, run by run, so that a drifting "
                              "machine affects them alike (auto: when they hold at most "
                              "64 instances together; off: each case whole, one after another)")
-    parser.add_argument("--case-timeout", type=float, default=None,
+    parser.add_argument("--case-timeout", type=positive_float, default=None,
                         help="seconds one case may take in all (default: generous, from N and the run lengths)")
     parser.add_argument("--title", default=None, help="plot title")
     return parser

@@ -25,7 +25,7 @@ from typing import Any, Callable, NamedTuple, Sequence
 
 import numpy as np
 
-from vecbridge.keyvalue import parse_pairs, positive_int
+from vecbridge.keyvalue import nonnegative_int, parse_pairs, positive_int
 from vecbridge.sb3.algos import acting, algo_class, algo_of
 from vecbridge.sb3.common import (
     describe_limit,
@@ -283,7 +283,7 @@ def add_parser(subparsers: Any) -> argparse.ArgumentParser:
                    "(a LaunchSpec, a function returning one, or a gymnasium.Env class); or the game's command after --")
     p.add_argument("--model", "-m", help="a model.zip or checkpoint from vecbridge train")
     p.add_argument("--random", action="store_true", help="evaluate uniformly random actions instead (a baseline)")
-    p.add_argument("--episodes", "-k", type=int, default=20)
+    p.add_argument("--episodes", "-k", type=positive_int, default=20)
     p.add_argument("--deterministic", action="store_true", help="take the most likely action (default: sample)")
     p.add_argument("--num-envs", "-n", type=positive_int, default=4, help="instances playing in parallel (default 4)")
     p.add_argument("--seed", type=int, default=0)
@@ -298,7 +298,7 @@ def add_parser(subparsers: Any) -> argparse.ArgumentParser:
     p.add_argument("--option", "-o", action="append", metavar="KEY=VALUE", help="a game option (JSON value), repeatable; "
                    "the training run's game options (config.json) apply unless overridden")
     p.add_argument("--quiet", "-q", action="store_true", help="no line per episode")
-    p.add_argument("--num-workers", type=int, help="vecbridge worker processes")
+    p.add_argument("--num-workers", type=nonnegative_int, help="vecbridge worker processes")
     p.add_argument("--device", default="cpu", help="torch device (default cpu)")
     p.set_defaults(func=run_cli)
     return p

@@ -20,7 +20,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Sequence
 
-from vecbridge.keyvalue import parse_pairs, positive_int
+from vecbridge.keyvalue import nonnegative_int, parse_pairs, positive_int
 from vecbridge.sb3.algos import ALGOS, algo_class, algo_of
 from vecbridge.sb3.run_config import current_torch_threads, saved_config, write_config
 from vecbridge.sb3.common import (
@@ -335,7 +335,7 @@ def add_parser(subparsers: Any) -> argparse.ArgumentParser:
     p.add_argument("--max-episode-steps", type=int, help="end episodes truncated after this many steps; 0: no limit "
                    "(default: the game's registered limit)")
     p.add_argument("--option", "-o", action="append", metavar="KEY=VALUE", help="a game option (JSON value), repeatable")
-    p.add_argument("--num-workers", type=int, help="vecbridge worker processes (default: one per 4 cores)")
+    p.add_argument("--num-workers", type=nonnegative_int, help="vecbridge worker processes (default: one per 4 cores)")
     p.add_argument("--backend", choices=["vecbridge", "ray"], default="vecbridge",
                    help="where the instances run: this machine (default), or Ray actors across a cluster's nodes")
     p.add_argument("--ray-address", help="with --backend ray: the cluster to join (default: RAY_ADDRESS, else a local Ray)")
