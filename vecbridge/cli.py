@@ -113,13 +113,14 @@ def build_parser() -> argparse.ArgumentParser:
         p.add_argument("--option", "-o", action="append", metavar="KEY=VALUE", help="a game option (JSON value), repeatable")
         p.add_argument("--framing", default="auto", choices=["auto", "binary", "comm", "websocket"])
         p.add_argument("--seed", type=int, default=0)
-        p.add_argument("--run-dir", metavar="DIR", help="keep the instances' folders and logs here (default: a temporary "
-                       "folder, removed on exit)")  # fmt: skip
+        p.add_argument("--run-dir", metavar="DIR",
+                       help="keep the instances' folders and logs here (default: a temporary folder, removed on exit)")
 
     run = sub.add_parser("run", help="run N instances with random actions; print throughput and returns")
     game_args(run)
     run.add_argument("--num-envs", "-n", type=positive_int, default=8)
-    run.add_argument("--num-workers", type=nonnegative_int, default=None, help="worker processes (0: none, the sockets driven from this process)")
+    run.add_argument("--num-workers", type=nonnegative_int, default=None,
+                     help="worker processes (0: none, the sockets are driven from this process)")
     run.add_argument("--seconds", type=positive_float, default=10.0)
     run.add_argument("--preprocess", metavar="SPEC", help="image preprocessing, e.g. gray,resize=84x84,maxpool,stack=4")
     run.set_defaults(func=cmd_run)

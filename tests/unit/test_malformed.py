@@ -333,7 +333,7 @@ def test_the_game_side_accepts_null_optional_fields():
         ({"type": "MultiDiscrete", "nvec": [[2, 3], [4]]}, "shape"),
         ({"type": "MultiDiscrete", "nvec": [0]}, "must be an integer in"),
         ({"type": "MultiDiscrete", "nvec": [3], "start": [2**63 - 1]}, "passes the int64 range"),
-        ({"type": "MultiDiscrete", "nvec": 3, "start": 2**63 - 1}, "passes the int64 range"),  # 0-d (hypothesis found it)
+        ({"type": "MultiDiscrete", "nvec": 3, "start": 2**63 - 1}, "passes the int64 range"),  # 0-d: hypothesis found it
         ({"type": "MultiBinary", "n": -1}, "non-negative"),
         ({"type": "Dict", "spaces": [1]}, "must be an object"),
         ({"type": "Dict", "spaces": {str(i): "bool" for i in range(5000)}}, "sub-spaces"),

@@ -60,12 +60,14 @@ def configure(parser: argparse.ArgumentParser) -> argparse.ArgumentParser:
     parser.add_argument("--runners", "-r", default=list(DEFAULT_RUNNERS), type=_names,
                         help=f"comma-separated, from: {', '.join(RUNNERS)} (default: {','.join(DEFAULT_RUNNERS)})")
     parser.add_argument("--seconds", type=positive_float, default=5.0, help="length of one timed run (default 5)")
-    parser.add_argument("--repeat", type=positive_int, default=3, help="timed runs per case; the median is reported (default 3)")
+    parser.add_argument("--repeat", type=positive_int, default=3,
+                        help="timed runs per case; the median is reported (default 3)")
     parser.add_argument("--warmup", type=float, default=None, help="untimed seconds before the runs (default: min(1, --seconds))")
     parser.add_argument("--batch-size", type=_batch_size, default=None,
                         help="recv() batch of vecbridge-async (and pufferlib): an integer, or a fraction of N "
                              "(default: N/2 for vecbridge-async, N for pufferlib)")
-    parser.add_argument("--num-workers", type=nonnegative_int, default=None, help="worker processes for vecbridge (and pufferlib)")
+    parser.add_argument("--num-workers", type=nonnegative_int, default=None,
+                        help="worker processes for vecbridge (and pufferlib)")
     parser.add_argument("--option", "-o", action="append", metavar="KEY=VALUE",
                         help="a game option (JSON value), repeatable, e.g. -o slow_instances=[0] -o delay_s=0.0005")
     parser.add_argument("--seed", type=int, default=0)
