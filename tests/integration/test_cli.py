@@ -13,6 +13,7 @@ import pytest
 from support.user_games import write_user_games
 
 RAW_LIAR = str(Path(__file__).resolve().parents[1] / "games" / "raw_liar.py")
+CLUMSY = str(Path(__file__).resolve().parents[1] / "games" / "clumsy.py")
 VECBRIDGE = str(Path(sys.executable).with_name("vecbridge"))  # the installed script, as a user runs it
 
 
@@ -107,12 +108,14 @@ def test_train_that_cannot_start_leaves_no_run_folder(tmp_path, extra):
 
 
 def test_run_does_not_count_episodes_that_an_instance_failure_cut_short():
-    # Catch with balls="abc": every reset fails in the game (a TypeError), so no episode is real
-    out = vecbridge("run", "vecbridge/Catch-v0", "-n", "2", "--seconds", "1", "-o", "balls=abc")
+    # clumsy's episodes never end; its instance 1 crashes at its 3rd step (exit 7), its first
+    # relaunch says an invalid hello, its second is well behaved: two failures, no real episode
+    game = ["--", "env", "CLUMSY=badrelaunch", "CLUMSY_INSTANCE=1", "{python}", CLUMSY]
+    out = vecbridge("run", "-n", "2", "--seconds", "2", *game)
     assert out.returncode == 1, out.stdout + out.stderr
-    assert "random-policy return" not in out.stdout
-    assert "instance failure(s): their episodes were cut short" in out.stdout
-    assert "warning: " in out.stderr and "TypeError" in out.stderr
+    assert "random-policy return" not in out.stdout, out.stdout  # (it used to count the cut episodes)
+    assert "2 instance failure(s): their episodes were cut short and are not counted" in out.stdout, out.stdout
+    assert "exited with status 7" in out.stderr and "stage: handshake" in out.stderr, out.stderr
 
 
 def test_run_dir_keeps_the_logs_that_a_launch_error_names(tmp_path):
