@@ -15,9 +15,15 @@ from vecbridge.keyvalue import nonnegative_int, parse_pairs, positive_float, pos
 
 def _spec_from(args: argparse.Namespace):
     """The game the arguments name (vecbridge.game_ref): a registered id or a LaunchSpec; one line if none."""
-    from vecbridge.game_ref import game_argument, resolve_or_exit
+    from dataclasses import replace
 
-    return resolve_or_exit(args.cmd, game_argument(args.cmd, args.game, args.command, args.framing))
+    from vecbridge.game_ref import game_argument, resolve_or_exit
+    from vecbridge.registry import resolve_spec
+
+    spec = resolve_or_exit(args.cmd, game_argument(args.cmd, args.game, args.command, args.framing))
+    if args.step_timeout is not None:
+        spec = replace(resolve_spec(spec), step_timeout=args.step_timeout)
+    return spec
 
 
 def cmd_list(args: argparse.Namespace) -> int:
@@ -113,6 +119,9 @@ def build_parser() -> argparse.ArgumentParser:
         p.add_argument("--option", "-o", action="append", metavar="KEY=VALUE", help="a game option (JSON value), repeatable")
         p.add_argument("--framing", default="auto", choices=["auto", "binary", "comm", "websocket"])
         p.add_argument("--seed", type=int, default=0)
+        p.add_argument("--step-timeout", type=positive_float, metavar="S",
+                       help="seconds an instance may take to answer one request before it counts as hung "
+                            "(default: the game's, 30-60 s)")
         p.add_argument("--run-dir", metavar="DIR",
                        help="keep the instances' folders and logs here (default: a temporary folder, removed on exit)")
 

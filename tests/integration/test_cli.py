@@ -118,6 +118,13 @@ def test_run_does_not_count_episodes_that_an_instance_failure_cut_short():
     assert "exited with status 7" in out.stderr and "stage: handshake" in out.stderr, out.stderr
 
 
+def test_step_timeout_says_when_an_instance_counts_as_hung():
+    # each step takes 0.5 s against a step timeout of 0.2 s: hung, relaunched, until the budget is spent
+    out = vecbridge("run", "vecbridge/Echo-v0", "-n", "1", "--seconds", "30", "--step-timeout", "0.2", "-o", "delay_s=0.5")
+    assert out.returncode == 1 and "RestartBudgetExceeded" in out.stderr, out.stdout + out.stderr
+    assert "no reply to step within 0.2 s" in out.stderr, out.stderr
+
+
 def test_run_dir_keeps_the_logs_that_a_launch_error_names(tmp_path):
     game = ["--", "{python}", "-c", "import sys; print('boom', file=sys.stderr); sys.exit(3)"]
     out = vecbridge("run", "-n", "1", "--seconds", "1", *game)
