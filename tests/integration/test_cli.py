@@ -93,6 +93,11 @@ def test_a_failing_game_or_bad_spec_is_reported_without_a_traceback(command, mes
     (["run", "vecbridge/Catch-v0", "--seconds", "-1"], "argument --seconds: must be a number above 0, got -1\n"),
     (["bench", "--repeat", "0"], "argument --repeat: must be at least 1, got 0\n"),
     (["eval", "vecbridge/Catch-v0", "--random", "-k", "0"], "argument --episodes/-k: must be at least 1, got 0\n"),
+    (["train", "vecbridge/Catch-v0", "--timesteps", "-5"], "argument --timesteps/-t: must be at least 1, got -5\n"),
+    (["train", "vecbridge/Catch-v0", "--torch-threads", "-1"], "argument --torch-threads: must be at least 1, got -1\n"),
+    (["train", "vecbridge/Catch-v0", "--ppo", "seed=5"], "seed cannot be set there; it sets seed from --seed\n"),
+    (["train", "vecbridge/Catch-v0", "--config", "no/such.json"], "--config: cannot read no/such.json: No such file or directory\n"),
+    (["eval", "vecbridge/Catch-v0", "--random", "--video", "ep.xyz"], "(.mp4 and the others need imageio-ffmpeg)\n"),
 ])  # fmt: skip
 def test_a_bad_argument_is_refused_in_one_line_before_any_game_starts(command, message):
     out = vecbridge(*command)
@@ -100,7 +105,8 @@ def test_a_bad_argument_is_refused_in_one_line_before_any_game_starts(command, m
     assert out.stderr.endswith(message), out.stderr
 
 
-@pytest.mark.parametrize("extra", [["--preprocess", "blur"], ["--preprocess", "gray"], ["-o", "no_such_option=1"]])
+@pytest.mark.parametrize("extra", [["--preprocess", "blur"], ["--preprocess", "gray"], ["-o", "no_such_option=1"],
+                                   ["--ppo", "n_steps=\"abc\""], ["--ppo", "batch_size=0"]])  # the last two: PPO refuses
 def test_train_that_cannot_start_leaves_no_run_folder(tmp_path, extra):
     out = vecbridge("train", "vecbridge/Catch-v0", "-n", "1", "--runs-dir", str(tmp_path / "runs"), *extra)
     assert out.returncode == 1 and out.stderr.startswith("vecbridge train: "), out.stderr  # (a game's log tail may hold its traceback)
@@ -174,6 +180,32 @@ def test_a_users_own_game_through_run_check_eval_and_bench(tmp_path):
     for r in results:
         assert r["env"] == "my_games:Walk" and r["error"] is None and r["steps_per_s"] > 0, r
         assert r["num_game_processes"] == 2  # the user's game ran as 2 processes under every runner
+
+
+def test_resume_from_an_earlier_checkpoint_and_runs_that_do_not_fit(tmp_path):
+    run = tmp_path / "ck"
+    out = vecbridge("train", "vecbridge/Catch-v0", "-n", "2", "-t", "3000", "--checkpoint-freq", "1000", "--normalize",
+                    "--run-dir", str(run), "--no-progress", "--no-tensorboard")  # fmt: skip
+    assert out.returncode == 0, out.stderr
+    # resumed from its 1000-step checkpoint: the later episodes and checkpoints are said to go
+    out = vecbridge("train", "vecbridge/Catch-v0", "-n", "2", "-t", "2000", "--resume", str(run / "checkpoints" /
+                    "rl_model_1000_steps.zip"), "--normalize-reward", "--no-progress", "--no-tensorboard")  # fmt: skip
+    assert out.returncode == 0, out.stderr
+    assert "episode(s) past step 1000, from before the resume; they are dropped" in out.stdout, out.stdout
+    assert "checkpoints past step 1000 (rl_model_2000_steps.zip, rl_model_3000_steps.zip, " in out.stdout, out.stdout
+    assert "do not apply to a resumed run; it keeps its own (True)" in out.stdout
+    steps = [int(line.split(",")[0]) for line in (run / "progress.csv").read_text().splitlines()[1:]]
+    assert steps == sorted(steps) and steps[-1] > 1000, steps  # (it used to go back to 1000 after 3000)
+    # the model (with its VecNormalize statistics) on a game of other spaces: one line each
+    out = vecbridge("eval", "vecbridge/Echo-v0", "--model", str(run / "model.zip"), "-k", "1")
+    assert out.returncode == 1 and "Traceback" not in out.stderr, out.stderr
+    assert out.stderr.splitlines()[-1].startswith("the model expects observations Box(0.0, 1.0, (3,), float32), the game "
+                                                  "gives Box(-1.0, 1e+06, (4,), float32)"), out.stderr  # fmt: skip
+    out = vecbridge("train", "vecbridge/Echo-v0", "-n", "2", "-t", "9000", "--resume", str(run / "model.zip"),
+                    "--run-dir", str(tmp_path / "other"), "--no-progress")  # fmt: skip
+    assert out.returncode == 1 and "Traceback" not in out.stderr, out.stderr
+    assert "does not fit this game or its settings: AssertionError: spaces must have the same shape" in out.stderr
+    assert not (tmp_path / "other").exists()
 
 
 @pytest.mark.slow

@@ -6,11 +6,12 @@ can build its parsers without them.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import re
 import time
 from pathlib import Path
-from typing import Any, Sequence
+from typing import Any, Iterator, Sequence
 
 import numpy as np
 from gymnasium import spaces
@@ -36,7 +37,10 @@ def load_config(path: str | Path) -> dict[str, Any]:
     (so a run's own ``config.json`` can be reused).
     """
     path = Path(path)
-    text = path.read_text()
+    try:
+        text = path.read_text()
+    except OSError as exc:
+        raise SystemExit(f"vecbridge train: --config: cannot read {path}: {exc.strerror or exc}") from None
     if path.suffix.lower() in (".yaml", ".yml"):
         try:
             import yaml
@@ -55,6 +59,48 @@ def load_config(path: str | Path) -> dict[str, Any]:
     if isinstance(data.get("ppo"), dict):  # a run's config.json: reuse its hyperparameters
         data = data["ppo"]
     return dict(data)
+
+
+#: PPO arguments ``vecbridge train`` sets itself, and the flag that sets each
+SET_BY_TRAIN = {"seed": "--seed", "device": "--device", "tensorboard_log": "the run folder (--no-tensorboard: none)",
+                "verbose": "the progress bar (--no-progress)"}
+
+
+def check_ppo_keys(kwargs: dict[str, Any]) -> None:
+    """SystemExit naming what is wrong if ``kwargs`` (from --ppo and --config) holds a key PPO cannot take here."""
+    require_sb3("vecbridge train")
+    import inspect
+
+    from stable_baselines3 import PPO
+
+    allowed = set(inspect.signature(PPO.__init__).parameters) - {"self", "policy", "env", "_init_setup_model", *SET_BY_TRAIN}
+    ours = sorted(set(kwargs) & set(SET_BY_TRAIN))
+    if ours:
+        raise SystemExit(f"vecbridge train: --ppo/--config: {', '.join(ours)} cannot be set there; it sets "
+                         + "; ".join(f"{k} from {SET_BY_TRAIN[k]}" for k in ours))  # fmt: skip
+    unknown = sorted(set(kwargs) - allowed)
+    if unknown:
+        raise SystemExit(f"unknown PPO hyperparameter(s) {unknown}; PPO takes: {', '.join(sorted(allowed))}")
+
+
+@contextlib.contextmanager
+def refused_settings(what: str, cleanup: Any = None) -> Iterator[None]:
+    """PPO's (SB3's) errors about its settings or a saved model, as one line: SystemExit starting with ``what``."""
+    try:
+        yield
+    except (TypeError, ValueError, AssertionError, KeyError) as exc:
+        if cleanup is not None:
+            cleanup()
+        raise SystemExit(f"{what}: {type(exc).__name__}: {exc}") from None
+
+
+def remove_if_empty(*folders: Path) -> None:
+    """Remove each folder, innermost first, if it is empty (a run that never started leaves nothing)."""
+    for folder in folders:
+        try:
+            folder.rmdir()
+        except OSError:
+            return
 
 
 def is_image(space: spaces.Space) -> bool:

@@ -221,8 +221,12 @@ def evaluate(
             if isinstance(model, (str, Path)):
                 stats = vecnormalize_for(model)
                 model = algo_class(algo_of(model)).load(str(model), device=device)
-            env = wrap(tap, frame_stack=frame_stack_of(model.observation_space, venv.observation_space),
-                       normalize=stats or False, training=False)  # fmt: skip
+            try:
+                env = wrap(tap, frame_stack=frame_stack_of(model.observation_space, venv.observation_space),
+                           normalize=stats or False, training=False)  # fmt: skip
+            except (AssertionError, ValueError) as exc:  # VecNormalize statistics of other spaces (SB3 asserts)
+                raise SystemExit(f"the model expects observations {model.observation_space}, the game gives "
+                                 f"{venv.observation_space} ({exc})") from None
             if stats is not None and not find_vecnormalize(env).norm_obs:
                 stats = None  # the run normalized its rewards alone: observations go to the policy as they are
             if env.observation_space != model.observation_space:
@@ -291,7 +295,7 @@ def add_parser(subparsers: Any) -> argparse.ArgumentParser:
     p.add_argument("--video", metavar="FILE", help="save that episode as a video: .mp4 (imageio-ffmpeg) or .gif")
     p.add_argument("--policy-view", metavar="PNG", help="save a grid of what the policy sees in that episode "
                    "(rows: moments of the episode; columns: its stacked frames, oldest first)")
-    p.add_argument("--max-episode-steps", type=int, help="end episodes truncated after this many steps; 0: no limit "
+    p.add_argument("--max-episode-steps", type=nonnegative_int, help="end episodes truncated after this many steps; 0: no limit "
                    "(default: the training run's, from its config.json, else the game's registered limit)")
     p.add_argument("--preprocess", metavar="SPEC", help="image preprocessing, e.g. gray,resize=84x84,stack=4 "
                    "(default: the training run's)")
@@ -319,12 +323,18 @@ def _run_config(model: str | None) -> dict[str, Any]:
         return {}
 
 
+VIDEO_SUFFIXES = (".gif", ".mp4", ".mkv", ".webm", ".avi", ".mov")
+
+
 def run_cli(args: argparse.Namespace) -> int:
     from vecbridge.game_ref import game_argument, game_label
 
     game = game_argument("eval", args.game, getattr(args, "command", []))
     if args.model:
         saved_model(args.model, "vecbridge eval: --model")  # before any game starts
+    if args.video and Path(args.video).suffix.lower() not in VIDEO_SUFFIXES:
+        raise SystemExit(f"vecbridge eval: --video: {args.video} is no video file name; end it in "
+                         f"{', '.join(VIDEO_SUFFIXES)} (.mp4 and the others need imageio-ffmpeg)")  # fmt: skip
     config = _run_config(args.model)
     if config and config.get("game") != game_label(game):
         print(f"note: the model was trained on {config.get('game')}, evaluating on {game_label(game)} "

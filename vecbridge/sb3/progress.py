@@ -126,6 +126,38 @@ def _last_wall_time(csv_path: Path) -> float:
     return last
 
 
+def rewind(run: Path, steps: int) -> list[str]:
+    """Resuming at ``steps`` in ``run``: drop the later rows of its progress.csv; notes to print.
+
+    A resume from an earlier checkpoint used to append its episodes after the later ones, so
+    the CSV's timesteps went back and the learning curve looped over itself.
+    """
+    notes = []
+    csv_path = run / "progress.csv"
+    if csv_path.exists():
+        with open(csv_path, newline="") as f:
+            rows = list(csv.reader(f))
+        keep = [rows[0]] + [r for r in rows[1:] if r and _steps(r[0]) <= steps] if rows else []
+        if len(keep) < len(rows):
+            with open(csv_path, "w", newline="") as f:
+                csv.writer(f).writerows(keep)
+            notes.append(f"note: progress.csv had {len(rows) - len(keep)} episode(s) past step {steps}, from before "
+                         f"the resume; they are dropped")  # fmt: skip
+    saved = sorted((_steps(p.stem.split("_")[-2]), p.name) for p in (run / "checkpoints").glob("*_steps.zip"))
+    later = [name for at, name in saved if at > steps]
+    if later:
+        notes.append(f"note: checkpoints past step {steps} ({', '.join(later)}) are from before the resume; "
+                     f"training past them replaces them")  # fmt: skip
+    return notes
+
+
+def _steps(text: str) -> float:
+    try:
+        return float(text)
+    except ValueError:
+        return -1.0
+
+
 def read_progress(csv_path: str | Path) -> tuple[list[int], list[float]]:
     steps: list[int] = []
     returns: list[float] = []

@@ -12,8 +12,6 @@ with ``--normalize`` or ``--normalize-reward``) and ``learning_curve.png``.
 from __future__ import annotations
 
 import argparse
-import contextlib
-import inspect
 import sys
 import time
 from dataclasses import dataclass, field
@@ -26,6 +24,7 @@ from vecbridge.sb3.run_config import current_torch_threads, saved_config, write_
 from vecbridge.sb3.common import (
     DEFAULT_FRAME_STACK,
     VECNORMALIZE_FILE,
+    check_ppo_keys,
     describe_limit,
     episode_limit,
     frame_stack_of,
@@ -35,6 +34,8 @@ from vecbridge.sb3.common import (
     require_sb3,
     find_vecnormalize,
     normalize_of,
+    refused_settings,
+    remove_if_empty,
     run_dir_of,
     saved_hyperparameters,
     saved_model,
@@ -75,16 +76,6 @@ def _resolve(kwargs: dict[str, Any]) -> dict[str, Any]:
     if pk is not None:
         out["policy_kwargs"] = pk
     return out
-
-
-def _check_ppo_keys(kwargs: dict[str, Any]) -> None:
-    require_sb3("vecbridge train")
-    from stable_baselines3 import PPO
-
-    allowed = set(inspect.signature(PPO.__init__).parameters) - {"self", "policy", "env", "_init_setup_model"}
-    unknown = sorted(set(kwargs) - allowed)
-    if unknown:
-        raise SystemExit(f"unknown PPO hyperparameter(s) {unknown}; PPO takes: {', '.join(sorted(allowed))}")
 
 
 @dataclass
@@ -161,12 +152,12 @@ def train(
     import vecbridge
     from vecbridge.sb3.adapter import make_sb3_env
     from vecbridge.sb3.common import wrap
-    from vecbridge.sb3.progress import ProgressCallback, plot_learning_curve
+    from vecbridge.sb3.progress import ProgressCallback, plot_learning_curve, rewind
     from vecbridge.transforms import Pipeline
 
     out = out or sys.stdout
     overrides = {**(load_config(config) if config else {}), **(ppo or {})}
-    _check_ppo_keys(overrides)
+    check_ppo_keys(overrides)
     from vecbridge.game_ref import game_label, resolve_or_exit
 
     label = game_label(game)  # how config.json (and eval) name the game: as it was given
@@ -177,14 +168,17 @@ def train(
     before = saved_config(resumed_run / "config.json") if resumed_run is not None else {}
     limit, limit_source = episode_limit(resolved, max_episode_steps, before)
     pipeline = Pipeline.of(preprocess if preprocess is not None else before.get("preprocess"))  # a bad spec fails here
-    fresh = run_dir is None and resumed_run is None  # a run folder of our own making: removed if nothing starts
     if run_dir is not None:
         run = Path(run_dir)
+        made = [p for p in (run, *run.parents) if not p.exists()]  # removed again (if empty) when nothing starts
         run.mkdir(parents=True, exist_ok=True)
     elif resumed_run is not None:
-        run = resumed_run
+        run, made = resumed_run, []
     else:
+        made = [] if Path(runs_dir).exists() else [Path(runs_dir)]
         run = new_run_dir(runs_dir, game)
+        made.insert(0, run)
+    unmake = lambda: remove_if_empty(*made)  # noqa: E731
     files = {
         "config": run / "config.json",
         "progress": run / "progress.csv",
@@ -212,9 +206,7 @@ def train(
         venv = make_sb3_env(resolved, num_envs, max_episode_steps=limit, num_workers=num_workers,
                             preprocess=pipeline or None, **where, **(game_options or {}))  # fmt: skip
     except BaseException:
-        if fresh:
-            with contextlib.suppress(OSError):
-                run.rmdir()  # still empty: the game did not start, no run happened
+        unmake()  # still empty: the game did not start, no run happened
         raise
     env: Any = venv
     try:
@@ -235,9 +227,13 @@ def train(
             saved, _, _ = load_from_zip_file(str(resume), device="cpu")
             stack = frame_stack_of(saved["observation_space"], venv.observation_space)
             stats = vecnormalize_for(resume)
-            env = wrap(venv, frame_stack=stack, normalize=stats or False)
-            model = PPO.load(str(resume), env=env, device=device, custom_objects=_resolve(overrides) or None,
-                             tensorboard_log=tb_dir)  # fmt: skip
+            with refused_settings(f"vecbridge train: --resume {resume} does not fit this game or its settings", unmake):
+                env = wrap(venv, frame_stack=stack, normalize=stats or False)  # (VecNormalize asserts on other spaces)
+                model = PPO.load(str(resume), env=env, device=device, custom_objects=_resolve(overrides) or None,
+                                 tensorboard_log=tb_dir)  # fmt: skip
+            if normalize and normalize != normalize_of(find_vecnormalize(env)):
+                print("note: --normalize/--normalize-reward do not apply to a resumed run; it keeps its own "
+                      f"({normalize_of(find_vecnormalize(env)) or 'no normalization'})", file=out)  # fmt: skip
             if seed is not None:
                 model.set_random_seed(seed + model.num_timesteps)  # a resumed run must not replay its first episodes
             normalize, frame_stack = normalize_of(find_vecnormalize(env)), stack
@@ -245,7 +241,8 @@ def train(
         else:
             env = wrap(venv, frame_stack=frame_stack, normalize=normalize)
             ppo_kwargs = {**default_ppo_kwargs(policy, num_envs), **overrides}
-            model = PPO(policy, env, seed=seed, device=device, tensorboard_log=tb_dir, verbose=0, **_resolve(ppo_kwargs))
+            with refused_settings("vecbridge train: PPO refused its settings (--ppo, --config)", unmake):
+                model = PPO(policy, env, seed=seed, device=device, tensorboard_log=tb_dir, verbose=0, **_resolve(ppo_kwargs))
         done_before = model.num_timesteps
         remaining = max(0, int(timesteps) - done_before)
         write_config(files["config"], game=label, num_envs=num_envs, timesteps=timesteps, seed=seed, policy=policy,
@@ -259,6 +256,8 @@ def train(
               f"observation {venv.observation_space}, action {venv.action_space}", file=out)  # fmt: skip
         if resume is not None:
             print(f"resuming from {resume} at {done_before} steps", file=out)
+            for note in rewind(run, done_before):
+                print(note, file=out)
         tracker = ProgressCallback(files["progress"], show=progress)
         callbacks = [tracker]
         if checkpoint_freq and checkpoint_freq > 0:
@@ -314,7 +313,7 @@ def add_parser(subparsers: Any) -> argparse.ArgumentParser:
     p.add_argument("game", nargs="?", help="a registered id (vecbridge/Catch-v0), MODULE:ENV_ID, MODULE:ATTRIBUTE "
                    "(a LaunchSpec, a function returning one, or a gymnasium.Env class); or the game's command after --")
     p.add_argument("--num-envs", "-n", type=positive_int, default=8, help="game instances (default 8)")
-    p.add_argument("--timesteps", "-t", type=int, default=200_000, help="total steps to train to (default 200000)")
+    p.add_argument("--timesteps", "-t", type=positive_int, default=200_000, help="total steps to train to (default 200000)")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--ppo", action="append", metavar="KEY=VALUE", help="a PPO hyperparameter (JSON value), repeatable; "
                    "overrides --config, e.g. --ppo learning_rate=1e-3 --ppo 'policy_kwargs={\"net_arch\": [64, 64]}'")
@@ -323,8 +322,8 @@ def add_parser(subparsers: Any) -> argparse.ArgumentParser:
     p.add_argument("--run-dir", help="use exactly this run folder (default: <runs-dir>/<game>-<timestamp>, or the "
                    "checkpoint's run folder with --resume)")
     p.add_argument("--resume", metavar="CHECKPOINT", help="continue from a checkpoint or model.zip (--timesteps stays the total)")
-    p.add_argument("--checkpoint-freq", type=int, default=50_000, help="save a checkpoint every N steps (default 50000; 0: never)")
-    p.add_argument("--frame-stack", type=int, help="frames SB3's VecFrameStack gives an image policy (default 4; "
+    p.add_argument("--checkpoint-freq", type=nonnegative_int, default=50_000, help="save a checkpoint every N steps (default 50000; 0: never)")
+    p.add_argument("--frame-stack", type=positive_int, help="frames SB3's VecFrameStack gives an image policy (default 4; "
                    "1 with --preprocess, whose stack=N does it)")
     p.add_argument("--preprocess", metavar="SPEC", help="image preprocessing, e.g. gray,resize=84x84,maxpool,stack=4 "
                    "(steps: gray, crop=WxH+X+Y, resize=WxH, maxpool, stack=N)")
@@ -332,7 +331,7 @@ def add_parser(subparsers: Any) -> argparse.ArgumentParser:
     norm.add_argument("--normalize", action="store_true", help="VecNormalize observations and rewards (vector observations)")
     norm.add_argument("--normalize-reward", action="store_true", help="VecNormalize the rewards alone (any observation, "
                    "images and one-hot boards included)")
-    p.add_argument("--max-episode-steps", type=int, help="end episodes truncated after this many steps; 0: no limit "
+    p.add_argument("--max-episode-steps", type=nonnegative_int, help="end episodes truncated after this many steps; 0: no limit "
                    "(default: the game's registered limit)")
     p.add_argument("--option", "-o", action="append", metavar="KEY=VALUE", help="a game option (JSON value), repeatable")
     p.add_argument("--num-workers", type=nonnegative_int, help="vecbridge worker processes (default: one per 4 cores)")
@@ -342,12 +341,12 @@ def add_parser(subparsers: Any) -> argparse.ArgumentParser:
     p.add_argument("--algo", choices=sorted(ALGOS), default="ppo",
                    help="ppo, or maskable-ppo (sb3-contrib) for a game that sends action masks (2048, a processor's getInvalidActions)")
     p.add_argument("--device", help="torch device (default: cpu for vector observations, auto for images)")
-    p.add_argument("--torch-threads", type=int,
+    p.add_argument("--torch-threads", type=positive_int,
                    help="torch CPU threads (default: 1 for an MLP policy on the CPU, whose games need the cores; "
                         "torch's choice otherwise)")
     p.add_argument("--no-progress", action="store_true", help="no progress bar")
     p.add_argument("--no-tensorboard", action="store_true", help="no TensorBoard logs")
-    p.add_argument("--eval-episodes", type=int, default=0, metavar="K",
+    p.add_argument("--eval-episodes", type=nonnegative_int, default=0, metavar="K",
                    help="after training, evaluate the random policy and the trained one (deterministic and stochastic) "
                         "on K episodes each, the same way, and print the table (default 0: none)")
     p.set_defaults(func=run_cli)
