@@ -101,6 +101,9 @@ def make_single(game_id: str, render_mode: str | None = None, **config: Any):
     """Gymnasium ``entry_point`` (``gymnasium.make``): one instance as a GameEnv."""
     from vecbridge.game_env import GameEnv
 
+    if "preprocess" in config:  # it would go to the game as a game option, which no game takes
+        raise TypeError(f"gymnasium.make({game_id!r}, preprocess=...): preprocessing is for vector envs; use "
+                        f"gymnasium.make_vec({game_id!r}, n, preprocess=...) or vecbridge.make(..., preprocess=...)")
     return GameEnv(game_id, render_mode=render_mode, **config)
 
 

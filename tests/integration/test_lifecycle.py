@@ -158,6 +158,14 @@ def test_gymnasium_make_gives_the_single_env():
         env.close()
 
 
+def test_gymnasium_make_with_preprocess_says_where_preprocessing_is():
+    import gymnasium as gym
+
+    # it used to reach the game as a game option, and the launch failed on it
+    with pytest.raises(TypeError, match=r"preprocessing is for vector envs; use gymnasium.make_vec\('vecbridge/EchoImage-v0'"):
+        gym.make("vecbridge/EchoImage-v0", preprocess="gray")
+
+
 def test_single_env_reports_a_crash_with_the_log():
     env = vecbridge.GameEnv("vecbridge/Echo-v0", crash_instances=[0], crash_at_step=1)
     try:
