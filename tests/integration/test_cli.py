@@ -196,10 +196,16 @@ def test_resume_from_an_earlier_checkpoint_and_runs_that_do_not_fit(tmp_path):
     assert "do not apply to a resumed run; it keeps its own (True)" in out.stdout
     steps = [int(line.split(",")[0]) for line in (run / "progress.csv").read_text().splitlines()[1:]]
     assert steps == sorted(steps) and steps[-1] > 1000, steps  # (it used to go back to 1000 after 3000)
+    # a resume with nothing left to do (the total already reached) keeps the run's config.json as it was
+    config = (run / "config.json").read_bytes()
+    out = vecbridge("train", "vecbridge/Catch-v0", "-n", "4", "-t", "1500", "--resume", str(run / "model.zip"),
+                    "--no-progress", "--no-tensorboard")  # fmt: skip
+    assert out.returncode == 0 and "nothing to do: the model has " in out.stdout, out.stdout + out.stderr
+    assert (run / "config.json").read_bytes() == config
     # the model (with its VecNormalize statistics) on a game of other spaces: one line each
     out = vecbridge("eval", "vecbridge/Echo-v0", "--model", str(run / "model.zip"), "-k", "1")
     assert out.returncode == 1 and "Traceback" not in out.stderr, out.stderr
-    assert out.stderr.splitlines()[-1].startswith("the model expects observations Box(0.0, 1.0, (3,), float32), the game "
+    assert out.stderr.splitlines()[-1].startswith("vecbridge eval: the model expects observations Box(0.0, 1.0, (3,), float32), the game "
                                                   "gives Box(-1.0, 1e+06, (4,), float32)"), out.stderr  # fmt: skip
     out = vecbridge("train", "vecbridge/Echo-v0", "-n", "2", "-t", "9000", "--resume", str(run / "model.zip"),
                     "--run-dir", str(tmp_path / "other"), "--no-progress")  # fmt: skip

@@ -154,13 +154,13 @@ def wrap(venv: Any, *, frame_stack: int = DEFAULT_FRAME_STACK, normalize: Any = 
 
 
 def frame_stack_of(model_space: spaces.Space, env_space: spaces.Space) -> int:
-    """How many frames a saved model stacks, from its observation space and the game's."""
+    """How many frames a saved model stacks, from its observation space and the game's (ValueError if none)."""
     if not (is_image(env_space) and isinstance(model_space, spaces.Box)):
         return 1
     env_channels = env_space.shape[0] if channels_first(env_space) else env_space.shape[-1]
     model_channels = model_space.shape[0]  # image models see channels first (VecTransposeImage)
     if model_channels % env_channels:
-        raise SystemExit(f"the model expects observations of shape {model_space.shape}, which is no stack of "
+        raise ValueError(f"the model expects observations of shape {model_space.shape}, which is no stack of "
                          f"the game's {env_space.shape} frames")  # fmt: skip
     return model_channels // env_channels
 

@@ -222,16 +222,19 @@ def evaluate(
                 stats = vecnormalize_for(model)
                 model = algo_class(algo_of(model)).load(str(model), device=device)
             try:
-                env = wrap(tap, frame_stack=frame_stack_of(model.observation_space, venv.observation_space),
-                           normalize=stats or False, training=False)  # fmt: skip
+                stack = frame_stack_of(model.observation_space, venv.observation_space)
+            except ValueError as exc:
+                raise SystemExit(f"vecbridge eval: {exc}") from None
+            try:
+                env = wrap(tap, frame_stack=stack, normalize=stats or False, training=False)
             except (AssertionError, ValueError) as exc:  # VecNormalize statistics of other spaces (SB3 asserts)
-                raise SystemExit(f"the model expects observations {model.observation_space}, the game gives "
-                                 f"{venv.observation_space} ({exc})") from None
+                raise SystemExit(f"vecbridge eval: the model expects observations {model.observation_space}, the game "
+                                 f"gives {venv.observation_space} ({exc})") from None
             if stats is not None and not find_vecnormalize(env).norm_obs:
                 stats = None  # the run normalized its rewards alone: observations go to the policy as they are
             if env.observation_space != model.observation_space:
-                raise SystemExit(f"the model expects observations {model.observation_space}, the game gives "
-                                 f"{env.observation_space} after wrapping")  # fmt: skip
+                raise SystemExit(f"vecbridge eval: the model expects observations {model.observation_space}, "
+                                 f"the game gives {env.observation_space} after wrapping")  # fmt: skip
             policy = model_policy(model, deterministic, env)
         recorder = None
         if render or policy_view is not None:

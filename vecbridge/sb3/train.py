@@ -12,6 +12,7 @@ with ``--normalize`` or ``--normalize-reward``) and ``learning_curve.png``.
 from __future__ import annotations
 
 import argparse
+import functools
 import sys
 import time
 from dataclasses import dataclass, field
@@ -178,7 +179,7 @@ def train(
         made = [] if Path(runs_dir).exists() else [Path(runs_dir)]
         run = new_run_dir(runs_dir, game)
         made.insert(0, run)
-    unmake = lambda: remove_if_empty(*made)  # noqa: E731
+    unmake = functools.partial(remove_if_empty, *made)  # the folders this run made, removed while still empty
     files = {
         "config": run / "config.json",
         "progress": run / "progress.csv",
@@ -225,9 +226,9 @@ def train(
             from stable_baselines3.common.save_util import load_from_zip_file
 
             saved, _, _ = load_from_zip_file(str(resume), device="cpu")
-            stack = frame_stack_of(saved["observation_space"], venv.observation_space)
             stats = vecnormalize_for(resume)
             with refused_settings(f"vecbridge train: --resume {resume} does not fit this game or its settings", unmake):
+                stack = frame_stack_of(saved["observation_space"], venv.observation_space)
                 env = wrap(venv, frame_stack=stack, normalize=stats or False)  # (VecNormalize asserts on other spaces)
                 model = PPO.load(str(resume), env=env, device=device, custom_objects=_resolve(overrides) or None,
                                  tensorboard_log=tb_dir)  # fmt: skip
@@ -245,12 +246,13 @@ def train(
                 model = PPO(policy, env, seed=seed, device=device, tensorboard_log=tb_dir, verbose=0, **_resolve(ppo_kwargs))
         done_before = model.num_timesteps
         remaining = max(0, int(timesteps) - done_before)
-        write_config(files["config"], game=label, num_envs=num_envs, timesteps=timesteps, seed=seed, policy=policy,
-                     ppo=ppo_kwargs, frame_stack=frame_stack if policy == "CnnPolicy" else None, normalize=normalize,
-                     max_episode_steps=limit, preprocess=str(pipeline), game_options=game_options or {}, resume=resume,
-                     device=str(model.device), torch_threads=current_torch_threads(), backend=backend, algo=algo,
-                     versions={"vecbridge": vecbridge.__version__,
-                               "stable_baselines3": stable_baselines3.__version__})  # fmt: skip
+        if remaining > 0 or not files["config"].exists():  # a resume with nothing to do keeps the run's config
+            write_config(files["config"], game=label, num_envs=num_envs, timesteps=timesteps, seed=seed, policy=policy,
+                         ppo=ppo_kwargs, frame_stack=frame_stack if policy == "CnnPolicy" else None, normalize=normalize,
+                         max_episode_steps=limit, preprocess=str(pipeline), game_options=game_options or {}, resume=resume,
+                         device=str(model.device), torch_threads=current_torch_threads(), backend=backend, algo=algo,
+                         versions={"vecbridge": vecbridge.__version__,
+                                   "stable_baselines3": stable_baselines3.__version__})  # fmt: skip
         print(f"run folder {run}", file=out)
         print(f"{policy} on {num_envs} instance(s) of {getattr(venv.venv, 'game_name', '') or game}: "
               f"observation {venv.observation_space}, action {venv.action_space}", file=out)  # fmt: skip

@@ -1,0 +1,35 @@
+"""The small helpers ``vecbridge train`` and ``eval`` share: how many frames a model stacks, the folders a run made."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from gymnasium import spaces
+
+from vecbridge.sb3.common import frame_stack_of, refused_settings, remove_if_empty
+
+
+def test_frame_stack_of_a_model_counts_the_game_frames_in_its_channels():
+    game = spaces.Box(0, 255, (84, 84, 1), np.uint8)
+    assert frame_stack_of(spaces.Box(0, 255, (4, 84, 84), np.uint8), game) == 4
+    assert frame_stack_of(spaces.Box(0, 255, (3, 84, 84), np.uint8), spaces.Box(0, 255, (84, 84, 3), np.uint8)) == 1
+    assert frame_stack_of(spaces.Box(0, 1, (3,), np.float32), spaces.Box(0, 1, (4,), np.float32)) == 1  # no image
+    with pytest.raises(ValueError, match=r"shape \(4, 84, 84\), which is no stack of the game's \(84, 84, 3\)"):
+        frame_stack_of(spaces.Box(0, 255, (4, 84, 84), np.uint8), spaces.Box(0, 255, (84, 84, 3), np.uint8))
+
+
+def test_refused_settings_is_one_line_and_cleans_up(tmp_path):
+    made = tmp_path / "runs" / "run-1"
+    made.mkdir(parents=True)
+    with pytest.raises(SystemExit, match=r"^vecbridge train: no: ValueError: bad n_steps$"):
+        with refused_settings("vecbridge train: no", lambda: remove_if_empty(made, made.parent)):
+            raise ValueError("bad n_steps")
+    assert not (tmp_path / "runs").exists()
+
+
+def test_remove_if_empty_stops_at_the_first_folder_with_something_in_it(tmp_path):
+    outer, inner = tmp_path / "a", tmp_path / "a" / "b"
+    inner.mkdir(parents=True)
+    (outer / "keep.txt").write_text("x")
+    remove_if_empty(inner, outer)
+    assert not inner.exists() and outer.exists()
