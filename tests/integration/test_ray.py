@@ -258,6 +258,19 @@ def test_errors_that_end_the_run_come_back_from_the_actors_as_themselves(ray_ses
         envs.close()
 
 
+def test_a_refused_reset_comes_back_from_its_actor_and_the_env_stays_usable(ray_session):
+    envs = vecbridge.make("vecbridge/Echo-v0", num_envs=4, backend="ray", num_actors=2)
+    try:
+        with pytest.raises(vecbridge.GameError, match=r"^instance 2: the game failed to reset: .*refused on purpose"):
+            envs.reset(seed=0, options={"refuse_instances": [2]})
+        obs, _ = envs.reset(seed=1)
+        assert obs[:, 3].tolist() == [0, 1, 2, 3]
+        obs, _, _, trunc, _ = envs.step(np.zeros(4, dtype=np.int64))
+        assert obs[:, 0].tolist() == [1, 1, 1, 1] and not trunc.any()
+    finally:
+        envs.close()
+
+
 def test_send_recv_survives_a_killed_actor(ray_session):
     envs = vecbridge.make("vecbridge/Echo-v0", num_envs=4, backend="ray", num_actors=2, batch_size=2)
     try:

@@ -159,6 +159,30 @@ def test_an_error_reply_to_step_counts_as_a_failure(num_workers):
 
 
 @DRIVERS
+def test_a_refused_reset_raises_once_the_others_are_done_and_the_env_stays_usable(num_workers):
+    envs = vecbridge.make("vecbridge/Echo-v0", num_envs=3, num_workers=num_workers)
+    try:
+        for _ in range(2):  # (it used to leave the env stuck: "recv() them first", and recv() spun)
+            with pytest.raises(vecbridge.GameError, match=r"^instance 1: the game failed to reset: .*refused on purpose") as err:
+                envs.reset(seed=0, options={"refuse_instances": [1]})
+            assert err.value.instance == 1 and "RuntimeError" in err.value.remote_traceback
+        with pytest.raises(vecbridge.GameError, match=r"^instance 0: "):  # the lowest instance of those refused
+            envs.reset(seed=0, options={"refuse_instances": [2, 0]})
+        obs, _ = envs.reset(seed=5)
+        assert obs[:, 3].tolist() == [0, 1, 2] and obs[:, 0].tolist() == [0, 0, 0]
+        obs, _, _, trunc, _ = envs.step(np.zeros(3, dtype=np.int64))
+        assert obs[:, 0].tolist() == [1, 1, 1] and not trunc.any()
+        # a step right after a refused reset resets that instance (its episode never started)
+        with pytest.raises(vecbridge.GameError):
+            envs.reset(seed=0, options={"refuse_instances": [1]})
+        obs, rew, _, _, _ = envs.step(np.zeros(3, dtype=np.int64))
+        assert obs[:, 0].tolist() == [1, 0, 1] and rew[1] == 0.0  # the others were reset: their first step
+        assert envs.get_attr("instance") == (0, 1, 2)
+    finally:
+        envs.close()
+
+
+@DRIVERS
 def test_a_crash_during_a_call_raises_from_the_call_and_the_instance_comes_back(num_workers):
     envs = vecbridge.make("vecbridge/Echo-v0", num_envs=2, num_workers=num_workers, crash_instances=[1], crash_at_step=1)
     try:

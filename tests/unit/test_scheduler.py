@@ -22,7 +22,6 @@ from vecbridge.vector.actions import (
     Raise,
     Relaunch,
     Reset,
-    ResetRefused,
     Send,
 )
 from vecbridge.vector.scheduler import Scheduler
@@ -211,7 +210,10 @@ def test_error_replies_fail_a_step_refuse_a_reset_and_answer_a_call():
         Finish(0, KEEP, 0.0, False, True, note(0, reason)),
     ]
     s.reset([1], [None], None, 2.0)
-    assert replied(s, 1, GameErrorReply("reset", "no", ""), 2.1) == [Raise(ResetRefused(1, "no", ""))]
+    [refused] = replied(s, 1, GameErrorReply("reset", "no", "tb"), 2.1)
+    assert type(refused) is Answer and type(refused.result) is GameError and refused.result.instance == 1
+    assert str(refused.result).startswith("instance 1: the game failed to reset: no") and not s.busy
+    assert s.step([1], 2.5) == [Send([1], AUTORESET)]  # its episode never started: the next step resets it
     s.call([2], MethodCall("nope"), 3.0)
     [answer] = replied(s, 2, GameErrorReply("call", "no such method", "tb"), 3.1)
     assert type(answer.result) is GameError and answer.result.instance == 2 and answer.result.remote_traceback == "tb"

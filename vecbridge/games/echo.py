@@ -15,7 +15,8 @@ before connecting), ``launch_fault`` on the launches ``faulty_launches`` of an i
 (0: its first process, 1: its first relaunch, ...): ``"crash"`` (exit before
 connecting), ``"hang"`` (never connect), ``"spaces"`` (declare another observation
 space), ``"reset"`` (exit inside its first reset); ``hang_on_close`` (ignore SIGTERM
-and never exit once closed). Each launch counts itself in its instance folder.
+and never exit once closed). Each launch counts itself in its instance folder. A reset
+whose options list the instance in ``refuse_instances`` raises (an error reply).
 """
 
 from __future__ import annotations
@@ -98,6 +99,8 @@ class EchoEnv(gym.Env):
         super().reset(seed=seed)
         if self.crash_in_reset:
             os._exit(7)
+        if self.instance in (options or {}).get("refuse_instances", ()):
+            raise RuntimeError(f"echo instance {self.instance}: this reset is refused on purpose (options)")
         self.t = 0
         self.seed_value = float(self.np_random.integers(0, 1000))
         return self._observation(-1), {}

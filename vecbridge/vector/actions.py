@@ -111,7 +111,7 @@ class Finish:
 
 @dataclass(slots=True)
 class Answer:
-    """Report instance ``i``'s call complete with ``result`` (a value or an exception)."""
+    """Report instance ``i``'s call (or refused reset) complete with ``result`` (a value or an exception)."""
 
     i: int
     result: Any
@@ -123,15 +123,6 @@ class Relaunch:
 
     i: int
     restarts: int
-
-
-@dataclass(frozen=True, slots=True)
-class ResetRefused:
-    """The game answered a user reset with an error."""
-
-    i: int
-    message: str
-    traceback: str
 
 
 @dataclass(frozen=True, slots=True)
@@ -152,7 +143,7 @@ class BudgetSpent:
     ledger: str  # the budget's use, in words
 
 
-Fatal = Union[ResetRefused, FailedAtStartup, BudgetSpent]
+Fatal = Union[FailedAtStartup, BudgetSpent]
 
 
 @dataclass(slots=True)

@@ -47,7 +47,6 @@ from vecbridge.vector.actions import (
     Raise,
     Relaunch,
     Reset,
-    ResetRefused,
     Send,
 )
 from vecbridge.vector.scheduler import Scheduler
@@ -346,12 +345,6 @@ class InstanceGroup:
     def _error(self, cause: Fatal) -> VecBridgeError:
         """The exception that ends the run, with the log of the instance's last process."""
         i = cause.i
-        if type(cause) is ResetRefused:
-            return GameError(
-                f"instance {i}: the game failed to reset: {cause.message}"
-                + (f"\n--- game traceback ---\n{cause.traceback}" if cause.traceback else ""),
-                instance=i, request="reset", remote_traceback=cause.traceback,
-            )  # fmt: skip
         inst = self.instances.get(i)
         process = inst.process if inst is not None else self._ended[i]
         if type(cause) is BudgetSpent:

@@ -20,7 +20,7 @@ from __future__ import annotations
 
 import os
 import traceback
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
@@ -63,6 +63,7 @@ class Rows:
     truncations: np.ndarray
     infos: dict[int, dict[str, Any]]
     masks: np.ndarray | None = None  # the action masks sent with these observations, if the game sends any
+    errors: dict[int, Exception] = field(default_factory=dict)  # a reset the game refused: its GameError
 
 
 class GroupActor:
@@ -172,7 +173,7 @@ class GroupActor:
         b, ids = self.buffers, done.ids
         masks = None if b.action_masks is None else b.action_masks[ids]
         return Rows(ids, [arr[ids] for arr in b.obs], b.rewards[ids], b.terminations[ids], b.truncations[ids], done.infos,
-                    masks)  # fmt: skip
+                    masks, done.results)  # fmt: skip
 
     def _fatal(self, exc: Exception) -> Fatal:
         """The instances are in an unknown state after this: later requests answer the same error."""

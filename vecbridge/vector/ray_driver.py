@@ -229,6 +229,7 @@ class RayDriver(Driver):
         self._write(value)
         done.ids.extend(value.ids)
         done.infos.update(value.infos)
+        done.results.update(value.errors)  # resets the game refused
         if req.kind == "restart_reset":  # the SAME_STEP step that failed: truncated, and the new episode's first obs
             b = self._buffers
             b.rewards[req.ids], b.terminations[req.ids], b.truncations[req.ids] = 0.0, False, True

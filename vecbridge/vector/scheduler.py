@@ -19,7 +19,8 @@ performs them; the rules all live here:
   SAME_STEP: with the first observation of the new process); a failed reset is sent
   again to the new process; a failed call answers a ``VecBridgeError``. The next
   completion carries ``info["vecbridge_error"]`` and ``info["vecbridge_restarts"]``.
-- An error reply to a call answers a ``GameError``; an error reply to a user reset raises.
+- An error reply to a call or a user reset answers a ``GameError`` (the vector env raises
+  it once every instance of the batch is done; the instance's next step is a reset).
 - A spent budget raises. An instance failing before its first observation at start-up
   (on its first process) raises too: like the other start-up stages, it is not retried.
 """
@@ -49,7 +50,6 @@ from vecbridge.vector.actions import (
     Relaunch,
     Request,
     Reset,
-    ResetRefused,
     Send,
 )
 from vecbridge.vector.budget import RestartBudget, RestartLedger
@@ -181,8 +181,14 @@ class Scheduler:
                 return [self._finish(i, event.observation, event.reward, event.terminated, event.truncated, event.info)]
             return (Finish(i, event.observation, event.reward, event.terminated, event.truncated, event.info or None),)
         if type(event) is GameErrorReply:
-            if type(request) is Reset:
-                return [Raise(ResetRefused(i, event.message, event.traceback))]
+            if type(request) is Reset:  # answered, not raised: the other instances' resets finish first
+                self._needs_reset.add(i)  # its episode did not start: a step before the next reset resets it
+                tb = f"\n--- game traceback ---\n{event.traceback}" if event.traceback else ""
+                error = GameError(
+                    f"instance {i}: the game failed to reset: {event.message}{tb}",
+                    instance=i, request="reset", remote_traceback=event.traceback,
+                )  # fmt: skip
+                return [Answer(i, error)]
             if type(request) is Call:
                 error = GameError(
                     f"instance {i}: the game failed the call: {event.message}",

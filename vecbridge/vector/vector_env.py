@@ -230,11 +230,13 @@ class BridgeVectorEnv(GameCalls, VectorEnv):
     def reset_wait(self, timeout: float | None = None) -> tuple[Any, Infos]:
         self._require(State.WAITING_RESET, "reset_wait")
         try:
-            infos, _ = self._await_all(timeout or self.timeout, "reset_wait")
+            infos, refused = self._await_all(timeout or self.timeout, "reset_wait")
         finally:
             self._state = State.DEFAULT
         self._ready.clear()
         self._ready_infos.clear()
+        if refused:  # every instance is done, so the env stays usable: reset() again
+            raise refused[min(refused)]
         return self._buffers.batch_obs(self.copy), merge_infos(infos, self.num_envs)
 
     def reset(self, *, seed: int | Sequence[int | None] | None = None, options: dict[str, Any] | None = None):
