@@ -1,4 +1,9 @@
-"""A single game instance as a ``gymnasium.Env`` (no worker process, no restarts)."""
+"""A single game instance as a ``gymnasium.Env`` (no worker process, no restarts).
+
+A game that crashes, hangs or breaks the protocol ends the env: the error says what
+happened, and every later request says so again (instead of a state error about the
+broken connection) until ``close()``. ``vecbridge.make(id, num_envs=1)`` relaunches instead.
+"""
 
 from __future__ import annotations
 
@@ -60,22 +65,27 @@ class GameEnv(gym.Env):
             raise ValueError(f"render_mode {render_mode!r} is not one of the game's {self.metadata['render_modes']}")
         self.render_mode = render_mode
         self.game_name = hello.name
+        self._failure: str | None = None  # why the game can no longer serve (the first line of its error)
 
     # ------------------------------------------------------------ requests
     def _request(self, build, what: str) -> Any:
         inst = self._inst
         if inst is None:
             raise StateError("this GameEnv is closed")
+        if self._failure is not None:
+            raise StateError(f"instance {inst.index} failed earlier ({self._failure}); a GameEnv does not relaunch its "
+                             f"game: close() it and make a new one (vecbridge.make(id, num_envs=1) relaunches)")  # fmt: skip
+        timeout = self.launch_spec.step_timeout
         try:
-            event = inst.request(build(inst.conn), what, self.launch_spec.step_timeout)
+            event = inst.request(build(inst.conn), what, timeout)
         except (ConnectionClosed, InstanceTimeout) as exc:
             if isinstance(exc, ConnectionClosed):
                 inst.process.wait_exit(1.0)  # a closed socket usually means the process is exiting
-            raise type(exc)(
-                f"instance {inst.index}: {exc}; the game {inst.process.describe_exit()}.\n{inst.failure_context()}",
-                instance=inst.index,
-            ) from None
-        except VecBridgeError as exc:
+            limit = f" ({timeout:g} s, the spec's step_timeout)" if isinstance(exc, InstanceTimeout) else ""
+            self._failure = f"{exc}{limit}; the game {inst.process.describe_exit()}"
+            raise type(exc)(f"instance {inst.index}: {self._failure}.\n{inst.failure_context()}", instance=inst.index) from None
+        except VecBridgeError as exc:  # the protocol broken: the connection cannot go on
+            self._failure = f"{type(exc).__name__}: {str(exc).splitlines()[0]}"
             raise type(exc)(f"instance {inst.index}: {exc}\n{inst.failure_context()}", instance=inst.index) from None
         if isinstance(event, GameErrorReply):
             raise GameError(
@@ -113,6 +123,11 @@ class GameEnv(gym.Env):
 
     def set_game_attr(self, name: str, value: Any) -> None:
         self.call("__setattr__", name, value)
+
+    @property
+    def failed(self) -> str | None:
+        """Why the game can no longer serve (it crashed, hung or broke the protocol); None while it serves."""
+        return self._failure
 
     @property
     def pid(self) -> int | None:

@@ -131,6 +131,23 @@ def check_game(spec: LaunchSpec | str, *, steps: int = 100, seed: int = 0, deter
     if not report.run("launch, connect and handshake", launch):
         return report
     env = holder["env"]
+
+    def run(name: str, fn: Callable[[], str | None]) -> None:
+        """Run a check; after a check in which the game failed, on a new instance (the checks read ``env``)."""
+        nonlocal env
+        fresh = env.failed
+        if fresh:
+            env.close()
+            try:
+                env = GameEnv(spec, render_mode=None, **config)
+            except VecBridgeError as exc:
+                report.results.append(CheckResult(name, False, f"the game failed earlier ({fresh}), and its relaunch "
+                                                               f"failed: {type(exc).__name__}: {exc}"))  # fmt: skip
+                return
+        if report.run(name, fn) and fresh:
+            last = report.results[-1]
+            last.detail = (f"{last.detail}; " if last.detail else "") + "on a new instance: the game failed in an earlier check"
+
     try:
         rng = np.random.default_rng(seed)
         env.action_space.seed(int(rng.integers(2**31)))
@@ -150,7 +167,7 @@ def check_game(spec: LaunchSpec | str, *, steps: int = 100, seed: int = 0, deter
                     env.reset()
             return f"{steps} random steps, {episodes} episode end(s)"
 
-        report.run("observations stay in the declared space", observations_in_space)
+        run("observations stay in the declared space", observations_in_space)
         if deterministic:
 
             def same_seed_same_observations() -> str:
@@ -159,8 +176,8 @@ def check_game(spec: LaunchSpec | str, *, steps: int = 100, seed: int = 0, deter
                     _require(_same(a, b), f"observation {k} differs between two runs with seed {seed}: {a!r} vs {b!r}")
                 return f"{len(first)} observations compared"
 
-            report.run("the same seed and actions give the same observations", same_seed_same_observations)
-        report.run("gymnasium's env checker", lambda: check_env(env, skip_render_check=True) or "")
+            run("the same seed and actions give the same observations", same_seed_same_observations)
+        run("gymnasium's env checker", lambda: check_env(env, skip_render_check=True) or "")
 
         def unknown_call_is_an_error_reply() -> str:
             from vecbridge.errors import GameError
@@ -172,11 +189,14 @@ def check_game(spec: LaunchSpec | str, *, steps: int = 100, seed: int = 0, deter
                 return "answered with an error and kept serving"
             raise AssertionError("calling an unknown method did not produce an error reply")
 
-        report.run("an unknown call gets an error reply, not a crash", unknown_call_is_an_error_reply)
+        run("an unknown call gets an error reply, not a crash", unknown_call_is_an_error_reply)
     finally:
         proc = env._inst.process if env._inst else None
 
         def closes_cleanly() -> str:
+            if env.failed:
+                env.close()
+                raise NotChecked(f"the game failed in the last check ({env.failed.splitlines()[0][:200]})")
             env.close()
             _require(proc is None or proc.popen.returncode is not None, "the game did not exit")
             code = proc.popen.returncode if proc else 0

@@ -32,12 +32,12 @@ def read_event(sock: socket.socket, conn: Endpoint, deadline: float | None, what
         else:
             remaining = deadline - time.monotonic()
             if remaining <= 0:
-                raise InstanceTimeout(f"no {what} within the timeout")
+                raise InstanceTimeout(f"{what} did not come within the timeout")
             sock.settimeout(remaining)
         try:
             data = sock.recv(RECV_SIZE)
         except socket.timeout:
-            raise InstanceTimeout(f"no {what} within the timeout") from None
+            raise InstanceTimeout(f"{what} did not come within the timeout") from None
         except OSError as exc:
             raise ConnectionClosed(f"the connection failed while waiting for {what}: {exc}") from None
         if not data:

@@ -172,8 +172,47 @@ def test_single_env_reports_a_crash_with_the_log():
         env.reset(seed=0)
         with pytest.raises(vecbridge.errors.ConnectionClosed, match=r"instance 0: .*exited with status 7"):
             env.step(0)
+        assert "exited with status 7" in env.failed
+        # every later request says so (it used to be "cannot send 'reset' while the connection is awaiting reply")
+        for request in (lambda: env.reset(), lambda: env.step(0)):
+            with pytest.raises(vecbridge.errors.StateError, match=r"^instance 0 failed earlier \(.*exited with status 7"
+                                                                  r".*close\(\) it and make a new one"):  # fmt: skip
+                request()
     finally:
         env.close()
+
+
+def test_single_env_reports_a_hang_with_its_timeout():
+    from dataclasses import replace
+
+    spec = replace(vecbridge.registered()["vecbridge/Echo-v0"], step_timeout=1.0)
+    env = vecbridge.GameEnv(spec, hang_instances=[0], hang_at_step=1)
+    try:
+        env.reset(seed=0)
+        with pytest.raises(vecbridge.errors.InstanceTimeout,
+                           match=r"^instance 0: the reply to step did not come within the timeout \(1 s, the spec's "
+                                 r"step_timeout\); the game is still running"):  # fmt: skip
+            env.step(0)
+        with pytest.raises(vecbridge.errors.StateError, match="failed earlier"):
+            env.reset()
+    finally:
+        env.close()
+    assert env.pid is None
+
+
+def test_check_game_runs_the_checks_after_a_failure_on_a_new_instance():
+    from vecbridge.testing import check_game
+
+    report = check_game("vecbridge/Echo-v0", steps=20, crash_instances=[0], crash_at_step=25)
+    by_name = {r.name: r for r in report.results}
+    # the first check's 20 steps pass; the seeding check's rollouts reach step 25, where the game crashes
+    assert by_name["observations stay in the declared space"].passed
+    seeded = by_name["the same seed and actions give the same observations"]
+    assert not seeded.passed and "exited with status 7" in seeded.detail, report
+    for name in ("gymnasium's env checker", "an unknown call gets an error reply, not a crash"):
+        assert by_name[name].passed, report  # (they failed on the dead connection: "awaiting reply")
+    assert "on a new instance: the game failed in an earlier check" in by_name["gymnasium's env checker"].detail
+    assert by_name["exits on close"].passed and by_name["exits on close"].checked, report
 
 
 def test_run_dir_keeps_logs_per_instance(tmp_path):
