@@ -17,7 +17,7 @@ import psutil
 import pytest
 
 import vecbridge
-from vecbridge.errors import LaunchError, RestartBudgetExceeded, VecBridgeError
+from vecbridge.errors import LaunchError, RestartBudgetExceeded, StateError, VecBridgeError
 from vecbridge.vector import RestartBudget
 
 DRIVERS = pytest.mark.parametrize("num_workers", [0, 1], ids=["in-process", "worker"])
@@ -301,6 +301,11 @@ def test_a_spent_restart_budget_raises_naming_instance_and_log(num_workers):
         assert err.value.instance == 0
         assert "instance 0" in str(err.value) and "2 restart(s) used of 2" in str(err.value)
         assert err.value.log_path.endswith(".log")
+        # the run is over: every later call says so (step used to say "recv() them first", and recv() spun)
+        for call in (lambda: envs.step(ZEROS2), lambda: envs.reset(), lambda: envs.recv(), lambda: envs.get_attr("t")):
+            with pytest.raises(StateError, match=r"stopped at an error it cannot go on from \(RestartBudgetExceeded: "
+                                                 r"instance 0 failed .*close\(\) it and make a new one"):  # fmt: skip
+                call()
     finally:
         envs.close()
 

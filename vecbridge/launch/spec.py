@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import reprlib
 import shlex
 import sys
 import urllib.parse
@@ -15,6 +16,9 @@ from typing import Any, Mapping, Sequence
 from vecbridge.protocol.limits import DEFAULT_MAX_FRAME, HANDSHAKE_TIMEOUT
 
 Command = Sequence[str] | str
+# Game options travel as JSON in one environment variable (VECBRIDGE_CONFIG) and may fill a
+# command-line argument ({config_json}); Linux holds at most 128 KiB in either (MAX_ARG_STRLEN).
+MAX_CONFIG_JSON = 128 * 1024 - 64
 
 
 def launchers_dir() -> Path:
@@ -49,6 +53,9 @@ class LaunchSpec:
     max_frame_size: int = DEFAULT_MAX_FRAME  # after the hello; the hello itself is at most 256 KiB
     handshake_timeout: float = HANDSHAKE_TIMEOUT  # from connecting to a complete hello; past it the connection is closed
     unix_socket: bool = True  # offer a Unix-domain socket (VECBRIDGE_SOCKET) to clients that can use one
+
+    def __post_init__(self) -> None:
+        check_config(self.config)
 
     def with_config(self, **config: Any) -> "LaunchSpec":
         return replace(self, config={**self.config, **config})
@@ -101,6 +108,22 @@ class LaunchSpec:
         for key, value in self.env.items():
             env[key] = str(value).format(**values)
         return env
+
+
+def check_config(config: Mapping[str, Any]) -> None:
+    """Game options that can reach a game: JSON (no NaN or infinity), named by strings, under the size limit."""
+    for key, value in config.items():
+        if not isinstance(key, str):
+            raise TypeError(f"game option names must be strings, got {key!r}")
+        try:
+            json.dumps(value, allow_nan=False)
+        except (TypeError, ValueError) as exc:
+            raise type(exc)(f"game option {key}={reprlib.repr(value)} cannot reach the game: options travel as JSON (None, bool, "
+                            f"int, finite float, str, and lists and dicts of them): {exc}") from None  # fmt: skip
+    size = len(json.dumps(dict(config)).encode())
+    if size > MAX_CONFIG_JSON:
+        raise ValueError(f"the game options are {size:,} bytes of JSON, more than the {MAX_CONFIG_JSON:,} an environment "
+                         "variable holds (they travel in VECBRIDGE_CONFIG): put large data in a file and pass its path")
 
 
 def python_game(target: Any, **settings: Any) -> LaunchSpec:

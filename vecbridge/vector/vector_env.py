@@ -19,15 +19,16 @@ import numpy as np
 from gymnasium.vector import AutoresetMode, VectorEnv
 from gymnasium.vector.utils import batch_space
 
-from vecbridge.errors import InstanceTimeout, InvalidAction, StateError
+from vecbridge.errors import InstanceTimeout, InvalidAction, StateError, VecBridgeError
 from vecbridge.launch.run import RunContext
 from vecbridge.launch.spec import LaunchSpec
 from vecbridge.protocol.values import describe_space, first_invalid
 from vecbridge.transforms.pipeline import Pipeline, PreprocessSpec
+from vecbridge.vector.arguments import env_ids, reset_ids, seeds_for
 from vecbridge.vector.budget import RestartBudget
 from vecbridge.vector.buffers import Buffers, leaves
 from vecbridge.vector.calls import GameCalls
-from vecbridge.vector.driver import Driver, DriverSettings
+from vecbridge.vector.driver import Completion, Driver, DriverSettings
 from vecbridge.vector.in_process import InProcessDriver
 from vecbridge.vector.infos import merge_infos
 from vecbridge.vector.state import State
@@ -114,6 +115,7 @@ class BridgeVectorEnv(GameCalls, VectorEnv):
         self._in_flight: set[int] = set()  # instances with a request at the driver
         self._ready: dict[int, None] = {}  # stepped through send(), not returned by recv() yet, in completion order
         self._ready_infos: dict[int, Infos] = {}
+        self._failure: VecBridgeError | None = None  # an error that ended the run (a spent restart budget, ...)
         self._run = RunContext(run_dir, reaper=True)
         _LIVE.add(self)
         try:
@@ -161,6 +163,10 @@ class BridgeVectorEnv(GameCalls, VectorEnv):
     def _require(self, state: State, call: str) -> None:
         if self.closed:
             raise StateError("this vector env is closed")
+        if self._failure is not None:
+            first = str(self._failure).splitlines()[0] if str(self._failure) else ""
+            raise StateError(f"this vector env stopped at an error it cannot go on from ({type(self._failure).__name__}: "
+                             f"{first}); close() it and make a new one") from self._failure  # fmt: skip
         if self._state is not state:
             if state is State.DEFAULT:
                 raise StateError(
@@ -174,29 +180,28 @@ class BridgeVectorEnv(GameCalls, VectorEnv):
         if self._in_flight:
             raise StateError(f"cannot {call} while instances {sorted(self._in_flight)} are stepping; recv() them first")
 
-    def _env_ids(self, env_ids: Any) -> np.ndarray:
-        """``env_ids`` as an int64 array: integers in range, none twice."""
-        ids = np.asarray(env_ids).reshape(-1)
-        if ids.size and ids.dtype.kind not in "iu":
-            raise ValueError(f"env_ids must be integers, got {env_ids!r}")
-        ids = ids.astype(np.int64)
-        if ids.size and (ids.min() < 0 or ids.max() >= self.num_envs):
-            raise ValueError(f"env_ids must be in [0, {self.num_envs}), got {ids.tolist()}")
-        if np.unique(ids).size != ids.size:
-            raise ValueError(f"env_ids must not name an instance twice, got {ids.tolist()}")
-        return ids
+    def _env_ids(self, ids: Any) -> np.ndarray:
+        return env_ids(self.num_envs, ids)
+
+    def _wait(self, timeout: float | None) -> Completion:
+        """The driver's next completion; an error from it ends the run (the drivers raise only those)."""
+        try:
+            return self._driver.wait(timeout)
+        except VecBridgeError as exc:
+            self._failure = exc
+            raise
 
     def _await_all(self, timeout: float | None, what: str) -> tuple[dict[int, Infos], dict[int, Any]]:
         """Wait until no request is in flight; the completions' infos and call results."""
         infos: dict[int, Infos] = {}
         results: dict[int, Any] = {}
-        in_flight, driver = self._in_flight, self._driver
+        in_flight = self._in_flight
         deadline = None if timeout is None else time.monotonic() + timeout
         while in_flight:
             remaining = None if deadline is None else deadline - time.monotonic()
             if remaining is not None and remaining <= 0:
                 raise InstanceTimeout(f"{what}: instances {sorted(in_flight)} did not answer within {timeout:g} s")
-            done = driver.wait(remaining)
+            done = self._wait(remaining)
             in_flight.difference_update(done.ids)
             if done.infos:
                 infos.update(done.infos)
@@ -207,23 +212,9 @@ class BridgeVectorEnv(GameCalls, VectorEnv):
     # ------------------------------------------------------------ reset
     def reset_async(self, seed: int | Sequence[int | None] | None = None, options: dict[str, Any] | None = None) -> None:
         self._require_idle("reset_async")
-        if seed is None:
-            seeds: list[int | None] = [None] * self.num_envs
-        elif isinstance(seed, (int, np.integer)):
-            seeds = [int(seed) + i for i in range(self.num_envs)]
-        else:
-            seeds = list(seed)
-            if len(seeds) != self.num_envs:
-                raise ValueError(f"expected {self.num_envs} seeds, got {len(seeds)}")
-        options = dict(options or {})
-        mask = options.pop("reset_mask", None)
-        ids = self._all
-        if mask is not None:
-            mask = np.asarray(mask)
-            if mask.shape != (self.num_envs,) or mask.dtype != np.bool_:
-                raise ValueError(f"options['reset_mask'] must be a bool array of shape ({self.num_envs},), got {mask!r}")
-            ids = np.flatnonzero(mask).tolist()
-        self._driver.reset(ids, [seeds[i] for i in ids], options or None)
+        seeds = seeds_for(self.num_envs, seed)
+        ids, options = reset_ids(self.num_envs, options)
+        self._driver.reset(ids, [seeds[i] for i in ids], options)
         self._in_flight.update(ids)
         self._state = State.WAITING_RESET
 
@@ -326,7 +317,7 @@ class BridgeVectorEnv(GameCalls, VectorEnv):
         deadline = None if timeout is None else time.monotonic() + timeout
         while len(self._ready) < need:
             remaining = None if deadline is None else max(0.0, deadline - time.monotonic())
-            done = self._driver.wait(remaining)
+            done = self._wait(remaining)
             self._in_flight.difference_update(done.ids)
             self._ready.update(dict.fromkeys(done.ids))
             self._ready_infos.update(done.infos)
