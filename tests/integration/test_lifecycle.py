@@ -51,6 +51,48 @@ def test_sigkill_of_the_parent_leaves_no_game_behind(num_workers):
     assert time.monotonic() - killed_at < 5.0
 
 
+# a game that starts a child in a session of its own (setsid), which ignores SIGTERM
+SETSID_CHILD = "setsid sh -c 'trap \"\" TERM; sleep 1001' & exec {python} -m vecbridge.game vecbridge.games.echo:EchoEnv"
+
+
+@pytest.mark.parametrize("num_workers", [0, 1])
+def test_sigkill_of_the_parent_ends_a_game_child_that_left_its_process_group(num_workers):
+    start = time.time()
+    proc = _run_script(
+        f"""
+        import vecbridge, numpy as np
+        from dataclasses import replace
+        spec = replace(vecbridge.registered()["vecbridge/Echo-v0"], command=["sh", "-c", {SETSID_CHILD!r}])
+        envs = vecbridge.make(spec, num_envs=2, num_workers={num_workers})
+        envs.reset(seed=0)
+        print("ready", flush=True)
+        import time; time.sleep(600)
+        """
+    )
+    assert proc.stdout.readline().strip() == "ready"
+    try:
+        strays = [p for p in vecbridge_processes(start) if p.cmdline() == ["sleep", "1001"]]
+        assert len(strays) == 2 and all(os.getpgid(p.pid) == p.ppid() for p in strays)  # a group of their own
+    finally:
+        os.kill(proc.pid, signal.SIGKILL)  # (with no worker process, only the reaper's group kill acted: they stayed)
+    proc.wait()
+    proc.stdout.close()
+    assert wait_for_no_processes(start, timeout=10.0) == []
+
+
+@pytest.mark.parametrize("num_workers", [0, 1])
+def test_close_ends_a_game_child_that_left_its_process_group(num_workers):
+    start = time.time()
+    spec = replace(vecbridge.registered()["vecbridge/Echo-v0"], command=["sh", "-c", SETSID_CHILD])
+    envs = vecbridge.make(spec, num_envs=2, num_workers=num_workers)
+    try:
+        envs.reset(seed=0)
+        assert len([p for p in vecbridge_processes(start) if p.cmdline() == ["sleep", "1001"]]) == 2
+    finally:
+        envs.close()  # the games exit on close; their children used to stay (no longer below them)
+    assert wait_for_no_processes(start, timeout=10.0) == []
+
+
 def _workers_of_this_process() -> list[psutil.Process]:
     return [p for p in psutil.Process().children() if "vecbridge.vector.worker" in " ".join(p.cmdline())]
 

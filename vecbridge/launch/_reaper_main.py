@@ -4,8 +4,10 @@ Run as ``python -I _reaper_main.py`` with a pipe on stdin, in its own session so
 Ctrl-C in a terminal does not reach it. The launcher writes lines ``add PGID``,
 ``del PGID``, ``dir PATH`` and ``undir PATH``. When stdin reaches end of file, the
 launcher is gone (closed cleanly or SIGKILLed): every group still listed gets
-SIGTERM, then SIGKILL, and every listed directory is removed. Standard library only,
-so it starts in milliseconds and costs a few MiB.
+SIGTERM, then SIGKILL, and every listed directory is removed. So do the descendants of
+each group's leader (the game, whose pid is its group's id), found in /proc before
+anything is killed: a game's child that left the group (``setsid``) would escape a
+group kill. Standard library only, so it starts in milliseconds and costs a few MiB.
 """
 
 import os
@@ -13,6 +15,46 @@ import shutil
 import signal
 import sys
 import time
+
+
+def _children() -> dict[int, list[int]]:
+    """Every process's children, from /proc (empty where there is no /proc)."""
+    kids: dict[int, list[int]] = {}
+    try:
+        names = os.listdir("/proc")
+    except OSError:
+        return kids
+    for name in names:
+        if not name.isdigit():
+            continue
+        try:
+            with open(f"/proc/{name}/stat", "rb") as f:
+                stat = f.read()
+            ppid = int(stat[stat.rindex(b")") + 1 :].split()[1])  # after the name: state, ppid, ...
+        except (OSError, ValueError, IndexError):
+            continue
+        kids.setdefault(ppid, []).append(int(name))
+    return kids
+
+
+def descendants(roots: set[int]) -> set[int]:
+    """The processes below ``roots`` (not the roots themselves)."""
+    kids, found, todo = _children(), set(), list(roots)
+    while todo:
+        for child in kids.get(todo.pop(), ()):
+            if child not in found and child not in roots:
+                found.add(child)
+                todo.append(child)
+    return found
+
+
+def _signal(pid: int, sig: int, group: bool) -> bool:
+    """Send ``sig``; False once the process (group) is gone or not ours."""
+    try:
+        (os.killpg if group else os.kill)(pid, sig)
+        return True
+    except (ProcessLookupError, PermissionError):
+        return False
 
 
 def main() -> None:
@@ -29,15 +71,13 @@ def main() -> None:
             dirs.append(arg)
         elif verb == "undir" and arg in dirs:
             dirs.remove(arg)
+    strays: set[int] = set()
     for sig in (signal.SIGTERM, signal.SIGKILL):
-        for pgid in list(groups):
-            try:
-                os.killpg(pgid, sig)
-            except ProcessLookupError:
-                groups.discard(pgid)
-            except PermissionError:
-                groups.discard(pgid)
-        if groups and sig == signal.SIGTERM:
+        if groups:
+            strays |= descendants(groups | strays)  # before the leaders die and their children are re-parented
+        groups = {pgid for pgid in groups if _signal(pgid, sig, group=True)}
+        strays = {pid for pid in strays if _signal(pid, sig, group=False)}
+        if (groups or strays) and sig == signal.SIGTERM:
             time.sleep(0.5)
     for path in dirs:
         shutil.rmtree(path, ignore_errors=True)

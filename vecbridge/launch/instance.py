@@ -30,6 +30,7 @@ class Instance:
 
     def close(self, grace: float) -> None:
         """Say close, give the game ``grace`` seconds to exit, then kill its process tree."""
+        family = self.process.family()
         try:
             self.sock.setblocking(True)
             self.sock.settimeout(0.5)
@@ -40,9 +41,9 @@ class Instance:
             self.sock.close()
         finally:
             if not self.process.wait_exit(grace):
-                self.process.kill_tree(grace=0.5)
+                self.process.kill_tree(grace=0.5, family=family)
             else:
-                self.process.kill_tree(grace=0.2)  # its children, if it left any
+                self.process.kill_tree(grace=0.2, family=family)  # its children, if it left any
 
     def failure_context(self) -> str:
         return describe_log(self.process)
@@ -54,6 +55,7 @@ def close_instances(instances: Iterable[Instance], grace: float) -> None:
     (Closing them one by one would wait up to N grace periods.)
     """
     instances = list(instances)
+    families = [inst.process.family() for inst in instances]
     for inst in instances:
         try:
             inst.sock.setblocking(True)
@@ -65,7 +67,7 @@ def close_instances(instances: Iterable[Instance], grace: float) -> None:
     deadline = time.monotonic() + grace
     for inst in instances:
         inst.process.wait_exit(max(0.0, deadline - time.monotonic()))
-    for inst in instances:
-        inst.process.kill_tree(grace=0.5)
+    for inst, family in zip(instances, families):
+        inst.process.kill_tree(grace=0.5, family=family)
 
 

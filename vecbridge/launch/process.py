@@ -7,7 +7,7 @@ import signal
 import subprocess
 import time
 from pathlib import Path
-from typing import Mapping, Sequence
+from typing import Iterable, Mapping, Sequence
 
 import psutil
 
@@ -120,13 +120,29 @@ class GameProcess:
                 return f"was killed by signal {-code}"
         return f"exited with status {code}"
 
-    def kill_tree(self, grace: float = 2.0) -> None:
-        """SIGTERM the whole tree (group and descendants), SIGKILL what is left after ``grace`` s."""
+    def family(self) -> list[psutil.Process]:
+        """The game's descendants now. Taken before the game is asked to exit: once it has exited,
+        a child that left its process group (``setsid``) is no longer found from it."""
         try:
-            root = psutil.Process(self.pid)
-            procs = [root, *root.children(recursive=True)]
+            return psutil.Process(self.pid).children(recursive=True)
         except psutil.Error:
-            procs = []
+            return []
+
+    def kill_tree(self, grace: float = 2.0, family: Iterable[psutil.Process] = ()) -> None:
+        """SIGTERM the whole tree (group and descendants, and ``family`` from before), SIGKILL what is
+        left after ``grace`` s."""
+        found: dict[int, psutil.Process] = {}
+        roots = [p for p in family if p.is_running()]  # is_running: the same process, not a reused pid
+        try:
+            roots.insert(0, psutil.Process(self.pid))
+        except psutil.Error:
+            pass
+        for root in roots:
+            try:
+                found.update((p.pid, p) for p in (root, *root.children(recursive=True)))
+            except psutil.Error:
+                continue
+        procs = list(found.values())
         if self.popen.poll() is None or procs:
             self._signal_all(procs, signal.SIGTERM)
             _, alive = psutil.wait_procs(procs, timeout=grace) if procs else ([], [])
