@@ -154,12 +154,13 @@ def test_same_step_a_crashed_step_ends_truncated_with_the_new_process_first_obse
     ]
 
 
-def test_same_step_a_failed_final_reset_keeps_the_final_observation_but_ends_truncated():
+def test_same_step_a_failed_final_reset_keeps_the_step_that_ended_the_episode():
     s = started(1, same_step=True)
     s.step([0], 1.0)
     replied(s, 0, step("end", 5.0, terminated=True, info={"s": 1}), 1.1)
     assert s.failed(0, "crash", 1.2) == [Relaunch(0, 1)]
-    assert s.relaunched(0, 2.0) == [Send([0], FinalReset(Final("end", {"s": 1}, 0.0, False, True)))]
+    # only the reset after it failed: the step's reward and termination are facts (it used to end truncated, reward 0)
+    assert s.relaunched(0, 2.0) == [Send([0], FinalReset(Final("end", {"s": 1}, 5.0, True, False)))]
 
 
 def test_a_failed_autoreset_is_sent_again_to_the_new_process():

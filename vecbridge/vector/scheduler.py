@@ -283,10 +283,8 @@ class Scheduler:
             self._needs_reset.add(i)
             return [Answer(i, VecBridgeError(self._notes.pop(i)["vecbridge_error"], instance=i))]
         if self.same_step:  # the episode ends truncated; the new process's reset starts the next one
-            if kind is FinalReset:
-                final = replace(request.final, reward=0.0, terminated=False, truncated=True)
-            else:
-                final = Final(self._last_obs.get(i), {}, 0.0, False, True)
-            return self._send(i, FinalReset(final), now)
+            if kind is FinalReset:  # the step itself ended the episode: its reward and flags stand
+                return self._send(i, request, now)
+            return self._send(i, FinalReset(Final(self._last_obs.get(i), {}, 0.0, False, True)), now)
         self._needs_reset.add(i)  # NEXT_STEP: this step ends truncated, the next one resets
         return [self._finish(i, KEEP, 0.0, False, True, None)]
