@@ -187,6 +187,13 @@ def test_resume_from_an_earlier_checkpoint_and_runs_that_do_not_fit(tmp_path):
     out = vecbridge("train", "vecbridge/Catch-v0", "-n", "2", "-t", "3000", "--checkpoint-freq", "1000", "--normalize",
                     "--run-dir", str(run), "--no-progress", "--no-tensorboard")  # fmt: skip
     assert out.returncode == 0, out.stderr
+    # a new run into that folder is refused (it used to append its episodes and replace the model)
+    model = (run / "model.zip").read_bytes()
+    out = vecbridge("train", "vecbridge/Catch-v0", "-n", "2", "-t", "1000", "--run-dir", str(run), "--no-progress")
+    assert out.returncode == 1 and out.stderr.strip().splitlines()[-1] == (
+        f"vecbridge train: --run-dir {run} already holds a run (config.json, progress.csv, model.zip); continue it "
+        f"with --resume {run / 'model.zip'}, or give another --run-dir"), out.stderr  # fmt: skip
+    assert (run / "model.zip").read_bytes() == model
     # resumed from its 1000-step checkpoint: the later episodes and checkpoints are said to go
     out = vecbridge("train", "vecbridge/Catch-v0", "-n", "2", "-t", "2000", "--resume", str(run / "checkpoints" /
                     "rl_model_1000_steps.zip"), "--normalize-reward", "--no-progress", "--no-tensorboard")  # fmt: skip

@@ -59,3 +59,12 @@ def write_config(path: Path, *, resume: Any, **values: Any) -> None:
         data["resumed_from"] = history
     data["updated"] = time.strftime("%Y-%m-%dT%H:%M:%S")
     path.write_text(json.dumps(data, indent=2, sort_keys=True) + "\n")
+
+
+def check_run_dir(run: Path, resumed_run: Path | None) -> None:
+    """Refuse a run folder that holds another run: two runs in one would mix their progress rows
+    (a learning curve that runs back) and the second would replace the first's model."""
+    held = [name for name in ("config.json", "progress.csv", "model.zip") if (run / name).exists()]
+    if held and (resumed_run is None or run.resolve() != resumed_run.resolve()):
+        raise SystemExit(f"vecbridge train: --run-dir {run} already holds a run ({', '.join(held)}); continue it with "
+                         f"--resume {run / 'model.zip'}, or give another --run-dir")  # fmt: skip

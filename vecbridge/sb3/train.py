@@ -21,7 +21,7 @@ from typing import Any, Sequence
 
 from vecbridge.keyvalue import nonnegative_int, parse_pairs, positive_int
 from vecbridge.sb3.algos import ALGOS, algo_class, algo_of
-from vecbridge.sb3.run_config import current_torch_threads, saved_config, write_config
+from vecbridge.sb3.run_config import check_run_dir, current_torch_threads, saved_config, write_config
 from vecbridge.sb3.common import (
     DEFAULT_FRAME_STACK,
     VECNORMALIZE_FILE,
@@ -170,7 +170,7 @@ def train(
     limit, limit_source = episode_limit(resolved, max_episode_steps, before)
     pipeline = Pipeline.of(preprocess if preprocess is not None else before.get("preprocess"))  # a bad spec fails here
     if run_dir is not None:
-        run = Path(run_dir)
+        check_run_dir(run := Path(run_dir), resumed_run)
         made = [p for p in (run, *run.parents) if not p.exists()]  # removed again (if empty) when nothing starts
         run.mkdir(parents=True, exist_ok=True)
     elif resumed_run is not None:
