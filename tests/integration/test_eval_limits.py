@@ -67,6 +67,12 @@ def test_a_run_records_its_limit_and_preprocessing_and_eval_shows_what_the_polic
         grid = np.asarray(image)
     # 8 moments of 10, each a row of 3 grey frames of 42x42 shown at 4x (168 pixels), 2-pixel gaps
     assert grid.shape == (2 + 8 * 170, 2 + 3 * 170)
+    # the Python API finds the run's config.json beside the model too (it used to evaluate the raw
+    # frames and stop: "the model expects observations of shape (3, 42, 42), which is no stack ...")
+    from vecbridge.sb3.evaluate import evaluate
+
+    result = evaluate("vecbridge/EchoImage-v0", model=run_dir / "model.zip", episodes=2, num_envs=2)
+    assert result.lengths == [10, 10], result
 
 
 @pytest.mark.slow

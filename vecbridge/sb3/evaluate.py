@@ -181,24 +181,30 @@ def evaluate(
     """Play ``episodes`` episodes of ``game`` with ``model`` (a path or a loaded SB3 model) or, with
     ``random=True``, uniformly random actions.
 
-    ``max_episode_steps``: the episode step limit (0: none; None: the training run's, from
-    ``run_config``, else the game's registered one). ``preprocess``: the image preprocessing
-    (a spec such as ``"gray,resize=84x84,stack=4"``; None: the training run's). With
-    ``progress``, the limit and each finished episode are printed to ``out`` (stderr).
+    ``run_config``: the training run's settings (None: the ``config.json`` beside a model given
+    by path, if it was trained on this game). ``max_episode_steps``: the episode step limit (0:
+    none; None: the training run's, else the game's registered one). ``preprocess``: the image
+    preprocessing (a spec such as ``"gray,resize=84x84,stack=4"``; None: the training run's).
+    ``game_options``: None: the training run's. With ``progress``, the limit and each
+    finished episode are printed to ``out`` (stderr).
     """
-    from vecbridge.game_ref import resolve_or_exit
+    from vecbridge.game_ref import game_label, resolve_or_exit
     from vecbridge.sb3.adapter import make_sb3_env
     from vecbridge.sb3.common import channels_first, is_image, wrap
     from vecbridge.sb3.recording import EpisodeRecorder, ObservationTap, game_frame
     from vecbridge.transforms import Pipeline
 
+    out = out or sys.stderr
+    if run_config is None:
+        run_config = run_config_for(model, game_label(game), out) if isinstance(model, (str, Path)) else {}
     game = resolve_or_exit("eval", game)
     if (model is None) == (not random):
         raise SystemExit("give a model (--model PATH) or ask for the random policy (--random), not both")
     if episodes < 1:
         raise SystemExit(f"--episodes must be at least 1, got {episodes}")
-    out = out or sys.stderr
     config = run_config or {}
+    if game_options is None:
+        game_options = config.get("game_options") or {}
     limit, source = episode_limit(game, max_episode_steps, config)
     pipeline = Pipeline.of(preprocess if preprocess is not None else config.get("preprocess"))
     num_envs = max(1, min(num_envs, episodes))
@@ -311,8 +317,9 @@ def add_parser(subparsers: Any) -> argparse.ArgumentParser:
     return p
 
 
-def _run_config(model: str | None) -> dict[str, Any]:
-    """The config.json of the run a model belongs to (game options, time limit), if any."""
+def run_config_for(model: str | Path | None, game: str, out: Any) -> dict[str, Any]:
+    """The config.json of the run a model belongs to (game options, time limit, preprocessing), if
+    that run trained on ``game`` (a note on ``out`` says when it did not)."""
     import json
 
     from vecbridge.sb3.common import run_dir_of
@@ -321,9 +328,14 @@ def _run_config(model: str | None) -> dict[str, Any]:
     if folder is None:
         return {}
     try:
-        return json.loads((folder / "config.json").read_text())
+        config = json.loads((folder / "config.json").read_text())
     except (OSError, ValueError):
         return {}
+    if config.get("game") != game:
+        print(f"note: the model was trained on {config.get('game')}, evaluating on {game} (without the training "
+              f"run's game options, time limit and preprocessing)", file=out)  # fmt: skip
+        return {}
+    return config
 
 
 VIDEO_SUFFIXES = (".gif", ".mp4", ".mkv", ".webm", ".avi", ".mov")
@@ -338,11 +350,7 @@ def run_cli(args: argparse.Namespace) -> int:
     if args.video and Path(args.video).suffix.lower() not in VIDEO_SUFFIXES:
         raise SystemExit(f"vecbridge eval: --video: {args.video} is no video file name; end it in "
                          f"{', '.join(VIDEO_SUFFIXES)} (.mp4 and the others need imageio-ffmpeg)")  # fmt: skip
-    config = _run_config(args.model)
-    if config and config.get("game") != game_label(game):
-        print(f"note: the model was trained on {config.get('game')}, evaluating on {game_label(game)} "
-              f"(without the training run's game options, time limit and preprocessing)", file=sys.stderr)  # fmt: skip
-        config = {}
+    config = run_config_for(args.model, game_label(game), sys.stderr)
     options = {**(config.get("game_options") or {}), **parse_pairs(args.option, "--option")}
     result = evaluate(
         game,
