@@ -53,3 +53,16 @@ def test_a_policy_view_of_vector_observations_is_refused(tmp_path):
     recorder.add(None, np.zeros(4, np.float32))
     with pytest.raises(SystemExit, match="needs image observations"):
         recorder.close()
+
+
+@pytest.mark.parametrize("suffix", [".mp4", ".webm", ".mkv"])
+def test_every_movie_suffix_eval_offers_is_written(tmp_path, suffix):
+    from vecbridge.sb3.evaluate import VIDEO_SUFFIXES
+    from vecbridge.transforms.views import VideoWriter
+
+    assert suffix in VIDEO_SUFFIXES
+    writer = VideoWriter(tmp_path / f"ep{suffix}", fps=30)  # (.webm used to fail: ffmpeg was asked for H.264)
+    for t in range(12):
+        writer.append(np.full((31, 41, 3), 20 * t, np.uint8))
+    frames = imageio.mimread(writer.close())
+    assert len(frames) == 12 and frames[0].shape[:2] == (32, 42)  # padded to even sides

@@ -128,7 +128,9 @@ class VideoWriter:
         self.path.parent.mkdir(parents=True, exist_ok=True)
         self.movie = self.path.suffix.lower() in self.MOVIES
         # macro_block_size=1: imageio would otherwise rescale frames to multiples of 16
-        extra = {"macro_block_size": 1} if self.movie else {}
+        extra: dict = {"macro_block_size": 1, "ffmpeg_log_level": "error"} if self.movie else {}
+        if self.path.suffix.lower() == ".webm":
+            extra["codec"] = "libvpx-vp9"  # WebM holds VP8/VP9/AV1 only; imageio's default is H.264 (libx264)
         self._writer = imageio.get_writer(str(self.path), fps=fps, **extra)
 
     def append(self, frame: np.ndarray) -> None:
