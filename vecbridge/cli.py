@@ -164,6 +164,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     args.command = command
     try:
         return args.func(args)
+    except KeyboardInterrupt:  # Ctrl-C: every game is closed on the way out; a line, not a traceback
+        print(f"\nvecbridge {args.cmd}: interrupted", file=sys.stderr)
+        return 130
     except Exception as exc:
         if not _is_user_facing(exc) or os.environ.get("VECBRIDGE_TRACEBACK"):
             raise

@@ -35,6 +35,35 @@ def test_run_prints_throughput_and_returns():
     assert "random-policy return" in out.stdout
 
 
+def test_ctrl_c_ends_run_and_eval_with_one_line_and_a_whole_video(tmp_path):
+    import signal
+    import time
+
+    import imageio.v2 as imageio
+
+    video = tmp_path / "ep.mp4"
+    commands = {
+        "run": ["run", "vecbridge/Catch-v0", "-n", "2", "--seconds", "600"],
+        "eval": ["eval", "vecbridge/EchoImage-v0", "--random", "-k", "100000", "-n", "1", "-o", "episode_length=20",
+                 "--video", str(video)],
+    }  # fmt: skip
+    for name, argv in commands.items():
+        proc = subprocess.Popen([VECBRIDGE, *argv], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+        try:
+            time.sleep(8)  # started, stepping (eval: several episodes recorded)
+            assert proc.poll() is None, proc.communicate()
+            proc.send_signal(signal.SIGINT)
+            out, err = proc.communicate(timeout=60)
+        finally:
+            if proc.poll() is None:
+                proc.kill()
+                proc.wait()
+        assert proc.returncode == 130 and "Traceback" not in err, err  # (it used to be a ~50-line traceback)
+        assert err.rstrip().endswith(f"vecbridge {name}: interrupted"), err
+    assert f"interrupted: {video} hold(s) the frames recorded so far" in err, err
+    assert len(imageio.mimread(video)) >= 20  # a whole file: readable to its end
+
+
 def test_check_passes_a_conforming_game_given_as_a_command():
     out = vecbridge("check", "--", "env", "EPISODE=5", "{python}", RAW_LIAR)
     assert out.returncode == 0, out.stdout + out.stderr

@@ -265,8 +265,14 @@ def evaluate(
             if progress:
                 report(done)
 
-        returns, lengths, _ = run_episodes(env, policy, episodes, recorder=recorder, on_episode=on_episode,
-                                           frame=lambda: game_frame(env, tap, render))  # fmt: skip
+        try:
+            returns, lengths, _ = run_episodes(env, policy, episodes, recorder=recorder, on_episode=on_episode,
+                                               frame=lambda: game_frame(env, tap, render))  # fmt: skip
+        except KeyboardInterrupt:
+            if recorder is not None and recorder.frame_count:  # a whole file of what was recorded, not a broken one
+                saved = recorder.close()
+                print(f"\ninterrupted: {', '.join(map(str, saved))} hold(s) the frames recorded so far", file=out)
+            raise
         result = EvalResult(returns, lengths, deterministic and not random, max_episode_steps=limit,
                             limit_source=source, truncated=truncated[0], vecnormalize=stats)  # fmt: skip
         if recorder is not None:
