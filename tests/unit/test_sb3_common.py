@@ -6,7 +6,8 @@ import numpy as np
 import pytest
 from gymnasium import spaces
 
-from vecbridge.sb3.common import frame_stack_of, refused_settings, remove_if_empty
+from vecbridge.sb3.common import frame_stack_for, frame_stack_of, refused_settings, remove_if_empty
+from vecbridge.transforms import Pipeline
 
 
 def test_frame_stack_of_a_model_counts_the_game_frames_in_its_channels():
@@ -33,3 +34,11 @@ def test_remove_if_empty_stops_at_the_first_folder_with_something_in_it(tmp_path
     (outer / "keep.txt").write_text("x")
     remove_if_empty(inner, outer)
     assert not inner.exists() and outer.exists()
+
+
+def test_frame_stack_for_stacks_once():
+    stacking, plain = Pipeline.of("gray,resize=84x84,stack=4"), Pipeline.of("gray,resize=84x84")
+    assert frame_stack_for(None, None) == 4 and frame_stack_for(stacking, None) == 1 and frame_stack_for(plain, None) == 1
+    assert frame_stack_for(plain, 3) == 3 and frame_stack_for(stacking, 1) == 1
+    with pytest.raises(SystemExit, match=r"--frame-stack 4 with --preprocess .*stack=4 would stack twice \(16 frames\)"):
+        frame_stack_for(stacking, 4)  # (it trained on a 16-frame stack without a word)

@@ -124,6 +124,18 @@ def policy_for(space: spaces.Space) -> str:
     return "CnnPolicy" if is_image(space) else "MlpPolicy"
 
 
+def frame_stack_for(pipeline: Any, frame_stack: int | None) -> int:
+    """SB3's VecFrameStack depth: 1 when the preprocessing pipeline stacks (default 4 without one);
+    both stacking is refused (``stack=4`` and ``--frame-stack 4`` gave a 16-frame stack)."""
+    if frame_stack is None:
+        return 1 if pipeline else DEFAULT_FRAME_STACK
+    if pipeline and pipeline.stack_size > 1 and frame_stack > 1:
+        raise SystemExit(f"vecbridge train: --frame-stack {frame_stack} with --preprocess {pipeline} would stack twice "
+                         f"({frame_stack * pipeline.stack_size} frames); stack in the pipeline (stack=N) or with "
+                         "--frame-stack, not both")  # fmt: skip
+    return frame_stack
+
+
 def wrap(venv: Any, *, frame_stack: int = DEFAULT_FRAME_STACK, normalize: Any = None, training: bool = True) -> Any:
     """The wrapper stack of a run: ``VecMonitor`` (raw episode returns) -> ``VecNormalize`` (if
     ``normalize`` is True: observations and rewards, vector observations only; ``"reward"``: the

@@ -23,11 +23,11 @@ from vecbridge.keyvalue import nonnegative_int, parse_pairs, positive_int
 from vecbridge.sb3.algos import ALGOS, algo_class, algo_of
 from vecbridge.sb3.run_config import check_run_dir, current_torch_threads, saved_config, write_config
 from vecbridge.sb3.common import (
-    DEFAULT_FRAME_STACK,
     VECNORMALIZE_FILE,
     check_ppo_keys,
     describe_limit,
     episode_limit,
+    frame_stack_for,
     frame_stack_of,
     load_config,
     new_run_dir,
@@ -169,6 +169,7 @@ def train(
     before = saved_config(resumed_run / "config.json") if resumed_run is not None else {}
     limit, limit_source = episode_limit(resolved, max_episode_steps, before)
     pipeline = Pipeline.of(preprocess if preprocess is not None else before.get("preprocess"))  # a bad spec fails here
+    frame_stack = frame_stack_for(pipeline, frame_stack)
     if run_dir is not None:
         check_run_dir(run := Path(run_dir), resumed_run)
         made = [p for p in (run, *run.parents) if not p.exists()]  # removed again (if empty) when nothing starts
@@ -197,8 +198,6 @@ def train(
         except ImportError:
             print("warning: tensorboard is not installed; no TensorBoard logs (pip install tensorboard)", file=sys.stderr)
 
-    if frame_stack is None:
-        frame_stack = 1 if pipeline else DEFAULT_FRAME_STACK
     print(describe_limit(limit, limit_source), file=out)
     if pipeline:
         print(f"preprocessing: {pipeline}", file=out)
