@@ -283,6 +283,7 @@ def test_relaunches_that_keep_failing_spend_the_budget(num_workers):
         assert err.value.instance == 0 and "2 restart(s) used of 2 per run" in str(err.value)
         assert "exited with status 5 before it connected" in err.value.last_error
         assert err.value.log_path.endswith("game.restart-2.log")
+        assert str(err.value).count("--- last lines of the log ---") == 1, str(err.value)  # (it used to come twice)
     finally:
         envs.close()
 

@@ -349,9 +349,10 @@ class InstanceGroup:
         process = inst.process if inst is not None else self._ended[i]
         if type(cause) is BudgetSpent:
             stage = " before its first observation (stage: first observation)" if cause.before_first_observation else ""
+            log = "" if f"log: {process.log_path}" in cause.reason else f"\n{describe_log(process)}"  # once
             return RestartBudgetExceeded(
                 f"instance {i} failed{stage} and its restart budget is spent ({cause.ledger}).\n"
-                f"last error: {cause.reason}\n{describe_log(process)}",
+                f"last error: {cause.reason}{log}",
                 instance=i, log_path=str(process.log_path), last_error=cause.reason,
             )  # fmt: skip
         return launch_error("first observation", f"failed before its first observation: {cause.reason}", process=process)
