@@ -468,6 +468,24 @@ def test_max_frame_size_is_passed_to_the_detected_framing():
         host.next_event()
 
 
+@pytest.mark.parametrize("framing", ["auto", "binary"])
+def test_a_frame_too_large_says_what_to_do_before_and_after_the_hello(framing):
+    from vecbridge.errors import FrameTooLarge
+
+    host = HostConnection(TOKEN, framing=framing, max_frame_size=2**27)
+    host.receive_data(struct.pack("<I", 300_000))  # a hello frame over 256 KiB
+    # (it said "raise max_frame_size", which a hello's limit does not follow)
+    with pytest.raises(FrameTooLarge, match=r"above the maximum of 262144 \(the first frame, the hello, is at most "
+                                            r"262144 bytes whatever max_frame_size is"):  # fmt: skip
+        host.next_event()
+    host = HostConnection(TOKEN, framing=framing, max_frame_size=1000)
+    host.receive_data(binary_frame("hello", hello_fields()))
+    assert host.next_event() is not None
+    host.receive_data(struct.pack("<I", 5000))
+    with pytest.raises(FrameTooLarge, match=r"above the maximum of 1000 \(raise max_frame_size if the game really"):
+        host.next_event()
+
+
 # ---------------------------------------------------------------- the hello
 
 

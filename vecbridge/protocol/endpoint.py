@@ -28,8 +28,15 @@ class Endpoint:
         self.max_frame_size = max_frame_size
         # the limit of the frames read now (the host reads a small hello first; see limits.py)
         self.frame_limit = max_frame_size if first_frame_size is None else min(first_frame_size, max_frame_size)
-        self.framing: Framing | None = None if framing == "auto" else make_framing(framing, self.frame_limit)
+        self.framing: Framing | None = None if framing == "auto" else self._make_framing(framing)
         self._prefix = b""
+
+    def _make_framing(self, name: str) -> Framing:
+        framing = make_framing(name, self.frame_limit)
+        if self.frame_limit < self.max_frame_size:  # the first frame's own limit
+            framing.size_hint = (f"the first frame, the hello, is at most {self.frame_limit} bytes whatever "
+                                 "max_frame_size is: docs/protocol.md, section 2")  # fmt: skip
+        return framing
 
     @property
     def framing_name(self) -> str | None:
@@ -41,7 +48,7 @@ class Endpoint:
             name = detect_framing(self._prefix)
             if name is None:
                 return
-            self.framing = make_framing(name, self.frame_limit)
+            self.framing = self._make_framing(name)
             data, self._prefix = self._prefix, b""
         self.framing.receive_data(data)
 

@@ -10,6 +10,8 @@ from vecbridge.errors import FrameTooLarge, TruncatedFrame
 from vecbridge.protocol.limits import DEFAULT_MAX_FRAME
 
 
+SIZE_HINT = "raise max_frame_size if the game really sends frames this large"
+
 class Framing:
     """Base class: a buffer of received bytes and a queue of bytes to send."""
 
@@ -17,6 +19,7 @@ class Framing:
 
     def __init__(self, max_size: int = DEFAULT_MAX_FRAME) -> None:
         self.max_size = max_size
+        self.size_hint = SIZE_HINT  # what to do about a frame above max_size
         self._buffer = bytearray()
         self._outgoing = bytearray()
         self.closed = False  # the peer ended the stream cleanly (websocket close)
@@ -69,5 +72,5 @@ class Framing:
         if length > self.max_size:
             raise FrameTooLarge(
                 f"{self.name} framing: a frame announced {length} bytes, above the maximum of "
-                f"{self.max_size} (raise max_frame_size if the game really sends frames this large)"
+                f"{self.max_size} ({self.size_hint})"
             )

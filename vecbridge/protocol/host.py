@@ -29,6 +29,7 @@ from vecbridge.protocol.endpoint import Endpoint
 from vecbridge.protocol.events import CallResult, GameErrorReply, Hello, RenderResult, ResetResult, State, StepResult
 from vecbridge.protocol.fastpath import BoundedCache, StepResultCache
 from vecbridge.protocol.fields import finite_reward, info_object, is_int, optional
+from vecbridge.protocol.framing_base import SIZE_HINT
 from vecbridge.protocol.limits import DEFAULT_MAX_FRAME, HELLO_MAX_FRAME
 from vecbridge.protocol.masks import check_mask, mask_size
 from vecbridge.protocol.messages import (
@@ -265,6 +266,7 @@ class HostConnection(Endpoint):
         self.frame_limit = self.max_frame_size  # a trusted game from now on
         if self.framing is not None:
             self.framing.max_size = self.max_frame_size
+            self.framing.size_hint = SIZE_HINT
         return self.hello
 
     def _result(self, request: str, f: dict[str, Any]):
