@@ -319,6 +319,13 @@ def test_invalid_descriptions(desc):
         space_from_json(desc)
 
 
+@pytest.mark.parametrize("n", [0, [2, 0]])
+def test_an_empty_multibinary_says_what_n_must_be(n):
+    # (it was "invalid MultiBinary description ...: AssertionError: ", gymnasium's bare assert)
+    with pytest.raises(SpaceError, match=r"MultiBinary 'n' must be positive \(a count, or a shape of positive sizes\)"):
+        space_from_json({"type": "MultiBinary", "n": n})
+
+
 def test_space_error_is_not_a_protocol_error_but_a_vecbridge_error():
     with pytest.raises(VecBridgeError):
         space_from_json({"type": "Graph"})

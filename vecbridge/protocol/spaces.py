@@ -200,6 +200,8 @@ def _multi_discrete(desc: dict, budget: Budget, depth: int) -> spaces.Space:
 def _multi_binary(desc: dict, budget: Budget, depth: int) -> spaces.Space:
     n = _field(desc, "n")
     shape = _shape(n, "MultiBinary 'n'", budget)
+    if not all(shape):  # gymnasium asserts with no message
+        raise SpaceError(f"MultiBinary 'n' must be positive (a count, or a shape of positive sizes), got {short(n)}")
     return spaces.MultiBinary(list(shape) if type(n) is list else shape[0])
 
 
