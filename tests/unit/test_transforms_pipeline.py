@@ -29,6 +29,8 @@ def test_spec_variants_and_their_canonical_form():
     assert str(Pipeline.parse(" grayscale , resize=84 ,stack=4:zero")) == "gray,resize=84x84,stack=4:zero"
     assert str(Pipeline.parse("resize=64x48:nearest,crop=10x10")) == "resize=64x48:nearest,crop=10x10+0+0"
     assert not Pipeline.parse("none") and not Pipeline.parse("") and str(Pipeline()) == "none"
+    # names are read in any case, as the step names were (resize=84x84:AREA used to be refused)
+    assert str(Pipeline.parse("GRAY,Resize=84X84:AREA,stack=4:ZERO,crop=8X8")) == "gray,resize=84x84,stack=4:zero,crop=8x8+0+0"
 
 
 def test_python_lists_of_objects_or_strings():
@@ -44,6 +46,8 @@ def test_python_lists_of_objects_or_strings():
     ("crop=1:2:3:4", r"expected crop=WIDTHxHEIGHT\+X\+Y"),
     ("stack", "expected stack=N"),
     ("maxpool=2", "maxpool takes no value"),
+    ("resize=100000x100000", "resize: at most 4096 pixels a side; got 100000x100000"),  # (a bare MemoryError later)
+    ("stack=100000", "stack: at most 256 frames; got 100000"),
 ])  # fmt: skip
 def test_bad_specs_say_what_was_expected(spec, message):
     with pytest.raises(PreprocessError, match=message):

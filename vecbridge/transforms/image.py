@@ -84,11 +84,14 @@ class Resize(Transform):
 
     name: ClassVar[str] = "resize"
     INTERPOLATIONS: ClassVar[tuple[str, ...]] = ("area", "linear", "nearest", "cubic")
+    MAX_SIDE: ClassVar[int] = 4096
 
     def __init__(self, width: int, height: int | None = None, interpolation: str = "area") -> None:
         height = width if height is None else height
         if min(width, height) < 1:
             raise PreprocessError(f"resize needs a positive width and height; got {width}x{height}")
+        if max(width, height) > self.MAX_SIDE:  # a typo's extra digits: one clear line, not a MemoryError later
+            raise PreprocessError(f"resize: at most {self.MAX_SIDE} pixels a side; got {width}x{height}")
         if interpolation not in self.INTERPOLATIONS:
             raise PreprocessError(f"resize: unknown interpolation {interpolation!r}; "
                                   f"expected one of {', '.join(self.INTERPOLATIONS)}")  # fmt: skip

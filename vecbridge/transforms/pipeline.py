@@ -34,14 +34,14 @@ _SYNTAX = "gray, crop=WxH+X+Y, resize=WxH[:area|linear|nearest|cubic], maxpool, 
 
 
 def _size(text: str, what: str) -> tuple[int, int]:
-    m = re.fullmatch(r"(\d+)(?:x(\d+))?", text)
+    m = re.fullmatch(r"(\d+)(?:[xX](\d+))?", text)
     if not m:
         raise PreprocessError(f"{what}: expected a size WIDTHxHEIGHT such as 84x84 (or one number), got {text!r}")
     return int(m.group(1)), int(m.group(2) or m.group(1))
 
 
 def _parse_crop(arg: str | None) -> Transform:
-    m = re.fullmatch(r"(\d+)x(\d+)(?:\+(\d+)\+(\d+))?", arg or "")
+    m = re.fullmatch(r"(\d+)[xX](\d+)(?:\+(\d+)\+(\d+))?", arg or "")
     if not m:
         raise PreprocessError(f"crop: expected crop=WIDTHxHEIGHT+X+Y such as crop=256x224+0+8, got crop={arg or ''}")
     return Crop(int(m.group(1)), int(m.group(2)), int(m.group(3) or 0), int(m.group(4) or 0))
@@ -49,14 +49,14 @@ def _parse_crop(arg: str | None) -> Transform:
 
 def _parse_resize(arg: str | None) -> Transform:
     size, _, interp = (arg or "").partition(":")
-    return Resize(*_size(size, "resize"), interpolation=interp or "area")
+    return Resize(*_size(size, "resize"), interpolation=interp.lower() or "area")
 
 
 def _parse_stack(arg: str | None) -> Transform:
     n, _, padding = (arg or "").partition(":")
     if not n.isdigit():
         raise PreprocessError(f"stack: expected stack=N[:reset|zero] such as stack=4, got stack={arg or ''}")
-    return FrameStack(int(n), padding or "reset")
+    return FrameStack(int(n), padding.lower() or "reset")
 
 
 def _no_argument(cls: type[Transform]) -> Callable[[str | None], Transform]:

@@ -67,10 +67,13 @@ class FrameStack(Transform):
     name: ClassVar[str] = "stack"
     stateful: ClassVar[bool] = True
     PADDINGS: ClassVar[tuple[str, ...]] = ("reset", "zero")
+    MAX_FRAMES: ClassVar[int] = 256
 
     def __init__(self, n: int, padding: str = "reset") -> None:
         if n < 1:
             raise PreprocessError(f"stack needs at least 1 frame; got {n}")
+        if n > self.MAX_FRAMES:  # a typo's extra digits: one clear line, not a MemoryError later
+            raise PreprocessError(f"stack: at most {self.MAX_FRAMES} frames; got {n}")
         if padding not in self.PADDINGS:
             raise PreprocessError(f"stack: unknown padding {padding!r}; expected one of {', '.join(self.PADDINGS)}")
         self.n, self.padding = int(n), padding
