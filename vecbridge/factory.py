@@ -102,8 +102,10 @@ def make_single(game_id: str, render_mode: str | None = None, **config: Any):
     from vecbridge.game_env import GameEnv
 
     if "preprocess" in config:  # it would go to the game as a game option, which no game takes
-        raise TypeError(f"gymnasium.make({game_id!r}, preprocess=...): preprocessing is for vector envs; use "
-                        f"gymnasium.make_vec({game_id!r}, n, preprocess=...) or vecbridge.make(..., preprocess=...)")
+        raise TypeError(f"preprocess=... is for vecbridge's vector env, not one instance (gymnasium.make) nor Gymnasium's "
+                        f"own vector envs (make_vec with vectorization_mode='sync'/'async', which make single envs): use "
+                        f"gymnasium.make_vec({game_id!r}, n, preprocess=...) with the default vectorization_mode, or "
+                        f"vecbridge.make(..., preprocess=...)")  # fmt: skip
     return GameEnv(game_id, render_mode=render_mode, **config)
 
 

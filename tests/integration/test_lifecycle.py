@@ -204,8 +204,11 @@ def test_gymnasium_make_with_preprocess_says_where_preprocessing_is():
     import gymnasium as gym
 
     # it used to reach the game as a game option, and the launch failed on it
-    with pytest.raises(TypeError, match=r"preprocessing is for vector envs; use gymnasium.make_vec\('vecbridge/EchoImage-v0'"):
+    with pytest.raises(TypeError, match=r"preprocess=... is for vecbridge's vector env, .*use gymnasium.make_vec\("
+                                        r"'vecbridge/EchoImage-v0', n, preprocess=...\) with the default vectorization"):
         gym.make("vecbridge/EchoImage-v0", preprocess="gray")
+    with pytest.raises(TypeError, match=r"nor Gymnasium's own vector envs \(make_vec with vectorization_mode="):
+        gym.make_vec("vecbridge/EchoImage-v0", num_envs=2, vectorization_mode="sync", preprocess="gray")
 
 
 def test_single_env_reports_a_crash_with_the_log():
