@@ -73,6 +73,13 @@ def test_a_run_records_its_limit_and_preprocessing_and_eval_shows_what_the_polic
 
     result = evaluate("vecbridge/EchoImage-v0", model=run_dir / "model.zip", episodes=2, num_envs=2)
     assert result.lengths == [10, 10], result
+    # copied away from its run folder, the model's pipeline is unknown: the error says what to give
+    alone = tmp_path / "alone" / "model.zip"
+    alone.parent.mkdir()
+    alone.write_bytes((run_dir / "model.zip").read_bytes())
+    with pytest.raises(SystemExit, match=r"the game gives Box\(0, 255, \(3, 84, 84\), uint8\) after wrapping \(no "
+                                         r"config.json of its run beside the model: give the run's --preprocess\)"):
+        evaluate("vecbridge/EchoImage-v0", model=alone, episodes=1, num_envs=1)
 
 
 @pytest.mark.slow

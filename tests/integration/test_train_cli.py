@@ -32,7 +32,7 @@ def assert_png(path):
 
 
 def eval_line(text):
-    m = re.search(r"(\d+) episodes, (deterministic|stochastic|random) .*return mean (-?[\d.]+) ± std ([\d.]+)", text)
+    m = re.search(r"(\d+) episodes?, (deterministic|stochastic|random) .*return mean (-?[\d.]+) ± std ([\d.]+)", text)
     assert m, text
     return int(m.group(1)), float(m.group(3)), float(m.group(4))
 

@@ -76,7 +76,8 @@ class EvalResult:
         if not self.returns:
             return f"no episode finished ({what})"
         cut = f"; {self.truncated} cut by the {self.max_episode_steps}-step limit" if self.truncated else ""
-        return (f"{len(self.returns)} episodes, {what}: return mean {self.mean:.3f} ± std {self.std:.3f} "
+        n = len(self.returns)
+        return (f"{n} episode{'s' if n != 1 else ''}, {what}: return mean {self.mean:.3f} ± std {self.std:.3f} "
                 f"(min {min(self.returns):.3g}, max {max(self.returns):.3g}, mean length {np.mean(self.lengths):.1f}{cut})")  # fmt: skip
 
 
@@ -227,10 +228,11 @@ def evaluate(
             if isinstance(model, (str, Path)):
                 stats = vecnormalize_for(model)
                 model = algo_class(algo_of(model)).load(str(model), device=device)
+            hint = "" if config else " (no config.json of its run beside the model: give the run's --preprocess)"
             try:
                 stack = frame_stack_of(model.observation_space, venv.observation_space)
             except ValueError as exc:
-                raise SystemExit(f"vecbridge eval: {exc}") from None
+                raise SystemExit(f"vecbridge eval: {exc}{hint}") from None
             try:
                 env = wrap(tap, frame_stack=stack, normalize=stats or False, training=False)
             except (AssertionError, ValueError) as exc:  # VecNormalize statistics of other spaces (SB3 asserts)
@@ -240,7 +242,7 @@ def evaluate(
                 stats = None  # the run normalized its rewards alone: observations go to the policy as they are
             if env.observation_space != model.observation_space:
                 raise SystemExit(f"vecbridge eval: the model expects observations {model.observation_space}, "
-                                 f"the game gives {env.observation_space} after wrapping")  # fmt: skip
+                                 f"the game gives {env.observation_space} after wrapping{hint}")  # fmt: skip
             policy = model_policy(model, deterministic, env)
         recorder = None
         if render or policy_view is not None:
