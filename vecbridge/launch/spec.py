@@ -118,8 +118,8 @@ def check_config(config: Mapping[str, Any]) -> None:
         try:
             json.dumps(value, allow_nan=False)
         except (TypeError, ValueError) as exc:
-            raise type(exc)(f"game option {key}={reprlib.repr(value)} cannot reach the game: options travel as JSON (None, bool, "
-                            f"int, finite float, str, and lists and dicts of them): {exc}") from None  # fmt: skip
+            raise type(exc)(f"game option {key}={reprlib.repr(value)} cannot reach the game: options travel as JSON "
+                            f"(None, bool, int, finite float, str, and lists and dicts of them): {exc}") from None
     size = len(json.dumps(dict(config)).encode())
     if size > MAX_CONFIG_JSON:
         raise ValueError(f"the game options are {size:,} bytes of JSON, more than the {MAX_CONFIG_JSON:,} an environment "

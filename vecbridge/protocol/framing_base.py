@@ -12,6 +12,7 @@ from vecbridge.protocol.limits import DEFAULT_MAX_FRAME
 
 SIZE_HINT = "raise max_frame_size if the game really sends frames this large"
 
+
 class Framing:
     """Base class: a buffer of received bytes and a queue of bytes to send."""
 

@@ -197,7 +197,8 @@ def evaluate(
 
     out = out or sys.stderr
     if run_config is None:
-        run_config = run_config_for(model, game_label(game), out) if isinstance(model, (str, Path)) else {}
+        named = isinstance(game, str) or hasattr(game, "command")  # an id or a LaunchSpec: what config.json names
+        run_config = run_config_for(model, game_label(game), out) if named and isinstance(model, (str, Path)) else {}
     game = resolve_or_exit("eval", game)
     if (model is None) == (not random):
         raise SystemExit("give a model (--model PATH) or ask for the random policy (--random), not both")
