@@ -29,6 +29,7 @@ from typing import Any, Sequence
 import gymnasium as gym
 
 from vecbridge.launch.spec import LaunchSpec, python_game
+from vecbridge.protocol.values import with_article
 from vecbridge.registry import registered_ids
 
 __all__ = ["FORMS", "UnknownGame", "resolve_game", "command_game", "game_label", "game_argument", "resolve_or_exit",
@@ -99,7 +100,7 @@ def _from_attribute(text: str, module_name: str, name: str, value: Any) -> str |
             made.close()
             return python_game(value, name=name)
         raise UnknownGame(f"{text}() returned {type(made).__name__}, not a vecbridge.LaunchSpec or a gymnasium.Env")
-    raise UnknownGame(f"{text} is a {type(value).__name__}, not a LaunchSpec, a function returning one, "
+    raise UnknownGame(f"{text} is {with_article(type(value).__name__)}, not a LaunchSpec, a function returning one, "
                       f"or a gymnasium.Env class")  # fmt: skip
 
 

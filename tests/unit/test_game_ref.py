@@ -68,7 +68,7 @@ def test_an_id_only_gymnasium_knows_is_served_as_a_python_game():
         ("nosuch", "no game 'nosuch': a game is " + FORMS),
         ("nomodule_xyz:Game-v0", "there is no module 'nomodule_xyz'"),
         ("my_games:nope", "my_games registers no id 'nope' and has no attribute 'nope'"),
-        ("my_games:not_a_game", "my_games:not_a_game is a int, not a LaunchSpec"),
+        ("my_games:not_a_game", "my_games:not_a_game is an int, not a LaunchSpec"),
         ("broken_games:x", "broken_games.py:3: RuntimeError: the user module is broken"),
         ("needs_dep:x", "importing 'needs_dep' for 'needs_dep:x' failed at"),
         (":x", "no game ':x'"),

@@ -32,6 +32,7 @@ from typing import Any
 import numpy as np
 
 from vecbridge.errors import ArrayMismatch, SpaceError
+from vecbridge.protocol.values import with_article
 
 FORMATS = ("rgb", "rgbx", "bgrx", "xrgb", "palette", "png")
 _FOUR_BYTES = ("rgbx", "bgrx", "xrgb")
@@ -71,7 +72,7 @@ class PixelFormat:
     def to_rgb(self, wire: Any, what: str = "image") -> np.ndarray:
         """A new uint8 ``[H, W, 3]`` RGB array from a wire value; ArrayMismatch if it does not fit."""
         if not isinstance(wire, np.ndarray) or wire.dtype != np.uint8:
-            got = f"a {wire.dtype.name} array" if isinstance(wire, np.ndarray) else type(wire).__name__
+            got = f"{with_article(wire.dtype.name)} array" if isinstance(wire, np.ndarray) else type(wire).__name__
             raise ArrayMismatch(f"{what}: expected {self.describe()}, got {got}")
         if self.name == "png":
             return self._from_png(wire, what)

@@ -39,10 +39,15 @@ _repr.maxlong = 40
 _JSON_KIND = {int: "integer", float: "number", str: "string"}
 
 
+def with_article(word: str) -> str:
+    """``word`` with its indefinite article: "an int32", "a uint8", "a float32"."""
+    return f"{'an' if word[:1].lower() in 'aeio' else 'a'} {word}"
+
+
 def describe_value(value: Any) -> str:
     """A short description of a received value, for error messages."""
     if isinstance(value, np.ndarray):
-        return f"a {value.dtype.name} array of shape {list(value.shape)}"
+        return f"{with_article(value.dtype.name)} array of shape {list(value.shape)}"
     if isinstance(value, (list, dict)):
         return f"a JSON {'list' if isinstance(value, list) else 'object'} {_repr.repr(value)}"
     if value is None or type(value) is bool:
@@ -56,7 +61,7 @@ def describe_space(space: spaces.Space) -> str:
     if isinstance(space, spaces.Discrete):
         return f"an integer in [{space.start}, {space.start + space.n - 1}] (Discrete({space.n}))"
     if isinstance(space, (spaces.Box, spaces.MultiDiscrete, spaces.MultiBinary)):
-        return f"a {space.dtype.name} array of shape {list(space.shape)} ({type(space).__name__})"
+        return f"{with_article(space.dtype.name)} array of shape {list(space.shape)} ({type(space).__name__})"
     return repr(space)
 
 
