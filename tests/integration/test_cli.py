@@ -41,8 +41,10 @@ def _interrupted_once(argv: list[str], stream: str, ready: str) -> tuple[int, st
     import threading
     import time
 
+    # SIGINT as in a terminal: a suite started in the background (`nohup ... &`) passes it on ignored
     proc = subprocess.Popen([VECBRIDGE, *argv], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
-                            env={**os.environ, "PYTHONUNBUFFERED": "1"})  # fmt: skip
+                            env={**os.environ, "PYTHONUNBUFFERED": "1"},
+                            preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))  # fmt: skip
     seen: dict[str, list[str]] = {"out": [], "err": []}
     pumps = [threading.Thread(target=lambda k=k, f=f: seen[k].extend(iter(f.readline, "")), daemon=True)
              for k, f in (("out", proc.stdout), ("err", proc.stderr))]  # fmt: skip
