@@ -1963,7 +1963,11 @@ end
 --             whose frameadvance yields the script thread and so works in neither.
 local function default_protect()
 	if _VERSION ~= "Lua 5.1" or rawget(_G, "jit") then return "xpcall" end
-	if type(rawget(_G, "client")) == "table" and type(rawget(_G, "comm")) == "table" then return false end
+	local comm = rawget(_G, "comm")
+	-- (bizhawk_api.lua's stand-in for BizHawk's API under FCEUX is marked: FCEUX takes "coroutine")
+	if type(rawget(_G, "client")) == "table" and type(comm) == "table" and not comm.__vecbridge_emulated then
+		return false
+	end
 	return "coroutine"
 end
 

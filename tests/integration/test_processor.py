@@ -263,6 +263,27 @@ def test_processor_errors_before_the_handshake_end_the_emulator(tmp_path):
         GameEnv(standin_spec(syntax))
 
 
+@pytest.mark.parametrize("backend", ["fceux", "bizhawk-standin"])
+def test_processor_errors_while_serving_are_error_replies(backend, tmp_path):
+    """Under FCEUX too (its BizHawk API stand-in made the client run unprotected: an error ended FCEUX)."""
+    failing = tmp_path / "failing_processor.lua"
+    failing.write_text(TEMPLATE.read_text(encoding="utf-8").replace(
+        "   this.step = function(self, action)\n",
+        "   this.step = function(self, action)\n      if action[1] and action[2] then error('boom: both ways') end\n"))
+    env = GameEnv(backend_spec(backend, failing, observation_type="value"))
+    try:
+        env.reset(seed=0)
+        with pytest.raises(vecbridge.GameError, match=r"failing_processor.lua:\d+: boom: both ways"):
+            env.step(np.array([1, 1]))
+        with pytest.raises(vecbridge.GameError):
+            env.call("no_such_method")
+        env.reset(seed=1)  # still serving
+        assert env.step(np.array([1, 0]))[0].shape == (8,)
+    finally:
+        env.close()
+    assert env.failed is None
+
+
 def test_a_processor_that_returns_its_table(tmp_path):
     """A file that returns the processor (no env:run at the end) is served by processor.lua."""
     src = TEMPLATE.read_text(encoding="utf-8")

@@ -231,6 +231,19 @@ def test_a_crash_before_the_first_observation_at_start_up_is_a_launch_error(num_
 
 
 @DRIVERS
+def test_a_launch_error_beside_a_connection_still_owing_its_hello_is_the_launch_error(num_workers, capfd):
+    # instance 1 connects and says nothing; instance 0 exits. Closing the group with that connection
+    # still in the gate raised "ValueError: I/O operation on closed epoll object" in place of the LaunchError.
+    code = ("import socket, os, time; s = socket.create_connection((os.environ['VECBRIDGE_HOST'], "
+            "int(os.environ['VECBRIDGE_PORT']))); time.sleep(60)")  # fmt: skip
+    spec = vecbridge.LaunchSpec(["sh", "-c", 'if [ "$VECBRIDGE_INSTANCE" = 0 ]; then sleep 0.5; exit 3; fi; '
+                                             'exec {python} -c "$CODE"'], env={"CODE": code}, startup_timeout=20)
+    with pytest.raises(LaunchError, match=r"instance 0 exited with status 3 before it connected"):
+        vecbridge.make(spec, num_envs=2, num_workers=num_workers)
+    assert "ValueError" not in capfd.readouterr().err  # (a worker printed it as it closed)
+
+
+@DRIVERS
 def test_the_start_up_timeout_expiring_is_a_launch_error(num_workers):
     spec = echo_spec(startup_timeout=2.0).with_config(launch_fault="hang", faulty_launches=[0])
     started = time.monotonic()

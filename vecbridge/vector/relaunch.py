@@ -137,8 +137,8 @@ class Relauncher:
     def _unwatch(self, fd: int) -> None:
         try:
             self._poller.unregister(fd)
-        except OSError:
-            pass  # already closed, which took it out of the epoll set
+        except (OSError, ValueError):
+            pass  # the socket already closed, which took it out of the epoll set (ValueError: the epoll itself closed)
 
     def _read_hello(self, fd: int, arrivals: list[Arrival]) -> None:
         """A stranger's connection is the gate's business (closed, logged, counted); an invalid
@@ -172,5 +172,7 @@ class Relauncher:
             relaunch.process.kill_tree(grace=0.2)
             self.gate.forget(i)
         self._relaunches.clear()
-        self._poller.close()
-        self.listener.close()  # and its gate: the connections still waiting for a hello
+        try:
+            self.listener.close()  # and its gate: the connections still waiting for a hello (it unwatches them)
+        finally:
+            self._poller.close()  # after: a closed epoll refuses unregister with ValueError, which hid the error
