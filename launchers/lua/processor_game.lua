@@ -18,6 +18,17 @@ local floor = math.floor
 local function fail(msg) error(msg, 0) end
 local function truthy(v) return v ~= nil and v ~= false end
 
+-- A step's reward as gym-bizhawk adds it up (`reward = reward + r`): Lua reads a numeric string
+-- as its number there, and nil or a table is an error; true and false count 1 and 0.
+local function step_reward(r)
+	if type(r) == "number" then return r end
+	if type(r) == "boolean" then return r and 1 or 0 end
+	local n = type(r) == "string" and tonumber(r) or nil
+	if n then return n end
+	local got = type(r) == "string" and string.format("the string %q", r) or tostring(r)
+	fail("the processor's step must return its reward (a number) first, then done: got " .. got)
+end
+
 local function option(config, names, default)
 	for _, name in ipairs(type(names) == "table" and names or { names }) do
 		local v = config[name]
@@ -273,7 +284,7 @@ function P.step(env, p, action)
 			advanced = 1
 		end
 		frames = frames + advanced
-		if type(r) == "number" then total = total + r elseif r == true then total = total + 1 end
+		total = total + step_reward(r)
 		terminated, truncated = truthy(a), truthy(b)
 		if terminated or truncated then break end
 	end

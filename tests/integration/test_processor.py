@@ -284,6 +284,30 @@ def test_processor_errors_while_serving_are_error_replies(backend, tmp_path):
     assert env.failed is None
 
 
+@pytest.mark.parametrize("backend", ["fceux", "bizhawk-standin"])
+def test_a_reward_is_added_up_as_gym_bizhawk_does(backend, tmp_path):
+    """`reward = reward + r` in gym-bizhawk: a numeric string counts (it was dropped: 0), nil is an error (it was 0)."""
+    def variant(name: str, returned: str) -> Path:
+        path = tmp_path / f"{name}_processor.lua"
+        path.write_text(TEMPLATE.read_text(encoding="utf-8").replace("      return reward, done\n", f"      return {returned}, done\n"))
+        return path
+
+    env = GameEnv(backend_spec(backend, variant("string", '"1.5"'), observation_type="value"))
+    try:
+        env.reset(seed=0)
+        assert env.step(np.array([1, 0]))[1] == 1.5
+    finally:
+        env.close()
+    env = GameEnv(backend_spec(backend, variant("nil", "nil"), observation_type="value"))
+    try:
+        env.reset(seed=0)
+        with pytest.raises(vecbridge.GameError, match=r"the processor's step must return its reward \(a number\) "
+                                                      r"first, then done: got nil"):  # fmt: skip
+            env.step(np.array([1, 0]))
+    finally:
+        env.close()
+
+
 def test_a_processor_that_returns_its_table(tmp_path):
     """A file that returns the processor (no env:run at the end) is served by processor.lua."""
     src = TEMPLATE.read_text(encoding="utf-8")
