@@ -165,6 +165,12 @@ def test_rom_from_the_processor(tmp_path, monkeypatch):
         fceux_spec(V3)
     with pytest.raises(ValueError, match="VB_TEST_ROM"):
         fceux_spec(V3, rom="")  # "" is no ROM, not the current directory
+    # a processor that does not load: its error, not "names none ... pass rom=" (which was the wrong fix)
+    broken = tmp_path / "broken.lua"
+    broken.write_text(V3.read_text() + "\nend\n")
+    with pytest.raises(ValueError, match=r"the processor .*broken.lua does not load \(vecbridge reads its ROM from it "
+                                         r"when no rom= is given\): cannot load the processor: .*broken.lua:\d+:"):
+        fceux_spec(broken)
     # a relative path: relative to the processor file
     (tmp_path / "roms").mkdir()
     (tmp_path / "roms" / "game.nes").symlink_to(EFP_ROM)

@@ -71,6 +71,9 @@ def processor_rom(processor: str | os.PathLike) -> Path:
     info = probe_processor(path)
     rom = info.get("rom")
     unset = [name for name in info.get("unset") or [] if name]
+    if not rom and info.get("error") and "cannot load the processor" in str(info["error"]):
+        raise ValueError(f"the processor {path} does not load (vecbridge reads its ROM from it when no rom= is "
+                         f"given): {info['error']}")  # a syntax error: the fix is in the file, not in rom=
     if not rom:
         why = f" (it reads the environment variable{'s' if len(unset) > 1 else ''} {', '.join(unset)}, not set here)" \
             if unset else ""
