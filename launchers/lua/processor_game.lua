@@ -80,6 +80,9 @@ end
 --- P.options(env, p, config): read and check the game options into env (before setup, which
 -- may read env.observation_type and env.mode).
 function P.options(env, p, config)
+	if type(p.step) ~= "function" then -- (it failed at the first step, on a line of this file)
+		fail("the processor has no step(self, action) function (it returns reward, done); got " .. type(p.step))
+	end
 	local obs_type = string.lower(tostring(option(config, "observation_type",
 		type(p.getObservation) == "function" and "value" or "image")))
 	if obs_type ~= "value" and obs_type ~= "image" and obs_type ~= "both" and obs_type ~= "ram" then

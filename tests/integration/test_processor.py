@@ -261,6 +261,10 @@ def test_processor_errors_before_the_handshake_end_the_emulator(tmp_path):
     syntax.write_text("this is not lua")
     with pytest.raises(LaunchError, match="cannot load the processor"):
         GameEnv(standin_spec(syntax))
+    nostep = tmp_path / "nostep.lua"  # (it failed at the first step, on a line of processor_game.lua)
+    nostep.write_text(TEMPLATE.read_text(encoding="utf-8").replace("this.step = function", "this.stpe = function"))
+    with pytest.raises(LaunchError, match=r"the processor has no step\(self, action\) function .*got nil"):
+        GameEnv(standin_spec(nostep))
 
 
 @pytest.mark.parametrize("backend", ["fceux", "bizhawk-standin"])
