@@ -19,6 +19,7 @@ from vecbridge.launch.run import RunContext
 from vecbridge.launch.spec import LaunchSpec
 from vecbridge.protocol.connection import GameErrorReply
 from vecbridge.protocol.values import check_action, owned_copy
+from vecbridge.rom_hash import rom_hash
 
 ObsType = Any
 ActType = Any
@@ -59,6 +60,7 @@ class GameEnv(gym.Env):
         self.metadata = {
             "render_modes": list(hello.metadata.get("render_modes") or ["rgb_array"]),
             "render_fps": hello.metadata.get("render_fps", 30),
+            **rom_hash(hello.metadata, hello.name),
         }
         if render_mode is not None and render_mode not in self.metadata["render_modes"]:
             self.close()

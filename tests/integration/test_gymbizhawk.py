@@ -196,9 +196,11 @@ def test_rom_from_the_processor(tmp_path, monkeypatch):
 
 def test_hash_mismatch_logs_and_runs_unless_asked_to_fail(tmp_path):
     wrong = "00" * 20
-    env = GameEnv(fceux_spec(with_hash(tmp_path, wrong), EFP_ROM, observation_type="value"))
+    # the user sees it too, not only the instance log (a temporary run folder's log is gone after close)
+    with pytest.warns(UserWarning, match=rf"the loaded ROM's hash {EFP_SHA1} is not the processor's HASH {wrong}"):
+        env = GameEnv(fceux_spec(with_hash(tmp_path, wrong), EFP_ROM, observation_type="value"))
     try:
-        assert hello_metadata(env)["hash"] == {
+        assert hello_metadata(env)["hash"] == env.metadata["hash"] == {
             "expected": wrong, "actual": EFP_SHA1, "match": False, "how": f"SHA-1 of {EFP_ROM}"}
         assert f"HASH not match for processor \"TemplateProcessor\": it expects the ROM with hash {wrong}" in \
             instance_log(env)
@@ -207,6 +209,12 @@ def test_hash_mismatch_logs_and_runs_unless_asked_to_fail(tmp_path):
         env.close()
     with pytest.raises(LaunchError, match=rf"(?s)HASH not match.*{wrong}.*{EFP_SHA1}"):
         GameEnv(fceux_spec(with_hash(tmp_path, wrong), EFP_ROM, check_hash="error"))
+    with pytest.warns(UserWarning, match="is not the processor's HASH"):
+        envs = vecbridge.make(fceux_spec(with_hash(tmp_path, wrong), EFP_ROM, observation_type="value"), num_envs=1)
+    try:
+        assert envs.metadata["hash"]["match"] is False
+    finally:
+        envs.close()
     with pytest.raises(LaunchError, match='check_hash must be "warn", "error" or "off"'):
         GameEnv(fceux_spec(with_hash(tmp_path, wrong), EFP_ROM, check_hash="sometimes"))
 

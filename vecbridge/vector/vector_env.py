@@ -23,6 +23,7 @@ from vecbridge.errors import InstanceTimeout, InvalidAction, StateError, VecBrid
 from vecbridge.launch.run import RunContext
 from vecbridge.launch.spec import LaunchSpec
 from vecbridge.protocol.values import describe_space, first_invalid
+from vecbridge.rom_hash import rom_hash
 from vecbridge.transforms.pipeline import Pipeline, PreprocessSpec
 from vecbridge.vector.arguments import env_ids, reset_ids, seeds_for
 from vecbridge.vector.budget import RestartBudget
@@ -147,6 +148,7 @@ class BridgeVectorEnv(GameCalls, VectorEnv):
             "autoreset_mode": self.autoreset_mode,
             "render_modes": list(summary.metadata.get("render_modes") or ["rgb_array"]),
             "render_fps": summary.metadata.get("render_fps", 30),
+            **rom_hash(summary.metadata, summary.name),
         }
         if self.render_mode is not None and self.render_mode not in self.metadata["render_modes"]:
             raise ValueError(f"render_mode {self.render_mode!r} is not one of the game's {self.metadata['render_modes']}")
