@@ -67,8 +67,14 @@
   }
 
   var DTYPES = {};
+  // integer dtypes: [min, max] (a value that does not fit would wrap in the wire array: refused instead)
+  var INT_RANGES = {
+    int8: [-128, 127], uint8: [0, 255], int16: [-32768, 32767], uint16: [0, 65535],
+    int32: [-2147483648, 2147483647], uint32: [0, 4294967295],
+    int64: [-(2n ** 63n), 2n ** 63n - 1n], uint64: [0n, 2n ** 64n - 1n]
+  };
   function dtype(name, size, wire, conv, plain) {
-    DTYPES[name] = { name: name, itemsize: size, wire: wire, conv: conv, plain: plain };
+    DTYPES[name] = { name: name, itemsize: size, wire: wire, conv: conv, plain: plain, range: INT_RANGES[name] };
   }
   // plain: the wire array accepts numbers through TypedArray.prototype.set with the right meaning
   dtype('bool', 1, Uint8Array, toBool, false);
@@ -363,6 +369,28 @@
     return pos;
   }
 
+  // An integer wire array wraps what does not fit (300.7 -> 44 in a Uint8Array) and truncates
+  // fractions: after a conversion, every value must have arrived as it was (the Lua and Python
+  // clients refuse the same values). `values` is flat, or nested (then read in the same order).
+  function checkFits(dst, values, dt, what) {
+    if (dt.range === undefined) return;
+    var k = 0;
+    (function walk(src) {
+      for (var i = 0; i < src.length; i++) {
+        var v = src[i];
+        if (Array.isArray(v) || isTypedArray(v)) { walk(v); continue; }
+        var want = typeof v === 'boolean' ? (v ? 1 : 0) : v;
+        if (dst[k] != want) { // loose: 3n == 3, and '3' == 3 as TypedArray.set reads it
+          var n = Number(want), lo = dt.range[0], hi = dt.range[1];
+          var why = Number.isInteger(n) ? 'out of range for ' + dt.name + ' [' + lo + ', ' + hi + ']'
+            : 'expected an integer for ' + dt.name;
+          throw ArrayMismatch(what + ': item ' + k + ' is ' + String(v) + ': ' + why);
+        }
+        k++;
+      }
+    })(values);
+  }
+
   function countLeaves(src) {
     var n = 0;
     for (var i = 0; i < src.length; i++) n += Array.isArray(src[i]) || isTypedArray(src[i]) ? countLeaves(src[i]) : 1;
@@ -377,6 +405,11 @@
       if (value.shape !== undefined && product(value.shape) !== leaf.size) {
         throw ArrayMismatch(what + ': expected ' + describeSpace(leaf) + ', got an array of shape ' + JSON.stringify(value.shape));
       }
+      if (value.width !== undefined && value.height !== undefined && leaf.shape.length >= 2 &&
+          (value.height !== leaf.shape[0] || value.width !== leaf.shape[1])) { // (a fitting byte count hid it)
+        throw ArrayMismatch(what + ': expected ' + describeSpace(leaf) + ', got an image of width ' + value.width +
+          ' and height ' + value.height + ' (shape [height, width, ...])');
+      }
       if (isRgbaFor(value, leaf)) return rgbaToRgb(value.data, stageOf(leaf));
       value = value.data;
     }
@@ -386,27 +419,32 @@
       if (value instanceof dt.wire && dt.name !== 'bool' && dt.name !== 'float16') return value; // zero copy
       if (tag === 'Uint8ClampedArray' && dt.name === 'uint8') return value;
       var stage = stageOf(leaf);
-      if (dt.plain && tag !== 'BigInt64Array' && tag !== 'BigUint64Array') { stage.set(value); return stage; }
-      for (var i = 0; i < value.length; i++) stage[i] = dt.conv(value[i]);
+      if (dt.plain && tag !== 'BigInt64Array' && tag !== 'BigUint64Array') stage.set(value);
+      else for (var i = 0; i < value.length; i++) stage[i] = dt.conv(value[i]);
+      checkFits(stage, value, dt, what);
       return stage;
     }
     if (Array.isArray(value)) {
       var st = stageOf(leaf);
       if (value.length === leaf.size && (leaf.shape.length <= 1 || !Array.isArray(value[0]))) {
+        var done = false;
         if (dt.plain) {
-          try { st.set(value); return st; } catch (e) { /* bigints inside: convert one by one */ }
+          try { st.set(value); done = true; } catch (e) { /* bigints inside: convert one by one */ }
         }
-        for (var j = 0; j < value.length; j++) st[j] = dt.conv(value[j]);
+        if (!done) for (var j = 0; j < value.length; j++) st[j] = dt.conv(value[j]);
+        checkFits(st, value, dt, what);
         return st;
       }
       var count = countLeaves(value);
       if (count !== leaf.size) throw sizeError(leaf, value, what, count);
       flattenInto(st, dt.conv, value, 0);
+      checkFits(st, value, dt, what);
       return st;
     }
     if ((typeof value === 'number' || typeof value === 'boolean' || typeof value === 'bigint') && leaf.size === 1) {
       var one = stageOf(leaf);
       one[0] = dt.conv(value);
+      checkFits(one, [value], dt, what);
       return one;
     }
     throw ArrayMismatch(what + ': expected ' + describeSpace(leaf) + ', got ' + describeValue(value));

@@ -364,6 +364,29 @@ def test_node_pixel_formats_arrive_as_rgb(tmp_path):
                     env.step(0)
 
 
+@pytest.mark.node
+@pytest.mark.parametrize("bad, message", [
+    ("float", r"observation\[.img.\]: item 0 is 300.70001220703125: expected an integer for uint8"),
+    ("array", r"item 5 is 256: out of range for uint8 \[0, 255\]"),
+    ("fraction", r"item 1 is 1.5: expected an integer for int32"),
+    ("imagedata", r"expected a uint8 array of shape \[4,4,3\] .*got an image of width 8 and height 2"),
+])  # fmt: skip
+def test_node_values_that_do_not_fit_their_dtype_or_shape_are_refused(bad, message):
+    # they used to arrive changed: 300.7 as 44, 256 as 0, 1.5 as 1, an 8 x 2 image as a 4 x 4 one
+    with game_env(node_spec("strict.mjs", config={"bad": bad})) as env:
+        env.reset()
+        with pytest.raises(GameError, match=message):
+            env.step(0)
+
+
+@pytest.mark.node
+def test_node_values_that_fit_are_converted():
+    with game_env(node_spec("strict.mjs", config={"bad": "good"})) as env:
+        env.reset()
+        obs = env.step(0)[0]
+        assert obs["img"].tolist() == [[[10, 20, 30]] * 4] * 4 and obs["n"].tolist() == [-5, 2147483647]
+
+
 ECHO_SPACE = spaces.Dict(
     f16=spaces.Box(-10, 10, (3,), np.float16),
     f32=spaces.Box(-1, 1, (2, 3), np.float32),
