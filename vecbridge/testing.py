@@ -20,7 +20,7 @@ import numpy as np
 from gymnasium.vector.utils import batch_space
 
 from vecbridge.errors import VecBridgeError
-from vecbridge.launch.spec import LaunchSpec
+from vecbridge.launch.spec import PLACEHOLDERS, LaunchSpec
 
 
 class ConformanceError(VecBridgeError, AssertionError):
@@ -119,7 +119,7 @@ def check_game(spec: LaunchSpec | str, *, steps: int = 100, seed: int = 0, deter
 
     from vecbridge.game_env import GameEnv
 
-    report = CheckReport(spec if isinstance(spec, str) else spec.name or " ".join(spec.argv({k: f"{{{k}}}" for k in _PLACEHOLDERS})))
+    report = CheckReport(spec if isinstance(spec, str) else spec.name or " ".join(spec.argv({k: f"{{{k}}}" for k in PLACEHOLDERS})))
     holder: dict[str, Any] = {}
 
     def launch() -> str:
@@ -205,9 +205,6 @@ def check_game(spec: LaunchSpec | str, *, steps: int = 100, seed: int = 0, deter
 
         report.run("exits on close", closes_cleanly)
     return report
-
-
-_PLACEHOLDERS = ("python", "launchers", "host", "port", "instance", "token", "workdir", "config_json")
 
 
 def check_vector_env(envs: Any, *, steps: int = 50, seed: int = 0, subject: str = "") -> CheckReport:

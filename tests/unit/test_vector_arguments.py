@@ -58,3 +58,16 @@ def test_game_options_must_be_json_and_fit_an_environment_variable():
         LaunchSpec(["game"], config={1: 2})
     with pytest.raises(ValueError, match=r"the game options are [\d,]+ bytes of JSON, more than the .*put large data in a file"):
         LaunchSpec(["game"], config={"blob": "x" * MAX_CONFIG_JSON})
+
+
+def test_the_placeholders_are_the_template_values():
+    from pathlib import Path
+
+    from vecbridge.launch.spec import PLACEHOLDERS
+
+    values = LaunchSpec(["game"]).template_values(host="127.0.0.1", port=1, instance=0, token="t", workdir=Path("/w"))
+    assert set(PLACEHOLDERS) == set(values)
+    # a nameless spec is named by its command with every placeholder as written (check_game's report title;
+    # {config_url} and {socket} used to raise KeyError there)
+    spec = LaunchSpec(["chromium", "file:///g.html?port={port}&config={config_url}&s={socket}"])
+    assert spec.argv({k: f"{{{k}}}" for k in PLACEHOLDERS}) == list(spec.command)

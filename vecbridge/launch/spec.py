@@ -19,6 +19,8 @@ Command = Sequence[str] | str
 # Game options travel as JSON in one environment variable (VECBRIDGE_CONFIG) and may fill a
 # command-line argument ({config_json}); Linux holds at most 128 KiB in either (MAX_ARG_STRLEN).
 MAX_CONFIG_JSON = 128 * 1024 - 64
+# the placeholders of a command (LaunchSpec.template_values' keys)
+PLACEHOLDERS = ("python", "launchers", "host", "port", "instance", "token", "workdir", "socket", "config_json", "config_url")
 
 
 def launchers_dir() -> Path:
