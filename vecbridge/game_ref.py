@@ -128,8 +128,14 @@ def resolve_game(text: str) -> str | LaunchSpec:
 
 
 def command_game(command: Sequence[str], framing: str = "auto") -> LaunchSpec:
-    """The game that ``command`` launches (one instance; placeholders as in LaunchSpec)."""
-    return LaunchSpec(command=list(command), framing=framing)
+    """The game that ``command`` launches (one instance; placeholders as in LaunchSpec).
+
+    ``NODE_PATH`` leads with the JavaScript client's folder, as ``node_spec`` sets it, so that
+    ``vecbridge check -- node game.js`` finds ``require("vecbridge")`` (launchers/js/README.md).
+    """
+    inherited = os.environ.get("NODE_PATH", "").replace("{", "{{").replace("}", "}}")
+    node_path = "{launchers}/js" + (os.pathsep + inherited if inherited else "")
+    return LaunchSpec(command=list(command), framing=framing, env={"NODE_PATH": node_path})
 
 
 def game_label(game: str | LaunchSpec) -> str:

@@ -380,6 +380,23 @@ def test_node_values_that_do_not_fit_their_dtype_or_shape_are_refused(bad, messa
 
 
 @pytest.mark.node
+def test_a_commonjs_game_after_double_dash_finds_require_vecbridge(tmp_path):
+    # launchers/js/README.md's require("vecbridge"), checked as node.md says: `vecbridge check -- node game.js`
+    # (the -- form set no NODE_PATH: "Cannot find module 'vecbridge'")
+    import sys
+
+    game = tmp_path / "game.js"
+    game.write_text('const vecbridge = require("vecbridge");\n'
+                    'vecbridge.serve({observationSpace: "int 0 9", actionSpace: "bool", t: 0,\n'
+                    '  reset() { this.t = 0; return {observation: 0, info: {}}; },\n'
+                    '  step(a) { this.t++; return {observation: this.t % 10, reward: 1, terminated: this.t >= 5,\n'
+                    '                              truncated: false, info: {}}; }});\n')  # fmt: skip
+    out = subprocess.run([str(Path(sys.executable).with_name("vecbridge")), "check", "--steps", "20", "--", "node",
+                          str(game)], capture_output=True, text=True, timeout=240)  # fmt: skip
+    assert out.returncode == 0 and " 0 failed" in out.stdout, out.stdout + out.stderr
+
+
+@pytest.mark.node
 def test_node_values_that_fit_are_converted():
     with game_env(node_spec("strict.mjs", config={"bad": "good"})) as env:
         env.reset()
