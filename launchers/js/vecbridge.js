@@ -451,7 +451,8 @@
   }
 
   function sizeError(leaf, value, what, count) {
-    var got = count === undefined ? describeValue(value) : 'a nested Array of ' + count + ' values';
+    var nested = Array.isArray(value) && value.some(function (x) { return Array.isArray(x) || isTypedArray(x); });
+    var got = count === undefined || !nested ? describeValue(value) : 'a nested Array of ' + count + ' values';
     return ArrayMismatch(what + ': expected ' + describeSpace(leaf) + ', got ' + got);
   }
 
