@@ -260,6 +260,27 @@ def test_check_game_runs_the_checks_after_a_failure_on_a_new_instance():
     assert by_name["exits on close"].passed and by_name["exits on close"].checked, report
 
 
+@pytest.mark.parametrize("num_workers", [0, 1])
+def test_a_chatty_games_log_keeps_its_last_part(num_workers, tmp_path):
+    # (a game printing every step filled its log at 7 MB/s: at 8 instances, a disk in hours)
+    spec = replace(vecbridge.registered()["vecbridge/Echo-v0"], max_log_bytes=200_000)
+    envs = vecbridge.make(spec, num_envs=2, num_workers=num_workers, run_dir=str(tmp_path / "run"), chatty_bytes=10_000)
+    try:
+        envs.reset(seed=0)
+        steps, t0 = 0, time.monotonic()
+        while time.monotonic() - t0 < 6.0:  # past three of the group's log checks (every 2 s)
+            envs.step(np.zeros(2, dtype=np.int64))
+            steps += 1
+        assert steps * 10_000 > 600_000, steps  # each log was written well past its limit
+        envs.step(np.zeros(2, dtype=np.int64))
+    finally:
+        envs.close()
+    for log in sorted((tmp_path / "run").glob("instance-*/game.log")):
+        text = log.read_text()
+        assert text.startswith("[vecbridge: ") and "bytes of this log were dropped at 200,000" in text, text[:200]
+        assert log.stat().st_size < 200_000 + 2.5 * steps / 6.0 * 10_000, log.stat().st_size  # trimmed, then 2.5 s more
+
+
 def test_run_dir_keeps_logs_per_instance(tmp_path):
     envs = vecbridge.make("vecbridge/Echo-v0", num_envs=2, run_dir=str(tmp_path / "run"))
     envs.close()

@@ -71,3 +71,9 @@ def test_the_placeholders_are_the_template_values():
     # {config_url} and {socket} used to raise KeyError there)
     spec = LaunchSpec(["chromium", "file:///g.html?port={port}&config={config_url}&s={socket}"])
     assert spec.argv({k: f"{{{k}}}" for k in PLACEHOLDERS}) == list(spec.command)
+
+
+def test_max_log_bytes_is_a_size_or_zero():
+    assert LaunchSpec(["game"]).max_log_bytes == 64 * 1024 * 1024 and LaunchSpec(["game"], max_log_bytes=0).max_log_bytes == 0
+    with pytest.raises(ValueError, match=r"max_log_bytes must be 0 \(no limit\) or more, got -1"):
+        LaunchSpec(["game"], max_log_bytes=-1)

@@ -15,7 +15,8 @@ before connecting), ``launch_fault`` on the launches ``faulty_launches`` of an i
 (0: its first process, 1: its first relaunch, ...): ``"crash"`` (exit before
 connecting), ``"hang"`` (never connect), ``"spaces"`` (declare another observation
 space), ``"reset"`` (exit inside its first reset); ``hang_on_close`` (ignore SIGTERM
-and never exit once closed). Each launch counts itself in its instance folder. A reset
+and never exit once closed); ``chatty_bytes`` (print that many bytes every step). Each
+launch counts itself in its instance folder. A reset
 whose options list the instance in ``refuse_instances`` raises (an error reply).
 """
 
@@ -51,6 +52,7 @@ class EchoEnv(gym.Env):
         launch_fault: str = "",
         faulty_launches: list[int] = (),
         hang_on_close: bool = False,
+        chatty_bytes: int = 0,
         render_mode: str | None = "rgb_array",
     ) -> None:
         self.instance = int(os.environ.get("VECBRIDGE_INSTANCE", "0"))
@@ -72,6 +74,7 @@ class EchoEnv(gym.Env):
             time.sleep(3600)
         self.crash_in_reset = fault == "reset"
         self.hang_on_close = hang_on_close
+        self.chatter = "x" * max(0, chatty_bytes - 1)  # printed every step (a chatty game's log)
         self.episode_length = episode_length
         self.delay_s = delay_s
         if self.instance in slow_instances:
@@ -118,6 +121,8 @@ class EchoEnv(gym.Env):
 
     def step(self, action: int):
         self._faults()
+        if self.chatter:
+            print(self.chatter, flush=True)
         reward = 1.0 if int(action) == self.t % 2 else 0.0
         self.t += 1
         terminated = self.t >= self.episode_length

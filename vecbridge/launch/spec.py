@@ -55,9 +55,12 @@ class LaunchSpec:
     max_frame_size: int = DEFAULT_MAX_FRAME  # after the hello; the hello itself is at most 256 KiB
     handshake_timeout: float = HANDSHAKE_TIMEOUT  # from connecting to a complete hello; past it the connection is closed
     unix_socket: bool = True  # offer a Unix-domain socket (VECBRIDGE_SOCKET) to clients that can use one
+    max_log_bytes: int = 64 * 1024 * 1024  # a game log past this keeps its last part (0: no limit)
 
     def __post_init__(self) -> None:
         check_config(self.config)
+        if self.max_log_bytes < 0:
+            raise ValueError(f"max_log_bytes must be 0 (no limit) or more, got {self.max_log_bytes}")
 
     def with_config(self, **config: Any) -> "LaunchSpec":
         return replace(self, config={**self.config, **config})

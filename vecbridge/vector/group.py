@@ -52,6 +52,8 @@ from vecbridge.vector.actions import (
 from vecbridge.vector.scheduler import Scheduler
 from vecbridge.vector.staging import Staging
 
+LOG_CHECK_S = 2.0  # the game logs' sizes, checked this often (a stat() per instance: nothing a step notices)
+
 
 class Source(enum.Enum):
     """Readable file descriptors of the group's epoll set that are not an instance's socket."""
@@ -92,6 +94,7 @@ class InstanceGroup:
         self._poller = select.epoll()
         self._sources: dict[int, int | Source] = {}  # fd -> instance index, or another source
         self._watch(self.relauncher.fileno(), Source.ARRIVALS)
+        self._logs_checked = time.monotonic()  # game logs are trimmed past spec.max_log_bytes every LOG_CHECK_S
 
     # ------------------------------------------------------------ start / stop
     def start(self) -> GameSummary:
@@ -190,6 +193,10 @@ class InstanceGroup:
         sources, instances = self._sources, self.instances
         events = self._poller.poll(-1 if timeout is None else timeout)
         now = time.monotonic()
+        if now - self._logs_checked > LOG_CHECK_S and self.spec.max_log_bytes:
+            self._logs_checked = now
+            for inst in instances.values():
+                inst.process.trim_log(self.spec.max_log_bytes)
         for fd, _ in events:
             source = sources.get(fd)
             if type(source) is int:
