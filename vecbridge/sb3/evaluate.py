@@ -27,6 +27,7 @@ import numpy as np
 
 from vecbridge.keyvalue import nonnegative_int, parse_pairs, positive_int
 from vecbridge.sb3.algos import acting, algo_class, algo_of
+from vecbridge.sb3.run_config import run_config_for
 from vecbridge.sb3.common import (
     describe_limit,
     episode_limit,
@@ -324,27 +325,6 @@ def add_parser(subparsers: Any) -> argparse.ArgumentParser:
     p.add_argument("--device", default="cpu", help="torch device (default cpu)")
     p.set_defaults(func=run_cli)
     return p
-
-
-def run_config_for(model: str | Path | None, game: str, out: Any) -> dict[str, Any]:
-    """The config.json of the run a model belongs to (game options, time limit, preprocessing), if
-    that run trained on ``game`` (a note on ``out`` says when it did not)."""
-    import json
-
-    from vecbridge.sb3.common import run_dir_of
-
-    folder = run_dir_of(model) if model else None
-    if folder is None:
-        return {}
-    try:
-        config = json.loads((folder / "config.json").read_text())
-    except (OSError, ValueError):
-        return {}
-    if config.get("game") != game:
-        print(f"note: the model was trained on {config.get('game')}, evaluating on {game} (without the training "
-              f"run's game options, time limit and preprocessing)", file=out)  # fmt: skip
-        return {}
-    return config
 
 
 VIDEO_SUFFIXES = (".gif", ".mp4", ".mkv", ".webm", ".avi", ".mov")

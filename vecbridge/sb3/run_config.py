@@ -68,3 +68,17 @@ def check_run_dir(run: Path, resumed_run: Path | None) -> None:
     if held and (resumed_run is None or run.resolve() != resumed_run.resolve()):
         raise SystemExit(f"vecbridge train: --run-dir {run} already holds a run ({', '.join(held)}); continue it with "
                          f"--resume {run / 'model.zip'}, or give another --run-dir")  # fmt: skip
+
+
+def run_config_for(model: str | Path | None, game: str, out: Any) -> dict[str, Any]:
+    """The config.json of the run a model belongs to (game options, time limit, preprocessing), if
+    that run trained on ``game`` (a note on ``out`` says when it did not)."""
+    from vecbridge.sb3.common import run_dir_of
+
+    folder = run_dir_of(model) if model else None
+    config = saved_config(folder / "config.json") if folder is not None else {}
+    if config and config.get("game") != game:
+        print(f"note: the model was trained on {config.get('game')}, evaluating on {game} (without the training "
+              f"run's game options, time limit and preprocessing)", file=out)  # fmt: skip
+        return {}
+    return config
