@@ -43,6 +43,9 @@ import vecbridge
 from vecbridge.backends import browser
 from vecbridge.backends.instance import cdp
 
+sys.path.insert(0, os.path.dirname(cdp.__file__))  # the launcher runs as a plain script beside cdp.py
+import browser_launcher  # noqa: E402
+
 
 def instance_pss_mib(launcher_only: bool = False) -> list[float]:
     """PSS of each instance's process tree (the launcher and its Chromium; or the launcher alone), in MiB."""
@@ -68,11 +71,22 @@ def raw_speed(seconds: float) -> dict:
         env.pop("VECBRIDGE_PORT")  # the adapter does not connect: nothing to connect to
         for sub in ("home", "tmp"):
             os.makedirs(os.path.join(tmp, sub), exist_ok=True)
-        log = open(os.path.join(tmp, "launcher.log"), "wb")
-        proc = subprocess.Popen(spec.argv(values), env=env, cwd=tmp, stdout=log, stderr=subprocess.STDOUT)
+        # the launcher's own steps, with DevTools kept here (its pipe belongs to whoever starts Chromium)
+        args = browser_launcher.parse_args(spec.argv(values)[2:])
+        url, sources = browser_launcher.resolve_url(args), browser_launcher.injected_sources(args.script)
+        command = [browser_launcher.find_chromium(args.chromium), *browser_launcher.CHROMIUM_FLAGS,
+                   f"--user-data-dir={os.path.join(tmp, 'profile')}", "about:blank"]  # fmt: skip
+        log = open(os.path.join(tmp, "chromium.log"), "wb")
+        proc, devtools = cdp.launch(command, env=env, cwd=tmp, stdout=log, stderr=subprocess.STDOUT)
         try:
-            port, _ = cdp.read_active_port(os.path.join(tmp, "profile"), 60, alive=lambda: proc.poll() is None)
-            with cdp.DevTools(cdp.page_websocket_url(port)) as devtools:
+            with devtools:
+                devtools.attach_page(timeout=60)
+                devtools.call("Page.enable")
+                devtools.call("Runtime.enable")
+                devtools.call("Runtime.addBinding", {"name": browser_launcher.BINDING})
+                for _, source in sources:
+                    devtools.call("Page.addScriptToEvaluateOnNewDocument", {"source": source})
+                devtools.call("Page.navigate", {"url": url})
                 deadline = time.monotonic() + 30
                 while True:
                     ready = devtools.call(

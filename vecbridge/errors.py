@@ -19,6 +19,7 @@ catches any failure of the bridge while leaving bugs in user code alone::
     ├── InvalidAction            an action that does not fit the action space
     ├── GameError                the game answered a request with an error
     ├── LaunchError              an instance failed to start; ``stage`` says where
+    ├── UnsafeFolder             a folder to launch in is not yours alone (also PermissionError)
     ├── ConnectionClosed         the game closed its connection (also ConnectionError)
     ├── InstanceTimeout          an instance did not answer in time (also TimeoutError)
     ├── RestartBudgetExceeded    an instance kept failing and its restart budget is spent
@@ -114,6 +115,11 @@ class LaunchError(VecBridgeError):
     Attributes: ``instance`` (int), ``stage`` (one of ``spawned``, ``connected``,
     ``handshake``, ``first observation``), ``log_path`` (str) and ``log_tail`` (str).
     """
+
+
+class UnsafeFolder(VecBridgeError, PermissionError):
+    """A folder vecbridge would launch games in is not yours alone: another user's, a symbolic
+    link, or not a folder. Attribute: ``path``."""
 
 
 class ConnectionClosed(VecBridgeError, ConnectionError):

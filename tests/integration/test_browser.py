@@ -162,10 +162,22 @@ def test_2048_random_play_scores_render_and_clean_close(no_traces):
         assert len(frames) == 2
         for frame, state in zip(frames, states):
             check_frame_shows(frame, state["board"])
+
+        # DevTools goes over a pipe: no process of the run listens on a port another local user could reach
+        tree = psutil.Process().children(recursive=True)
+        listening = [(p.name(), c.laddr) for p in tree for c in _tcp(p) if c.status == psutil.CONN_LISTEN]
+        assert listening == [] and any(p.name().startswith("chrom") for p in tree)
         print(f"\n2 instances: start-up {startup:.2f} s, {steps} vector steps in {elapsed:.2f} s "
               f"= {2 * steps / elapsed:.0f} moves/s in all; {episodes} games ended")  # fmt: skip
     finally:
         envs.close()
+
+
+def _tcp(proc):
+    try:
+        return proc.net_connections(kind="tcp")
+    except psutil.Error:  # it ended meanwhile
+        return []
 
 
 def play(envs, actions: np.ndarray):

@@ -104,7 +104,6 @@ def browser_spec(
     """
     if (url is None) == (npm_package is None):
         raise ValueError("browser_spec: give either url or npm_package")
-    _require_websockets()
     command = ["{python}", _literal(LAUNCHER)]
     if url is not None:
         _check_page(url)
@@ -138,14 +137,6 @@ def browser_spec(
         step_timeout=step_timeout,
         close_grace=close_grace,
     )
-
-
-def _require_websockets() -> None:
-    """The launcher's DevTools client needs ``websockets``: fail here, in the user's process, if it is missing."""
-    import importlib.util
-
-    if importlib.util.find_spec("websockets") is None:
-        raise ImportError("the browser backend needs the websockets package: pip install 'vecbridge[browser]'")
 
 
 def fetch_2048(npm_cache: str | Path | None = None) -> Path:

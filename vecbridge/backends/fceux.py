@@ -34,6 +34,25 @@ __all__ = ["EFP_ROM", "find_fceux", "fceux_spec", "escape_from_pong_spec"]
 
 EFP_ROM = Path("/usr/share/nes/efp.nes")  # Debian package `efp` (BSD-3-Clause)
 
+# FCEUX 2.6.5's Qt build opens its message log at this compiled-in path, fopen("w+"), as
+# whoever runs it. Where the kernel follows other users' symbolic links in /tmp
+# (fs.protected_symlinks = 0), a stranger's link there would make FCEUX overwrite any file
+# of yours (a review showed it, 2026-12-01): the log must then be a file of your own, which
+# the prelude creates if it is missing (no one else can replace it in /tmp, which is sticky).
+FCEUX_LOG = "/tmp/fceux.log"
+
+# Before FCEUX: $1 the ROM, $2 FCEUX's log; then exec the rest. FCEUX without its ROM file
+# never runs the script, so that fails here at once, with a clear message.
+PRELUDE = (
+    '[ -f "$1" ] || { echo "vecbridge: the ROM file $1 does not exist" >&2; exit 66; }; '
+    'if [ "$(cat /proc/sys/fs/protected_symlinks 2>/dev/null)" != 1 ]; then '
+    '[ -e "$2" ] || [ -L "$2" ] || (set -C; umask 077; : > "$2") 2>/dev/null; '
+    'if [ -L "$2" ] || [ ! -O "$2" ]; then echo "vecbridge: refusing to start FCEUX: it writes its log to $2 '
+    '(a path compiled into it), which is a symbolic link or another user\'s file, and this kernel follows other '
+    'users\' links in /tmp (fs.protected_symlinks = 0); remove $2, or set fs.protected_symlinks = 1" >&2; exit 77; fi; '
+    'fi; shift 2; exec "$@"'
+)
+
 
 def _literal(text: str | os.PathLike) -> str:
     """Text that survives LaunchSpec's str.format of command parts."""
@@ -84,10 +103,7 @@ def fceux_spec(
         _literal(rom_path),
     ]
     if sys.platform != "win32":
-        # FCEUX without its ROM file never runs the script: fail at once, with a clear message
-        check = ('[ -f "$1" ] || { echo "vecbridge: the ROM file $1 does not exist" >&2; exit 66; }; '
-                 'shift; exec "$@"')
-        command = ["/bin/sh", "-c", _literal(check), "fceux-launch", _literal(rom_path), *command]
+        command = ["/bin/sh", "-c", _literal(PRELUDE), "fceux-launch", _literal(rom_path), FCEUX_LOG, *command]
     return LaunchSpec(
         command=command,
         env={

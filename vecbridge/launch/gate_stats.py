@@ -20,6 +20,8 @@ import struct
 import time
 from pathlib import Path
 
+from vecbridge.launch.folders import private_folder
+
 #: why a connection was closed before it was welcomed
 REASONS = (
     "malformed",  # its first bytes or hello broke the protocol (bad framing, JSON, size) before authentication
@@ -43,7 +45,7 @@ class GateStats:
         if folder is None:
             self._map = bytearray(_SIZE)
             return
-        folder.mkdir(mode=0o700, parents=True, exist_ok=True)
+        private_folder(folder, "connection statistics folder")
         path = folder / f"{tag}-{os.getpid()}-{next(_serial)}"
         fd = os.open(path, os.O_RDWR | os.O_CREAT | os.O_TRUNC, 0o600)
         try:

@@ -21,6 +21,7 @@ import time
 from pathlib import Path
 from typing import Iterable
 
+from vecbridge.launch.folders import private_folder
 from vecbridge.launch.gate import Gate
 from vecbridge.launch.gate_stats import STATS_FOLDER, GateStats, run_tag
 from vecbridge.launch.instance import Instance
@@ -80,8 +81,7 @@ class Listener:
         if len(os.fsencode(path)) > MAX_UNIX_PATH:
             self._remove_own_dir()
             return  # TCP only: clients fall back to it when VECBRIDGE_SOCKET is not set
-        folder.mkdir(mode=0o700, parents=True, exist_ok=True)
-        os.chmod(folder, 0o700)  # also when it existed (a kept run folder)
+        private_folder(folder, "sockets folder")  # also when it existed (a kept run folder): yours, 0700
         sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
         try:
             sock.bind(path)
@@ -120,8 +120,7 @@ class Listener:
     ) -> GameProcess:
         """Start instance ``i``'s process, told to connect here (its hello is read elsewhere)."""
         self.open(spec, token, run_dir, reaper)
-        workdir = run_dir / f"instance-{i}"
-        workdir.mkdir(parents=True, exist_ok=True)
+        workdir = private_folder(run_dir / f"instance-{i}", f"folder of instance {i}")
         values = spec.template_values(
             host=HOST, port=self.port, instance=i, token=token, workdir=workdir, socket=self.unix_path or ""
         )

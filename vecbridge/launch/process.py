@@ -12,6 +12,7 @@ from typing import Iterable, Mapping, Sequence
 import psutil
 
 from vecbridge.errors import LaunchError
+from vecbridge.launch.folders import append_log, private_folder
 from vecbridge.launch.reaper import Reaper
 
 LOG_TAIL_LINES = 25
@@ -61,8 +62,8 @@ class GameProcess:
         self.log_path = workdir / log_name
         self.reaper = reaper
         for sub in ("home", "tmp"):
-            (workdir / sub).mkdir(mode=0o700, parents=True, exist_ok=True)  # tmp is also XDG_RUNTIME_DIR
-        with open(self.log_path, "ab") as log:
+            private_folder(workdir / sub)  # tmp is also XDG_RUNTIME_DIR
+        with open(append_log(self.log_path), "ab") as log:
             try:
                 self.popen = subprocess.Popen(
                     self.argv,

@@ -7,6 +7,7 @@ import shutil
 import tempfile
 from pathlib import Path
 
+from vecbridge.launch.folders import run_folder
 from vecbridge.launch.gate_stats import STATS_FOLDER, read_stats, run_tag
 from vecbridge.launch.reaper import Reaper
 
@@ -14,13 +15,13 @@ from vecbridge.launch.reaper import Reaper
 class RunContext:
     """A private run folder (removed on close), the per-run secret token and a reaper.
 
-    Pass ``run_dir`` to keep logs after the run (it is then not deleted).
+    Pass ``run_dir`` to keep logs after the run (it is then not deleted; it must be yours:
+    see :mod:`vecbridge.launch.folders`).
     """
 
     def __init__(self, run_dir: str | Path | None = None, token: str | None = None, reaper: bool = True) -> None:
         self.keep = run_dir is not None
-        self.run_dir = Path(run_dir) if run_dir is not None else Path(tempfile.mkdtemp(prefix="vecbridge-"))
-        self.run_dir.mkdir(parents=True, exist_ok=True)
+        self.run_dir = run_folder(run_dir) if run_dir is not None else Path(tempfile.mkdtemp(prefix="vecbridge-"))
         self.token = token or secrets.token_hex(16)
         self.reaper = Reaper() if reaper else None
         if self.reaper is not None and not self.keep:

@@ -6,9 +6,9 @@ vecbridge runs this file as the instance's command (``{python} .../browser_launc
 1. resolves the game's URL (``--url``, or ``--npm NAME@VERSION --integrity SRI --page
    index.html``: the npm package is fetched once into the per-user cache, see ``npm.py``);
 2. starts Chromium as its child, headless, with a private profile
-   (``$VECBRIDGE_WORKDIR/profile``) and ``--remote-debugging-port=0``, and reads the port
-   from ``<profile>/DevToolsActivePort``;
-3. connects to the page's DevTools WebSocket and registers, with
+   (``$VECBRIDGE_WORKDIR/profile``) and ``--remote-debugging-pipe`` (DevTools over two
+   pipes only this launcher holds: no port that other local users could reach; see ``cdp.py``);
+3. attaches to the page over that pipe and registers, with
    ``Page.addScriptToEvaluateOnNewDocument``, scripts that run before the page's own, in
    order: ``launchers/js/vecbridge.js``, the connection parameters (from the ``VECBRIDGE_*``
    environment) and the game options, ``launchers/js/adapters/support.js`` and the
@@ -27,9 +27,8 @@ vecbridge runs this file as the instance's command (``{python} .../browser_launc
    SIGTERM if this process dies (``PR_SET_PDEATHSIG``), and vecbridge kills the whole
    process group on close anyway. A relaunched instance starts with a fresh profile.
 
-It runs as a plain script, not ``-m vecbridge...``, with the standard library and
-``websockets`` (the ``browser`` extra) only: importing the vecbridge package (Gymnasium,
-NumPy) would cost each instance 0.3-0.8 s and ~26 MiB.
+It runs as a plain script, not ``-m vecbridge...``, with the standard library only:
+importing the vecbridge package (Gymnasium, NumPy) would cost each instance 0.3-0.8 s and ~26 MiB.
 """
 
 from __future__ import annotations
@@ -80,9 +79,7 @@ CHROMIUM_FLAGS = [
     "--hide-scrollbars",
     "--force-device-scale-factor=1",
     "--log-level=3",  # Chromium's own log: fatal errors only (no dbus noise drowning the instance log)
-    "--remote-debugging-address=127.0.0.1",
-    "--remote-debugging-port=0",
-]
+]  # cdp.launch adds --remote-debugging-pipe
 
 
 def log(message: str) -> None:
@@ -129,7 +126,7 @@ def injected_sources(scripts: list[str]) -> list[tuple[str, str]]:
     else:  # run by hand: the installed package (vecbridge/launchers) or the source tree (launchers/)
         here = Path(__file__).resolve()
         launchers = next(
-            (p for p in (here.parents[1] / "launchers", here.parents[2] / "launchers") if p.is_dir()), here
+            (p for p in (here.parents[2] / "launchers", here.parents[3] / "launchers") if p.is_dir()), here
         )
     try:
         config = json.loads(os.environ.get("VECBRIDGE_CONFIG") or "{}")
@@ -223,7 +220,7 @@ def report(event: dict, verbose: bool) -> None:
             log(f"console.{kind}: {text}")
 
 
-def main(argv: list[str] | None = None) -> int:
+def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--url", help="the game page (file://, http://...)")
     parser.add_argument("--npm", help="NAME@VERSION of an npm package holding the game")
@@ -240,7 +237,11 @@ def main(argv: list[str] | None = None) -> int:
     )
     parser.add_argument("--startup-timeout", type=float, default=60.0)
     parser.add_argument("--verbose", action="store_true", help="copy every console message to the log")
-    args = parser.parse_args(argv)
+    return parser.parse_args(argv)
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = parse_args(argv)
 
     def terminate(signum, frame):
         raise SystemExit(128 + signum)
@@ -262,9 +263,9 @@ def main(argv: list[str] | None = None) -> int:
 
         profile = temporary = Path(tempfile.mkdtemp(prefix="vecbridge-browser-"))
     profile.mkdir(parents=True, exist_ok=True)
-    for stale in ("DevToolsActivePort", "SingletonLock", "SingletonSocket", "SingletonCookie"):
+    for stale in ("SingletonLock", "SingletonSocket", "SingletonCookie"):
         try:
-            (profile / stale).unlink()  # else the old port is read, or the old lock blocks
+            (profile / stale).unlink()  # else the old lock blocks
         except OSError:
             pass
     command = [find_chromium(args.chromium), *CHROMIUM_FLAGS, *args.flag, f"--user-data-dir={profile}", "about:blank"]
@@ -272,16 +273,13 @@ def main(argv: list[str] | None = None) -> int:
     short_tmp = short_tmpdir_if_needed(os.environ.get("TMPDIR") or "/tmp")
     env = dict(os.environ, TMPDIR=short_tmp) if short_tmp else None
     try:
-        proc = subprocess.Popen(command, stdin=subprocess.DEVNULL, preexec_fn=_pdeathsig, env=env)
+        proc, devtools = cdp.launch(command, preexec=_pdeathsig, stdin=subprocess.DEVNULL, env=env)
     except BaseException:
         if short_tmp:
             shutil.rmtree(short_tmp, ignore_errors=True)
         raise
-    devtools = None
     try:
-        cdp.load()  # websockets' import overlaps Chromium's start-up
-        port, _ = cdp.read_active_port(profile, args.startup_timeout, alive=lambda: proc.poll() is None)
-        devtools = cdp.DevTools(cdp.page_websocket_url(port, timeout=args.startup_timeout))
+        devtools.attach_page(timeout=args.startup_timeout)
         devtools.call("Page.enable")
         devtools.call("Runtime.enable")
         devtools.call("Runtime.addBinding", {"name": BINDING})
@@ -295,7 +293,7 @@ def main(argv: list[str] | None = None) -> int:
         if navigation.get("errorText"):  # e.g. net::ERR_FILE_NOT_FOUND: say so now, not at the start-up timeout
             log(f"cannot load the page {url}: {navigation['errorText']}")
             return 1
-        log(f"Chromium pid {proc.pid} (DevTools port {port}) opened {url} in {time.monotonic() - started:.2f} s")
+        log(f"Chromium pid {proc.pid} opened {url} in {time.monotonic() - started:.2f} s")
         while True:
             event = devtools.next_event()
             method = event.get("method")
@@ -308,7 +306,7 @@ def main(argv: list[str] | None = None) -> int:
                     if request["type"] == "failed":
                         log(f"the page's vecbridge session failed: {request.get('message')}")
                     try:
-                        devtools.call("Browser.close", timeout=5)
+                        devtools.call("Browser.close", timeout=5, browser=True)
                     except cdp.CDPError:
                         pass
                     try:
@@ -319,7 +317,7 @@ def main(argv: list[str] | None = None) -> int:
             elif method == "Page.javascriptDialogOpening":
                 log(f"dismissed a JavaScript {event['params'].get('type')}: {event['params'].get('message')!r}")
                 devtools.send("Page.handleJavaScriptDialog", {"accept": True})
-            elif method in ("Inspector.targetCrashed", "Inspector.detached"):
+            elif method in ("Inspector.targetCrashed", "Inspector.detached", "Target.detachedFromTarget"):
                 log(f"the page ended ({method} {event.get('params', {})})")
                 return 1 if method == "Inspector.targetCrashed" else 0
             else:
@@ -336,8 +334,7 @@ def main(argv: list[str] | None = None) -> int:
         log(f"DevTools failed: {exc}; Chromium {state}")
         return 1
     finally:
-        if devtools is not None:
-            devtools.close()
+        devtools.close()
         stop(proc)
         for folder in (temporary, short_tmp):
             if folder is not None:
