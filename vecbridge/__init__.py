@@ -13,9 +13,12 @@ from vecbridge.factory import make
 from vecbridge.errors import (
     GameError,
     InstanceTimeout,
+    InvalidAction,
     LaunchError,
     ProtocolError,
     RestartBudgetExceeded,
+    StateError,
+    UnsafeFolder,
     VecBridgeError,
 )
 from vecbridge.launch.spec import LaunchSpec, launchers_dir, python_game
@@ -38,11 +41,14 @@ __all__ = [
     "GameEnv",
     "GameError",
     "InstanceTimeout",
+    "InvalidAction",
     "LaunchError",
     "LaunchSpec",
     "ProtocolError",
     "RestartBudget",
     "RestartBudgetExceeded",
+    "StateError",
+    "UnsafeFolder",
     "VecBridgeError",
     "errors",
     "launchers_dir",

@@ -19,6 +19,7 @@ A Python env (a class, a factory, or an id only Gymnasium's registry has) is ser
 
 from __future__ import annotations
 
+import difflib
 import functools
 import importlib
 import os
@@ -124,7 +125,15 @@ def resolve_game(text: str) -> str | LaunchSpec:
         return _from_attribute(text, module_name, name, getattr(module, name))
     if text in gym.registry:
         return _gymnasium_game(None, text)
-    raise UnknownGame(f"no game {text!r}: a game is {FORMS}")
+    raise UnknownGame(f"no game {text!r}{_did_you_mean(text)}: a game is {FORMS}")
+
+
+def _did_you_mean(text: str) -> str:
+    """`` (did you mean vecbridge/Catch-v0?)`` for a registered id that ``text`` nearly is."""
+    ids = sorted(registered_ids())
+    same = [i for i in ids if i.rpartition("/")[2].lower() == text.rpartition("/")[2].lower()]
+    close = same or difflib.get_close_matches(text, ids, n=1, cutoff=0.8)
+    return f" (did you mean {' or '.join(close)}?)" if close else ""
 
 
 def command_game(command: Sequence[str], framing: str = "auto") -> LaunchSpec:

@@ -20,6 +20,8 @@ env are sent back as ``error`` replies with their traceback; the game keeps serv
 
 from __future__ import annotations
 
+import difflib
+import inspect
 import json
 import os
 import socket
@@ -52,6 +54,26 @@ def game_config() -> dict[str, Any]:
     return json.loads(os.environ.get("VECBRIDGE_CONFIG") or "{}")
 
 
+def construct(factory: Callable[..., Any], config: dict[str, Any]) -> Any:
+    """``factory(**config)``; options it does not take are a TypeError naming them and what it
+    does take (Python's own says "unexpected keyword argument" and stops at the first)."""
+    try:
+        signature = inspect.signature(factory)
+    except (TypeError, ValueError):  # a builtin without one: Python's own error, if any
+        return factory(**config)
+    params = signature.parameters.values()
+    if not any(p.kind is p.VAR_KEYWORD for p in params):
+        names = [p.name for p in params if p.kind in (p.POSITIONAL_OR_KEYWORD, p.KEYWORD_ONLY)]
+        unknown = [k for k in config if k not in names]
+        if unknown:
+            hints = [f"{k!r} (did you mean {close[0]!r}?)" if (close := difflib.get_close_matches(k, names, 1)) else repr(k)
+                     for k in unknown]  # fmt: skip
+            what = getattr(factory, "__qualname__", repr(factory))
+            raise TypeError(f"the game {what} takes no option {', '.join(hints)}; its options: "
+                            f"{', '.join(names) or 'none'}")  # fmt: skip
+    return factory(**config)
+
+
 def _required(name: str) -> str:
     value = os.environ.get(name)
     if value is None:
@@ -81,7 +103,7 @@ def serve(
     """Connect to vecbridge and serve ``game`` until closed (``pixel_format``: see the module's docstring)."""
     config = game_config()
     is_instance = hasattr(game, "step") and not isinstance(game, type)
-    env = game if is_instance else game(**config)
+    env = game if is_instance else construct(game, config)
     instance, token = int(_required("VECBRIDGE_INSTANCE")), _required("VECBRIDGE_TOKEN")
     conn = GameConnection(framing)
     metadata = {k: v for k, v in getattr(env, "metadata", {}).items() if k in ("render_modes", "render_fps")}
@@ -155,7 +177,14 @@ def _answer(conn: GameConnection, env: Any, wire: Callable[[Any], Any], mask: Ca
     if isinstance(request, RenderRequest):
         return conn.send_render_result(env.render())
     assert isinstance(request, CallRequest)
-    return conn.send_call_result(_call(env, request.name, request.args, request.kwargs))
+    result = _call(env, request.name, request.args, request.kwargs)
+    try:
+        return conn.send_call_result(result)
+    except (TypeError, ValueError) as exc:  # e.g. get_attr("np_random"): a Generator has no wire form
+        what = f"get_attr({request.args[0]!r})" if request.name == "__getattr__" and request.args else f"{request.name}()"
+        raise TypeError(f"{what} gave {type(result).__name__}, which cannot be sent to vecbridge: results of "
+                        f"call/get_attr must be JSON values (numbers, strings, lists, dicts), numpy arrays or "
+                        f"None ({exc})") from None
 
 
 def _call(env: Any, name: str, args: list[Any], kwargs: dict[str, Any]) -> Any:

@@ -59,6 +59,25 @@ def test_airstriker_spaces_reset_and_step():
         env.close()
 
 
+def test_button_values_that_are_no_button_are_refused_before_they_are_sent():
+    with vecbridge.make(AIRSTRIKER_ID, num_envs=2, num_workers=0) as envs:
+        envs.reset(seed=0)
+        for bad in ([-1] * 12, [0] * 11 + [2], [0.5] * 12):  # -1 crashed the emulator; 2 pressed the next button
+            with pytest.raises(vecbridge.InvalidAction, match=r"instance 1: expected an action of an int8 array of "
+                                                              r"shape \[12\] of 0s and 1s \(MultiBinary\)"):  # fmt: skip
+                envs.step(np.array([[0] * 12, bad]))
+        obs, reward, terminated, truncated, info = envs.step(np.array([[1] + [0] * 11, [0] * 12]))
+        assert "vecbridge_error" not in info and not truncated.any()
+    env = vecbridge.GameEnv(AIRSTRIKER_ID)
+    try:
+        env.reset(seed=0)
+        with pytest.raises(vecbridge.InvalidAction, match="instance 0: expected an action of an int8 array"):
+            env.step([2] * 12)
+        env.step([0] * 12)
+    finally:
+        env.close()
+
+
 def test_frames_are_exactly_those_of_retro_make_in_process():
     """The screen crosses the socket byte for byte: the same actions give the same frames as retro.make here."""
     from vecbridge.games.retro_game import make_env
@@ -176,6 +195,11 @@ def test_gymnasium_make_applies_the_registered_time_limit():
         ({"game": AIRSTRIKER, "state": "Level9"}, "its states: Level1"),
         ({"game": "SonicTheHedgehog-Genesis-v0"}, "-m stable_retro.import"),  # an integration without its ROM
         ({"game": AIRSTRIKER, "obs_type": "pixels"}, "expected one of 'image', 'ram'"),
+        # retro.make would go on without them: no reward, no episode end
+        ({"game": AIRSTRIKER, "scenario": "nope"}, "has no scenario 'nope'; its JSON files: data, metadata, scenario"),
+        ({"game": AIRSTRIKER, "info": "nope"}, "has no info 'nope'"),
+        ({"game": AIRSTRIKER, "frame_skip": 4}, "takes no option 'frame_skip' (did you mean 'frameskip'?); its options: game,"),
+        ({"game": AIRSTRIKER, "frameskip": "abc"}, "frameskip must be an integer, got 'abc'"),
     ],
 )
 def test_a_bad_game_option_fails_the_launch_with_a_clear_message(options, message):

@@ -107,12 +107,51 @@ def test_async_wait_state_is_guarded(echo4):
     echo4.step_wait(timeout=30)
 
 
+@pytest.mark.parametrize("num_workers", [0, 1])
+def test_a_step_before_the_first_reset_is_refused_and_the_env_stays_usable(num_workers):
+    with vecbridge.make("vecbridge/Echo-v0", num_envs=2, num_workers=num_workers) as envs:
+        for attempt in (lambda: envs.step(np.zeros(2, np.int64)), lambda: envs.send(np.zeros(1, np.int64), [1])):
+            with pytest.raises(StateError, match=r"before the first reset: call reset\(\) first"):
+                attempt()
+        obs, _ = envs.reset(seed=3)
+        obs, *_ = envs.step(np.ones(2, np.int64))
+        assert obs.shape == (2, 4)
+    assert envs.closed  # the with block closed it
+
+
+@pytest.mark.parametrize("num_workers", [0, 1])
+def test_ctrl_c_during_a_wait_leaves_it_pending_and_the_wait_again_returns_the_batch(num_workers):
+    import signal
+
+    def interrupt(signum, frame):
+        raise KeyboardInterrupt
+
+    previous = signal.signal(signal.SIGALRM, interrupt)
+    envs = vecbridge.make("vecbridge/Echo-v0", num_envs=2, num_workers=num_workers, delay_s=0.5, episode_length=100)
+    try:
+        envs.reset(seed=0)
+        signal.setitimer(signal.ITIMER_REAL, 0.2)  # Ctrl-C while the games still work on the step
+        with pytest.raises(KeyboardInterrupt):
+            envs.step(np.array([1, 0]))
+        with pytest.raises(StateError, match=r"while a step is pending; call step_wait\(\) first"):
+            envs.step(np.array([1, 0]))
+        obs, reward, terminated, truncated, info = envs.step_wait(timeout=30)  # the interrupted step's batch
+        assert obs.shape == (2, 4) and not truncated.any() and "vecbridge_error" not in info
+        envs.step(np.array([0, 1]))  # and on as usual
+    finally:
+        signal.setitimer(signal.ITIMER_REAL, 0)
+        signal.signal(signal.SIGALRM, previous)
+        envs.close()
+
+
 def test_wrong_actions_are_rejected_with_the_instance_named(echo4):
     echo4.reset(seed=0)
     with pytest.raises(InvalidAction, match=r"instance 2: expected an action of an integer in \[0, 1\]"):
         echo4.step(np.array([0, 1, 5, 0]))
     with pytest.raises(InvalidAction, match=r"shape \[4\]"):
         echo4.step(np.zeros(3, dtype=np.int64))
+    with pytest.raises(InvalidAction, match=r"instance 1: expected an action of an integer in \[0, 1\].*got np.float64\(0.5\)"):
+        echo4.step(np.array([0.0, 0.5, 1.0, 1.0]))  # a cast would have made it 0 without a word
     echo4.step(np.zeros(4, dtype=np.int64))  # still usable
 
 

@@ -51,7 +51,7 @@ class RetroAloneRunner(_RetroRunner):
 
     def start(self) -> None:
         if self.num_envs != 1:
-            raise ValueError("retro-alone steps one emulator (stable-retro allows one per process): run it with N=1")
+            raise RunnerUnavailable("retro-alone steps one emulator (stable-retro allows one per process): N=1 only")
         self.env = retro_factory(self.env_id, self.options)()
         self.env.reset(seed=self.seed)
         self.actions = ActionPool(self.env.action_space, 1, self.seed)

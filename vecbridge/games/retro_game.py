@@ -83,6 +83,33 @@ def _check_game(retro: Any, game: str, state: str | None, flags: Any) -> None:
                          f"(or None: the default one; 'none': power-on; or a .state file's absolute path)")
 
 
+def _check_json(retro: Any, game: str, option: str, value: str | None, flags: Any) -> None:
+    """A scenario or info that retro.make would not find fails here: retro.make itself goes on
+    without it, and the game then has no reward and never ends."""
+    if value is None:
+        return
+    if not isinstance(value, str) or not value:
+        raise ValueError(f"the retro game option {option} must be a name or a .json file's path, got {value!r}")
+    if value.endswith(".json"):
+        if not os.path.isfile(value):
+            raise FileNotFoundError(f"the retro game option {option}={value!r} names no file")
+        return
+    if retro.data.get_file_path(game, value + ".json", flags) is not None:
+        return
+    folder = os.path.dirname(retro.data.get_file_path(game, "rom.sha", flags))
+    names = sorted(n[:-5] for n in os.listdir(folder) if n.endswith(".json"))
+    raise ValueError(f"{game} has no {option} {value!r}; its JSON files: {', '.join(names) or 'none'} "
+                     f"(or a .json file's absolute path)")  # fmt: skip
+
+
+def _number(option: str, value: Any, kind: type) -> Any:
+    try:
+        return kind(value)
+    except (TypeError, ValueError):
+        raise ValueError(f"the retro game option {option} must be {'an integer' if kind is int else 'a number'}, "
+                         f"got {value!r}") from None
+
+
 def make_env(
     game: str,
     state: str | None = None,
@@ -99,19 +126,23 @@ def make_env(
     """``retro.make(game, state, ...)``, ``render_mode="rgb_array"``; wrapped for frameskip or sticky actions only."""
     import stable_retro as retro
 
-    if int(frameskip) < 1 or not 0.0 <= float(sticky_action_prob) < 1.0:
+    frameskip, sticky_action_prob = _number("frameskip", frameskip, int), _number("sticky_action_prob", sticky_action_prob, float)
+    players = _number("players", players, int)
+    if frameskip < 1 or not 0.0 <= sticky_action_prob < 1.0:
         raise ValueError(f"retro game options: frameskip must be >= 1 and sticky_action_prob in [0, 1), "
                          f"got frameskip={frameskip!r}, sticky_action_prob={sticky_action_prob!r}")  # fmt: skip
     flags = _integrations(retro, inttype, integration_paths)
     special = {None: retro.State.DEFAULT, "none": retro.State.NONE}
     _check_game(retro, game, None if state in (None, "none") else state, flags)
+    _check_json(retro, game, "scenario", scenario, flags)
+    _check_json(retro, game, "info", info, flags)
     actions = retro.Actions[_choice("use_restricted_actions", use_restricted_actions, ACTIONS).upper()]
     env = retro.make(
         game,
         state=special.get(state, state),
         scenario=scenario,
         info=info,
-        players=int(players),
+        players=players,
         use_restricted_actions=actions,
         obs_type=retro.Observations[_choice("obs_type", obs_type, OBS_TYPES).upper()],
         inttype=flags,
@@ -123,9 +154,9 @@ def make_env(
         env.spec = gym.envs.registration.EnvSpec(game, entry_point=f"{__name__}:make_env")
     except gym.error.Error:
         pass  # a custom integration's name that is no valid Gymnasium id: the class name then
-    if int(frameskip) == 1 and not sticky_action_prob:
+    if frameskip == 1 and not sticky_action_prob:
         return env
-    return StochasticFrameSkip(env, int(frameskip), float(sticky_action_prob))
+    return StochasticFrameSkip(env, frameskip, sticky_action_prob)
 
 
 class StochasticFrameSkip(gym.Wrapper):

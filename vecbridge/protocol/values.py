@@ -60,8 +60,15 @@ def describe_space(space: spaces.Space) -> str:
     """What a value of ``space`` must be, in words, for error messages."""
     if isinstance(space, spaces.Discrete):
         return f"an integer in [{space.start}, {space.start + space.n - 1}] (Discrete({space.n}))"
-    if isinstance(space, (spaces.Box, spaces.MultiDiscrete, spaces.MultiBinary)):
-        return f"{with_article(space.dtype.name)} array of shape {list(space.shape)} ({type(space).__name__})"
+    if isinstance(space, spaces.MultiBinary):
+        return f"{with_article(space.dtype.name)} array of shape {list(space.shape)} of 0s and 1s (MultiBinary)"
+    if isinstance(space, spaces.MultiDiscrete):
+        start = np.asarray(space.start)
+        offset = f", start={_repr.repr(start.tolist())}" if start.any() else ""
+        return (f"{with_article(space.dtype.name)} array of shape {list(space.shape)} "
+                f"(MultiDiscrete(nvec={_repr.repr(np.asarray(space.nvec).tolist())}{offset}))")  # fmt: skip
+    if isinstance(space, spaces.Box):
+        return f"{with_article(space.dtype.name)} array of shape {list(space.shape)} (Box)"
     return repr(space)
 
 
@@ -69,30 +76,61 @@ def in_discrete(space: spaces.Discrete, value: int) -> bool:
     return space.start <= value < space.start + space.n
 
 
+def _integer_bounds(space: spaces.Space) -> tuple[Any, Any] | None:
+    """The lowest and highest value of an integer space (Discrete, MultiDiscrete, MultiBinary), else None."""
+    if isinstance(space, spaces.Discrete):
+        return space.start, space.start + space.n - 1
+    if isinstance(space, spaces.MultiDiscrete):
+        return space.start, space.start + space.nvec - 1
+    if isinstance(space, spaces.MultiBinary):
+        return 0, 1
+    return None
+
+
 def first_invalid(space: spaces.Space, batch: np.ndarray) -> int | None:
     """The index of the first row of ``batch`` (one value of ``space`` per row) that
-    ``space`` does not contain, or None. Only Discrete and MultiDiscrete have bounds to check
-    here (a Box's dtype and shape are checked by the caller's array copy)."""
-    if isinstance(space, spaces.Discrete):
-        if batch.dtype.kind in "iu" and batch.size:  # few values: Python's min/max beat numpy's
-            values = batch.tolist()
-            if space.start <= min(values) and max(values) < space.start + space.n:
-                return None
-        bad = (batch < space.start) | (batch >= space.start + space.n)
-    elif isinstance(space, spaces.MultiDiscrete):
-        bad = ((batch < space.start) | (batch >= space.start + space.nvec)).any(axis=tuple(range(1, batch.ndim)))
-    else:
+    ``space`` does not contain, or None. Integer spaces (Discrete, MultiDiscrete,
+    MultiBinary) are checked here: their bounds, and whole numbers only (a float such as
+    1.7 or NaN would be cast to some other value, and a MultiBinary 2 presses another
+    button). A Box's dtype and shape are checked by the caller's array copy."""
+    bounds = _integer_bounds(space)
+    if bounds is None:
         return None
+    low, high = bounds
+    kind = batch.dtype.kind
+    if kind in "iu" and batch.size and isinstance(space, spaces.Discrete):  # few values: Python's min/max beat numpy's
+        values = batch.tolist()
+        if low <= min(values) and max(values) <= high:
+            return None
+    if kind == "b":
+        bad = (batch < low) | (batch > high)
+    elif kind in "iuf":
+        bad = ~((batch >= low) & (batch <= high))  # NaN compares false: out
+        if kind == "f":
+            bad |= batch != np.floor(batch)
+    else:  # strings, objects, complex numbers: no integer value at all
+        return 0 if len(batch) else None
+    if bad.ndim > 1:
+        bad = bad.any(axis=tuple(range(1, bad.ndim)))
     return int(np.flatnonzero(bad)[0]) if bad.any() else None
+
+
+def _leaf_fits(space: spaces.Space, value: Any) -> bool:
+    if isinstance(space, spaces.Dict):
+        return all(_leaf_fits(sub, value[k]) for k, sub in space.spaces.items())
+    if isinstance(space, spaces.Tuple):
+        return all(_leaf_fits(sub, v) for sub, v in zip(space.spaces, value))
+    return _integer_bounds(space) is None or first_invalid(space, np.asarray(value)[None]) is None
 
 
 def check_action(space: spaces.Space, action: Any, instance: int) -> Any:
     """``action`` in its wire form, or :class:`InvalidAction` naming the instance and what was expected."""
     try:
         wire = encode_value(space, action)
+        fits = _leaf_fits(space, action)
     except (TypeError, ValueError, KeyError, IndexError, VecBridgeError) as exc:
         raise InvalidAction(f"instance {instance}: expected an action of {describe_space(space)}; got {action!r} ({exc})") from None
-    if isinstance(space, spaces.Discrete) and not in_discrete(space, wire):
+    if not fits:
         raise InvalidAction(f"instance {instance}: expected an action of {describe_space(space)}; got {action!r}")
     return wire
 

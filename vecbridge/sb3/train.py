@@ -291,7 +291,8 @@ def train(
         steps = model.num_timesteps - done_before
         rate = steps / elapsed if elapsed > 0 else 0.0
         print(f"{steps} steps in {elapsed:.1f} s ({rate:,.0f} steps/s), {model.num_timesteps} in total; "
-              f"{tracker.episodes} episodes, recent return {tracker.mean_return():.3g}"
+              + (f"{tracker.episodes} episode{'s' if tracker.episodes != 1 else ''}, recent return {tracker.mean_return():.3g}" if tracker.episodes
+                 else "no episode finished yet")
               + (" (interrupted)" if interrupted else ""), file=out)  # fmt: skip
         result = TrainResult(run, files["model"], model.num_timesteps, policy, tracker.episodes, tracker.mean_return(),
                              files, interrupted, rate)  # fmt: skip

@@ -1,4 +1,4 @@
-"""The vector env's arguments, checked before anything is sent: seeds, reset masks, env ids.
+"""The vector env's arguments, checked before anything is sent: actions, seeds, reset masks, env ids.
 
 A bad argument raises here, in the caller's thread, with nothing in flight; found while the
 requests go out, it would leave part of a batch sent.
@@ -9,6 +9,10 @@ from __future__ import annotations
 from typing import Any, Sequence
 
 import numpy as np
+from gymnasium import spaces
+
+from vecbridge.errors import InvalidAction
+from vecbridge.protocol.values import describe_space, first_invalid
 
 MAX_SEED = 2**53  # docs/protocol.md, section 4: so that every JSON parser (JavaScript's too) reads a seed exactly
 
@@ -62,3 +66,33 @@ def env_ids(num_envs: int, ids: Any) -> np.ndarray:
     if np.unique(arr).size != arr.size:
         raise ValueError(f"env_ids must not name an instance twice, got {arr.tolist()}")
     return arr
+
+
+def write_actions(
+    leaves: list[tuple[tuple[Any, ...], spaces.Space]], arrays: list[np.ndarray], actions: Any, ids: np.ndarray | None,
+    num_envs: int,
+) -> None:
+    """Check ``actions`` (one row per instance in ``ids``, default all) and write them into the
+    shared action arrays (one per leaf of the action space); :class:`InvalidAction` names the
+    first instance whose action does not fit, and then nothing is written."""
+    rows = slice(None) if ids is None else ids
+    count = num_envs if ids is None else len(ids)
+    checked = []
+    for (path, leaf), arr in zip(leaves, arrays):
+        value = actions
+        for key in path:
+            value = value[key]
+        value = np.asarray(value)
+        expected = (count, *arr.shape[1:])
+        if value.shape != expected:
+            raise InvalidAction(
+                f"expected actions of shape {list(expected)} (one {describe_space(leaf)} per instance), "
+                f"got shape {list(value.shape)}"
+            )
+        bad = first_invalid(leaf, value)
+        if bad is not None:
+            who = bad if ids is None else int(ids[bad])
+            raise InvalidAction(f"instance {who}: expected an action of {describe_space(leaf)}, got {value[bad]!r}")
+        checked.append((arr, value))
+    for arr, value in checked:
+        arr[rows] = value

@@ -18,13 +18,14 @@ from vecbridge.vector.state import State
 
 class GameCalls:
     """The call side of a vector env; needs its ``_driver``, ``_buffers``, ``_require_idle``,
-    ``_await_all``, ``_env_ids``, ``_all``, ``_in_flight``, ``_state`` and ``timeout``."""
+    ``_await_all``, ``_env_ids``, ``_all``, ``_in_flight``, ``_got``, ``_state`` and ``timeout``."""
 
     def _call(self, what: str, ids: list[int], request: CallRequest) -> list[Any]:
         """Run ``request`` on ``ids``; their results, in ``ids`` order (the first error raised)."""
         self._require_idle(what)
         self._driver.call(ids, request)
         self._in_flight.update(ids)
+        self._got = ({}, {})
         self._state = State.WAITING_CALL
         try:
             _, results = self._await_all(self.timeout, what)

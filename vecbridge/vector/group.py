@@ -228,8 +228,9 @@ class InstanceGroup:
                 data = b"" if got == 0 else None
         except BlockingIOError:
             return
-        except OSError as exc:
-            self._fail(i, f"the connection failed: {exc}")
+        except OSError as exc:  # e.g. ECONNRESET: the game died with bytes unread; say how it ended
+            inst.process.wait_exit(0.2)
+            self._fail(i, f"the connection failed: {exc}; the game {inst.process.describe_exit()}")
             return
         conn = inst.conn
         try:

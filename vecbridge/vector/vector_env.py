@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import atexit
 import os
+import secrets  # the shared buffers' names: unique, and no part of the token (anyone can list /dev/shm)
 import time
 import weakref
 from typing import Any, Callable, Sequence
@@ -19,13 +20,12 @@ import numpy as np
 from gymnasium.vector import AutoresetMode, VectorEnv
 from gymnasium.vector.utils import batch_space
 
-from vecbridge.errors import InstanceTimeout, InvalidAction, StateError, VecBridgeError
+from vecbridge.errors import InstanceTimeout, StateError, VecBridgeError
 from vecbridge.launch.run import RunContext
 from vecbridge.launch.spec import LaunchSpec
-from vecbridge.protocol.values import describe_space, first_invalid
 from vecbridge.rom_hash import rom_hash
 from vecbridge.transforms.pipeline import Pipeline, PreprocessSpec
-from vecbridge.vector.arguments import env_ids, reset_ids, seeds_for
+from vecbridge.vector.arguments import env_ids, reset_ids, seeds_for, write_actions
 from vecbridge.vector.budget import RestartBudget
 from vecbridge.vector.buffers import Buffers, leaves
 from vecbridge.vector.calls import GameCalls
@@ -117,6 +117,8 @@ class BridgeVectorEnv(GameCalls, VectorEnv):
         self._ready: dict[int, None] = {}  # stepped through send(), not returned by recv() yet, in completion order
         self._ready_infos: dict[int, Infos] = {}
         self._failure: VecBridgeError | None = None  # an error that ended the run (a spent restart budget, ...)
+        self._got: tuple[dict[int, Infos], dict[int, Any]] = ({}, {})  # the infos and results of the wait under way
+        self._was_reset = False  # a step before the first reset is refused here, not by a game in the middle of a batch
         self._run = RunContext(run_dir, reaper=True)
         _LIVE.add(self)
         try:
@@ -153,7 +155,7 @@ class BridgeVectorEnv(GameCalls, VectorEnv):
         if self.render_mode is not None and self.render_mode not in self.metadata["render_modes"]:
             raise ValueError(f"render_mode {self.render_mode!r} is not one of the game's {self.metadata['render_modes']}")
         self._buffers = Buffers.create(
-            self.single_observation_space, self.single_action_space, self.num_envs, self._run.token[:12], summary.mask_size
+            self.single_observation_space, self.single_action_space, self.num_envs, secrets.token_hex(6), summary.mask_size
         )
         try:
             self._driver.attach(self._buffers)
@@ -182,6 +184,11 @@ class BridgeVectorEnv(GameCalls, VectorEnv):
         if self._in_flight:
             raise StateError(f"cannot {call} while instances {sorted(self._in_flight)} are stepping; recv() them first")
 
+    def _require_reset(self, call: str) -> None:
+        if not self._was_reset:
+            raise StateError(f"{call} before the first reset: call reset() first (a Gymnasium env steps only "
+                             f"after a reset)")  # fmt: skip
+
     def _env_ids(self, ids: Any) -> np.ndarray:
         return env_ids(self.num_envs, ids)
 
@@ -194,9 +201,10 @@ class BridgeVectorEnv(GameCalls, VectorEnv):
             raise
 
     def _await_all(self, timeout: float | None, what: str) -> tuple[dict[int, Infos], dict[int, Any]]:
-        """Wait until no request is in flight; the completions' infos and call results."""
-        infos: dict[int, Infos] = {}
-        results: dict[int, Any] = {}
+        """Wait until no request is in flight; the completions' infos and call results.
+
+        What came before a KeyboardInterrupt is kept, so that the ``*_wait`` called again goes on."""
+        infos, results = self._got
         in_flight = self._in_flight
         deadline = None if timeout is None else time.monotonic() + timeout
         while in_flight:
@@ -209,7 +217,20 @@ class BridgeVectorEnv(GameCalls, VectorEnv):
                 infos.update(done.infos)
             if done.results:
                 results.update(done.results)
+        self._got = ({}, {})
         return infos, results
+
+    def _waited(self, state: State, what: str, timeout: float | None) -> tuple[dict[int, Infos], dict[int, Any]]:
+        """``_await_all`` for the ``*_wait`` of ``state``: an error ends the wait; Ctrl-C leaves it pending
+        (as in Gymnasium's AsyncVectorEnv), so that calling ``what`` again returns the batch."""
+        self._require(state, what)
+        try:
+            got = self._await_all(timeout or self.timeout, what)
+        except Exception:
+            self._state = State.DEFAULT
+            raise
+        self._state = State.DEFAULT
+        return got
 
     # ------------------------------------------------------------ reset
     def reset_async(self, seed: int | Sequence[int | None] | None = None, options: dict[str, Any] | None = None) -> None:
@@ -218,14 +239,12 @@ class BridgeVectorEnv(GameCalls, VectorEnv):
         ids, options = reset_ids(self.num_envs, options)
         self._driver.reset(ids, [seeds[i] for i in ids], options)
         self._in_flight.update(ids)
+        self._got = ({}, {})
         self._state = State.WAITING_RESET
+        self._was_reset = True
 
     def reset_wait(self, timeout: float | None = None) -> tuple[Any, Infos]:
-        self._require(State.WAITING_RESET, "reset_wait")
-        try:
-            infos, refused = self._await_all(timeout or self.timeout, "reset_wait")
-        finally:
-            self._state = State.DEFAULT
+        infos, refused = self._waited(State.WAITING_RESET, "reset_wait", timeout)
         self._ready.clear()
         self._ready_infos.clear()
         if refused:  # every instance is done, so the env stays usable: reset() again
@@ -237,39 +256,17 @@ class BridgeVectorEnv(GameCalls, VectorEnv):
         return self.reset_wait()
 
     # ------------------------------------------------------------ step (lockstep)
-    def _write_actions(self, actions: Any, ids: np.ndarray | None) -> None:
-        rows = slice(None) if ids is None else ids
-        count = self.num_envs if ids is None else len(ids)
-        for (path, leaf), arr in zip(self._act_leaves, self._buffers.actions):
-            value = actions
-            for key in path:
-                value = value[key]
-            value = np.asarray(value)
-            expected = (count, *arr.shape[1:])
-            if value.shape != expected:
-                raise InvalidAction(
-                    f"expected actions of shape {list(expected)} (one {describe_space(leaf)} per instance), "
-                    f"got shape {list(value.shape)}"
-                )
-            bad = first_invalid(leaf, value)
-            if bad is not None:
-                who = bad if ids is None else int(ids[bad])
-                raise InvalidAction(f"instance {who}: expected an action of {describe_space(leaf)}, got {value[bad]!r}")
-            arr[rows] = value
-
     def step_async(self, actions: Any) -> None:
         self._require_idle("step_async")
-        self._write_actions(actions, None)
+        self._require_reset("step_async")
+        write_actions(self._act_leaves, self._buffers.actions, actions, None, self.num_envs)
         self._driver.step(self._all, True)
         self._in_flight.update(self._all)
+        self._got = ({}, {})
         self._state = State.WAITING_STEP
 
     def step_wait(self, timeout: float | None = None):
-        self._require(State.WAITING_STEP, "step_wait")
-        try:
-            infos, _ = self._await_all(timeout or self.timeout, "step_wait")
-        finally:
-            self._state = State.DEFAULT
+        infos, _ = self._waited(State.WAITING_STEP, "step_wait", timeout)
         b = self._buffers
         return (
             b.batch_obs(self.copy),
@@ -298,7 +295,8 @@ class BridgeVectorEnv(GameCalls, VectorEnv):
         busy = self._in_flight.intersection(id_list)
         if busy:
             raise StateError(f"instances {sorted(busy)} are already stepping; recv() them before sending again")
-        self._write_actions(actions, ids)
+        self._require_reset("send")
+        write_actions(self._act_leaves, self._buffers.actions, actions, ids, self.num_envs)
         for i in id_list:
             if self._ready.pop(i, 0) is None:
                 self._ready_infos.pop(i, None)
@@ -367,6 +365,12 @@ class BridgeVectorEnv(GameCalls, VectorEnv):
                 self._buffers.close()
             if self._run is not None:
                 self._run.close()
+
+    def __enter__(self) -> "BridgeVectorEnv":  # ``with vecbridge.make(...) as envs:`` closes on the way out
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
 
     def __del__(self) -> None:
         try:
