@@ -33,6 +33,10 @@ def __getattr__(name: str):
         from vecbridge import vector
 
         return getattr(vector, name)
+    if name == "testing":  # vecbridge.testing.check_game(spec), as the README writes it, without its own import
+        import importlib
+
+        return importlib.import_module("vecbridge.testing")
     raise AttributeError(f"module 'vecbridge' has no attribute {name!r}")
 
 

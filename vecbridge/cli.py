@@ -6,7 +6,7 @@ import argparse
 import os
 import sys
 import time
-from typing import Sequence
+from typing import Any, Sequence
 
 import numpy as np
 
@@ -108,8 +108,16 @@ GAME_HELP = ("a registered id (vecbridge/Catch-v0), MODULE:ENV_ID (a module that
              "launches one instance (placeholders: {python} {port} {instance} {token} ...)")
 
 
+class _Parser(argparse.ArgumentParser):
+    """No abbreviations: ``--timestep 100`` is refused, not read as ``--timesteps`` (its subcommands too)."""
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        kwargs.setdefault("allow_abbrev", False)
+        super().__init__(*args, **kwargs)
+
+
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="vecbridge", description="Step many instances of an external game as one Gymnasium vector env.")
+    parser = _Parser(prog="vecbridge", description="Step many instances of an external game as one Gymnasium vector env.")
     sub = parser.add_subparsers(dest="cmd", required=True)
 
     sub.add_parser("list", help="list the registered games").set_defaults(func=cmd_list)
@@ -117,8 +125,9 @@ def build_parser() -> argparse.ArgumentParser:
     def game_args(p: argparse.ArgumentParser) -> None:
         p.add_argument("game", nargs="?", help=GAME_HELP)
         p.add_argument("--option", "-o", action="append", metavar="KEY=VALUE", help="a game option (JSON value), repeatable")
-        p.add_argument("--framing", default="auto", choices=["auto", "binary", "comm", "websocket"])
-        p.add_argument("--seed", type=int, default=0)
+        p.add_argument("--framing", default="auto", choices=["auto", "binary", "comm", "websocket"],
+                       help="the wire framing of a game given after -- (default auto: read from its first bytes)")
+        p.add_argument("--seed", type=int, default=0, help="seed of instance 0; instance i gets seed + i (default 0)")
         p.add_argument("--step-timeout", type=positive_float, metavar="S",
                        help="seconds an instance may take to answer one request before it counts as hung "
                             "(default: the game's, 30-60 s)")
@@ -130,13 +139,13 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--num-envs", "-n", type=positive_int, default=8)
     run.add_argument("--num-workers", type=nonnegative_int, default=None,
                      help="worker processes (0: none, the sockets are driven from this process)")
-    run.add_argument("--seconds", type=positive_float, default=10.0)
+    run.add_argument("--seconds", type=positive_float, default=10.0, help="how long to step (default 10)")
     run.add_argument("--preprocess", metavar="SPEC", help="image preprocessing, e.g. gray,resize=84x84,maxpool,stack=4")
     run.set_defaults(func=cmd_run)
 
     check = sub.add_parser("check", help="check a game against the protocol and the vector env contract")
     game_args(check)
-    check.add_argument("--steps", type=positive_int, default=100)
+    check.add_argument("--steps", type=positive_int, default=100, help="steps of each stepping check (default 100)")
     check.add_argument("--num-envs", "-n", type=positive_int, default=2)
     check.add_argument("--nondeterministic", action="store_true", help="skip the same-seed check")
     check.set_defaults(func=cmd_check)
@@ -175,8 +184,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(f"vecbridge {args.cmd}: {type(exc).__name__}: {exc}", file=sys.stderr)
         log = getattr(exc, "log_path", None)
         if log and not os.path.exists(log):  # the run folder was a temporary one, removed on exit
-            print("(that log was in a temporary run folder, removed on exit: `vecbridge run/check --run-dir DIR` or "
-                  "`vecbridge.make(..., run_dir=DIR)` keeps the games' folders and logs)", file=sys.stderr)  # fmt: skip
+            print("(that log was in a temporary run folder, removed on exit: to keep the games' folders and logs, run "
+                  "the game with `vecbridge run GAME --run-dir DIR` or `vecbridge.make(..., run_dir=DIR)`"
+                  + ("; train's own --run-dir is the training run's folder)" if args.cmd == "train" else ")"),
+                  file=sys.stderr)  # fmt: skip
         print("(VECBRIDGE_TRACEBACK=1 shows where it was raised)", file=sys.stderr)
         return 1
 

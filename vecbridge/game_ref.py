@@ -140,11 +140,21 @@ def command_game(command: Sequence[str], framing: str = "auto") -> LaunchSpec:
     """The game that ``command`` launches (one instance; placeholders as in LaunchSpec).
 
     ``NODE_PATH`` leads with the JavaScript client's folder, as ``node_spec`` sets it, so that
-    ``vecbridge check -- node game.js`` finds ``require("vecbridge")`` (launchers/js/README.md).
+    ``vecbridge check -- node game.js`` finds ``require("vecbridge")`` (launchers/js/README.md),
+    and ``LUA_PATH`` with the Lua client's, so that ``vecbridge check -- lua5.4 game.lua`` finds
+    ``require("vecbridge")`` (launchers/lua/README.md); what you set yourself follows.
     """
-    inherited = os.environ.get("NODE_PATH", "").replace("{", "{{").replace("}", "}}")
-    node_path = "{launchers}/js" + (os.pathsep + inherited if inherited else "")
-    return LaunchSpec(command=list(command), framing=framing, env={"NODE_PATH": node_path})
+    node = _inherited("NODE_PATH")
+    lua = _inherited("LUA_PATH")
+    return LaunchSpec(command=list(command), framing=framing, env={
+        "NODE_PATH": "{launchers}/js" + (os.pathsep + node if node else ""),
+        "LUA_PATH": "{launchers}/lua/?.lua;" + (lua or ";"),  # ";;" at the end: Lua's default path
+    })  # fmt: skip
+
+
+def _inherited(name: str) -> str:
+    """The variable as you set it, its braces escaped for LaunchSpec's placeholders."""
+    return os.environ.get(name, "").replace("{", "{{").replace("}", "}}")
 
 
 def game_label(game: str | LaunchSpec) -> str:

@@ -225,3 +225,27 @@ def test_the_raw_runner_steps_the_emulator_in_its_own_loop(env_id):
 def test_the_raw_runner_is_unavailable_for_other_games():
     result = run_case(CaseConfig(runner="raw", env="vecbridge/Echo-v0", num_envs=1, seconds=0.1, repeat=1))
     assert result["error"].startswith("unavailable") and "no raw loop for vecbridge/Echo-v0" in result["error"]
+
+
+def test_a_game_a_module_registers_and_a_dict_observation_are_benchmarked(tmp_path):
+    # docs/games.md's MODULE:ENV_ID form (the cases ran where the module was never imported: UnregisteredEnv),
+    # and floor on a Dict observation (it raised "Value after * must be an iterable"): unavailable, said so
+    (tmp_path / "my_games.py").write_text(
+        "import gymnasium as gym, numpy as np, vecbridge\n"
+        "class Walk(gym.Env):\n"
+        "    observation_space = gym.spaces.Dict({'x': gym.spaces.Box(-9, 9, (1,), np.float32)})\n"
+        "    action_space = gym.spaces.Discrete(2)\n"
+        "    def reset(self, *, seed=None, options=None):\n"
+        "        self.t = 0\n"
+        "        return {'x': np.zeros(1, np.float32)}, {}\n"
+        "    def step(self, action):\n"
+        "        self.t += 1\n"
+        "        return {'x': np.full(1, self.t % 9, np.float32)}, 1.0, self.t >= 5, False, {}\n"
+        "vecbridge.register('Walk-v0', lambda: vecbridge.python_game(Walk))\n"
+    )
+    out = bench("--env", "my_games:Walk-v0", "-n", "1", "--runners", "floor,vecbridge", "--seconds", "0.5",
+                "--repeat", "1", "--json", "out.json", cwd=tmp_path)  # fmt: skip
+    assert out.returncode == 0, out.stdout + out.stderr
+    results = {r["runner"]: r for r in json.loads((tmp_path / "out.json").read_text())["results"]}
+    assert results["vecbridge"]["error"] is None and results["vecbridge"]["steps_per_s"] > 0
+    assert results["floor"]["error"].startswith("unavailable: floor reads one array per observation")

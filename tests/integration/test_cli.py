@@ -78,7 +78,7 @@ def test_ctrl_c_ends_run_and_eval_with_one_line_and_a_whole_video(tmp_path):
     rc, _, err = _interrupted_once(argv, "err", "episode 2/")
     assert rc == 130 and "Traceback" not in err, err
     assert err.rstrip().endswith("vecbridge eval: interrupted"), err
-    assert f"interrupted: {video} hold(s) the frames recorded so far" in err, err
+    assert f"interrupted: the frames recorded so far are in {video}" in err, err
     assert len(imageio.mimread(video)) >= 20  # a whole file: readable to its end
 
 

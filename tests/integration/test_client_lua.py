@@ -738,3 +738,26 @@ def test_lua_parses_spaces_like_vecbridge(flavor):
     parsed = json.loads(result.stdout)
     for desc, got in zip(SPACE_DESCRIPTIONS, parsed, strict=True):
         assert got == summarize(space_from_json(desc)), desc
+
+
+def test_a_lua_game_after_double_dash_finds_require_vecbridge():
+    # the README's `vecbridge check -- lua5.4 "$PWD/mygame.lua"` on a game that does require("vecbridge"):
+    # the -- form set no LUA_PATH ("module 'vecbridge' not found"); a LUA_PATH of the user's own still counts
+    import sys
+
+    env = {k: v for k, v in os.environ.items() if not k.startswith("LUA_PATH")}
+    cli = str(Path(sys.executable).with_name("vecbridge"))
+    out = subprocess.run([cli, "check", "--steps", "20", "--", "lua5.4", str(GAMES / "counter.lua")],
+                         capture_output=True, text=True, timeout=240, env=env)  # fmt: skip
+    assert out.returncode == 0 and " 0 failed" in out.stdout, out.stdout + out.stderr
+    from vecbridge.game_ref import command_game
+
+    saved = os.environ.get("LUA_PATH")
+    os.environ["LUA_PATH"] = "/mine/?.lua;;"
+    try:
+        spec = command_game(["lua5.4", "game.lua"])
+    finally:
+        os.environ.pop("LUA_PATH")
+        if saved is not None:
+            os.environ["LUA_PATH"] = saved
+    assert spec.env["LUA_PATH"] == "{launchers}/lua/?.lua;/mine/?.lua;;"

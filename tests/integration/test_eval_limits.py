@@ -80,6 +80,9 @@ def test_a_run_records_its_limit_and_preprocessing_and_eval_shows_what_the_polic
     with pytest.raises(SystemExit, match=r"the game gives Box\(0, 255, \(3, 84, 84\), uint8\) after wrapping \(no "
                                          r"config.json of its run beside the model: give the run's --preprocess\)"):
         evaluate("vecbridge/EchoImage-v0", model=alone, episodes=1, num_envs=1)
+    # in its run folder but evaluated on another game: the hint says that, not "no config.json"
+    with pytest.raises(SystemExit, match=r"\(its run trained on another game: see the note above\)$"):
+        evaluate("vecbridge/Echo-v0", model=run_dir / "model.zip", episodes=1, num_envs=1)
 
 
 @pytest.mark.slow

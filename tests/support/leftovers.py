@@ -40,4 +40,8 @@ def wait_for_no_processes(since: float, timeout: float = 30.0) -> list[psutil.Pr
 
 
 def run_folders() -> set[str]:
-    return {name for name in os.listdir(tempfile.gettempdir()) if name.startswith("vecbridge-")}
+    try:
+        names = os.listdir(tempfile.gettempdir())
+    except FileNotFoundError:  # the session's private TMPDIR is gone (removed at its end, e.g. after Ctrl-C)
+        return set()
+    return {name for name in names if name.startswith("vecbridge-")}

@@ -115,3 +115,13 @@ def test_no_import_cycles_in_the_package():
         if m not in state:
             visit(m, [])
     assert not cycles, "import cycles: " + "; ".join(" -> ".join(c) for c in cycles)
+
+
+def test_the_names_the_readme_uses_are_reachable_from_import_vecbridge_alone():
+    import subprocess
+    import sys
+
+    code = ("import vecbridge; vecbridge.testing.check_game; vecbridge.BridgeVectorEnv; "
+            "vecbridge.InvalidAction; vecbridge.StateError; vecbridge.UnsafeFolder")  # fmt: skip
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
+    assert out.returncode == 0, out.stderr

@@ -113,6 +113,10 @@ def cmd_bench(args: argparse.Namespace) -> int:
         except UnknownGame as exc:
             print(f"vecbridge bench: {exc}", file=sys.stderr)
             return 2
+        if isinstance(game, str) and game != text:  # MODULE:ENV_ID: its module registered it here, not in the runners
+            from vecbridge.registry import resolve_spec
+
+            game = resolve_spec(game)
         games.append(game if isinstance(game, str) else (text, game))  # a spec keeps the name it was given
     args.env = games
     if args.repeat < 1 or args.seconds <= 0:

@@ -232,6 +232,8 @@ class FloorRunner(Runner):
             inst.sock.settimeout(None)
         hello = self.insts[0].hello
         obs_space = hello.observation_space
+        if obs_space.shape is None:  # a Dict or Tuple: no single array to read it into
+            raise RunnerUnavailable(f"floor reads one array per observation; this game's is {obs_space}")
         self.obs = np.zeros((self.num_envs, *obs_space.shape), dtype=obs_space.dtype)
         self.rewards = np.zeros(self.num_envs)
         self.done = [False] * self.num_envs

@@ -27,7 +27,7 @@ import numpy as np
 
 from vecbridge.keyvalue import nonnegative_int, parse_pairs, positive_int
 from vecbridge.sb3.algos import acting, algo_class, algo_of
-from vecbridge.sb3.run_config import run_config_for
+from vecbridge.sb3.run_config import has_run_config, run_config_for
 from vecbridge.sb3.common import (
     describe_limit,
     episode_limit,
@@ -202,7 +202,8 @@ def evaluate(
         run_config = run_config_for(model, game_label(game), out) if named and isinstance(model, (str, Path)) else {}
     game = resolve_or_exit("eval", game)
     if (model is None) == (not random):
-        raise SystemExit("give a model (--model PATH) or ask for the random policy (--random), not both")
+        which = "not both" if random else "one of them"
+        raise SystemExit(f"vecbridge eval: give a model (--model PATH) or ask for the random policy (--random), {which}")
     if episodes < 1:
         raise SystemExit(f"--episodes must be at least 1, got {episodes}")
     config = run_config or {}
@@ -227,10 +228,13 @@ def evaluate(
             env = wrap(tap, frame_stack=1)
             policy = random_policy(venv.action_space, num_envs, seed)
         else:
-            if isinstance(model, (str, Path)):
+            model_file = model if isinstance(model, (str, Path)) else None
+            if model_file is not None:
                 stats = vecnormalize_for(model)
                 model = algo_class(algo_of(model)).load(str(model), device=device)
-            hint = "" if config else " (no config.json of its run beside the model: give the run's --preprocess)"
+            other_game = not config and has_run_config(model_file)
+            hint = "" if config else (" (its run trained on another game: see the note above)" if other_game else
+                                      " (no config.json of its run beside the model: give the run's --preprocess)")
             try:
                 stack = frame_stack_of(model.observation_space, venv.observation_space)
             except ValueError as exc:
@@ -275,7 +279,7 @@ def evaluate(
         except KeyboardInterrupt:
             if recorder is not None and recorder.frame_count:  # a whole file of what was recorded, not a broken one
                 saved = recorder.close()
-                print(f"\ninterrupted: {', '.join(map(str, saved))} hold(s) the frames recorded so far", file=out)
+                print(f"\ninterrupted: the frames recorded so far are in {' and '.join(map(str, saved))}", file=out)
             raise
         result = EvalResult(returns, lengths, deterministic and not random, max_episode_steps=limit,
                             limit_source=source, truncated=truncated[0], vecnormalize=stats)  # fmt: skip
@@ -301,12 +305,12 @@ def _frame_channels(space: Any, pipeline: Any) -> int:
 def add_parser(subparsers: Any) -> argparse.ArgumentParser:
     """Add ``eval`` to ``vecbridge``'s subcommands."""
     p = subparsers.add_parser("eval", help="evaluate a trained model: mean and std of the episode return",
-                              description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)  # fmt: skip
+                              description=__doc__.replace("``", ""), formatter_class=argparse.RawDescriptionHelpFormatter)  # fmt: skip
     p.add_argument("game", nargs="?", help="a registered id (vecbridge/Catch-v0), MODULE:ENV_ID, MODULE:ATTRIBUTE "
                    "(a LaunchSpec, a function returning one, or a gymnasium.Env class); or the game's command after --")
     p.add_argument("--model", "-m", help="a model.zip or checkpoint from vecbridge train")
     p.add_argument("--random", action="store_true", help="evaluate uniformly random actions instead (a baseline)")
-    p.add_argument("--episodes", "-k", type=positive_int, default=20)
+    p.add_argument("--episodes", "-k", type=positive_int, default=20, help="episodes to play (default 20)")
     p.add_argument("--deterministic", action="store_true", help="take the most likely action (default: sample)")
     p.add_argument("--num-envs", "-n", type=positive_int, default=4, help="instances playing in parallel (default 4)")
     p.add_argument("--seed", type=int, default=0)
@@ -321,7 +325,7 @@ def add_parser(subparsers: Any) -> argparse.ArgumentParser:
     p.add_argument("--option", "-o", action="append", metavar="KEY=VALUE", help="a game option (JSON value), repeatable; "
                    "the training run's game options (config.json) apply unless overridden")
     p.add_argument("--quiet", "-q", action="store_true", help="no line per episode")
-    p.add_argument("--num-workers", type=nonnegative_int, help="vecbridge worker processes")
+    p.add_argument("--num-workers", type=nonnegative_int, help="vecbridge worker processes (default: none up to 4 cores, else one per 4)")
     p.add_argument("--device", default="cpu", help="torch device (default cpu)")
     p.set_defaults(func=run_cli)
     return p

@@ -19,7 +19,9 @@ class ProgressCallback(BaseCallback):
     """Shows a progress bar and appends one row per finished episode to ``csv_path``.
 
     Episodes are read from ``info["episode"]`` (SB3's ``VecMonitor``), so the returns are
-    the game's own rewards even under ``VecNormalize``. The bar shows the steps per second
+    the game's own rewards even under ``VecNormalize``. An episode that an instance's failure
+    cut short (``info["vecbridge_error"]``: a crash, a hang) is no result of the policy: it is
+    counted in ``cut_short``, not in the CSV or the returns (as ``vecbridge run`` leaves it out). The bar shows the steps per second
     over the last few seconds and the mean return of the last ``window`` episodes.
     """
 
@@ -29,6 +31,7 @@ class ProgressCallback(BaseCallback):
         self.show = show
         self.returns: deque[float] = deque(maxlen=window)
         self.episodes = 0
+        self.cut_short = 0
         self.file = file
         self._bar: Any = None
         self._csv: Any = None
@@ -67,12 +70,17 @@ class ProgressCallback(BaseCallback):
             episode = info.get("episode")
             if episode is None:
                 continue
+            if "vecbridge_error" in info:
+                self.cut_short += 1
+                continue
             ret, length = float(episode["r"]), int(episode["l"])
             self.returns.append(ret)
             self.episodes += 1
             if self._writer is not None:
                 self._writer.writerow((self.model.num_timesteps, f"{ret:.6g}", length, f"{time.monotonic() - self._t0:.3f}"))
         if self._bar is not None:
+            if self.model.num_timesteps > (self._bar.total or 0):  # PPO ends on a whole rollout, past the target
+                self._bar.total = self.model.num_timesteps
             self._bar.update(self.model.num_timesteps - self._bar.n)
             now = time.monotonic()
             if now - self._last_postfix >= 0.5:
@@ -88,6 +96,14 @@ class ProgressCallback(BaseCallback):
             self._rate.popleft()
         (t0, n0), (t1, n1) = self._rate[0], self._rate[-1]
         return (n1 - n0) / (t1 - t0) if t1 > t0 else 0.0
+
+    def summary(self) -> str:
+        """"130 episodes, recent return 1.05", and the episodes failures cut short, if any."""
+        n = self.episodes
+        text = f"{n} episode{'s' if n != 1 else ''}, recent return {self.mean_return():.3g}" if n else "no episode finished"
+        if self.cut_short:
+            text += f" ({self.cut_short} more cut short by an instance's failure, not counted)"
+        return text
 
     def mean_return(self) -> float:
         return sum(self.returns) / len(self.returns) if self.returns else math.nan

@@ -82,3 +82,11 @@ def run_config_for(model: str | Path | None, game: str, out: Any) -> dict[str, A
               f"run's game options, time limit and preprocessing)", file=out)  # fmt: skip
         return {}
     return config
+
+
+def has_run_config(model: str | Path | None) -> bool:
+    """Whether a config.json of a run is beside ``model`` (whichever game it names)."""
+    from vecbridge.sb3.common import run_dir_of
+
+    folder = run_dir_of(model) if model else None
+    return folder is not None and (folder / "config.json").is_file()

@@ -291,9 +291,7 @@ def train(
         steps = model.num_timesteps - done_before
         rate = steps / elapsed if elapsed > 0 else 0.0
         print(f"{steps} steps in {elapsed:.1f} s ({rate:,.0f} steps/s), {model.num_timesteps} in total; "
-              + (f"{tracker.episodes} episode{'s' if tracker.episodes != 1 else ''}, recent return {tracker.mean_return():.3g}" if tracker.episodes
-                 else "no episode finished yet")
-              + (" (interrupted)" if interrupted else ""), file=out)  # fmt: skip
+              f"{tracker.summary()}{' (interrupted)' if interrupted else ''}", file=out)  # fmt: skip
         result = TrainResult(run, files["model"], model.num_timesteps, policy, tracker.episodes, tracker.mean_return(),
                              files, interrupted, rate)  # fmt: skip
     finally:
@@ -311,7 +309,7 @@ def train(
 def add_parser(subparsers: Any) -> argparse.ArgumentParser:
     """Add ``train`` to ``vecbridge``'s subcommands."""
     p = subparsers.add_parser("train", help="train stable-baselines3 PPO across N instances of a game",
-                              description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)  # fmt: skip
+                              description=__doc__.replace("``", ""), formatter_class=argparse.RawDescriptionHelpFormatter)  # fmt: skip
     p.add_argument("game", nargs="?", help="a registered id (vecbridge/Catch-v0), MODULE:ENV_ID, MODULE:ATTRIBUTE "
                    "(a LaunchSpec, a function returning one, or a gymnasium.Env class); or the game's command after --")
     p.add_argument("--num-envs", "-n", type=positive_int, default=8, help="game instances (default 8)")
@@ -336,7 +334,7 @@ def add_parser(subparsers: Any) -> argparse.ArgumentParser:
     p.add_argument("--max-episode-steps", type=nonnegative_int, help="end episodes truncated after this many steps; 0: no limit "
                    "(default: the game's registered limit)")
     p.add_argument("--option", "-o", action="append", metavar="KEY=VALUE", help="a game option (JSON value), repeatable")
-    p.add_argument("--num-workers", type=nonnegative_int, help="vecbridge worker processes (default: one per 4 cores)")
+    p.add_argument("--num-workers", type=nonnegative_int, help="vecbridge worker processes (default: none up to 4 cores, else one per 4)")
     p.add_argument("--backend", choices=["vecbridge", "ray"], default="vecbridge",
                    help="where the instances run: this machine (default), or Ray actors across a cluster's nodes")
     p.add_argument("--ray-address", help="with --backend ray: the cluster to join (default: RAY_ADDRESS, else a local Ray)")
