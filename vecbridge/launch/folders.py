@@ -37,8 +37,8 @@ def run_folder(path: str | os.PathLike) -> Path:
     path, created = _make(path)
     info = _check(path, "run folder")
     if not created and info.st_mode & 0o022:
-        raise _unsafe(path, "run folder", f"can be written by other users (mode {stat.S_IMODE(info.st_mode):04o}), who "
-                      f"could put files where vecbridge runs games: chmod go-w {path}, or choose another")  # fmt: skip
+        raise _unsafe(path, "run folder", f"can be written by other users (mode {stat.S_IMODE(info.st_mode):04o})",
+                      f"they could put files where vecbridge runs games: chmod go-w {path}, or choose another")  # fmt: skip
     return path
 
 
@@ -62,10 +62,11 @@ def _check(path: Path, what: str) -> os.stat_result:
     return info
 
 
-def _unsafe(path: Path, what: str, problem: str) -> UnsafeFolder:
-    if "choose another" not in problem:
-        problem += ": vecbridge launches games, keeps their logs and binds its sockets only in folders of your own"
-    return UnsafeFolder(f"the {what} {path} {problem}", path=str(path))
+OWN_FOLDERS = "vecbridge launches games, keeps their logs and binds its sockets only in folders of your own"
+
+
+def _unsafe(path: Path, what: str, problem: str, why: str = OWN_FOLDERS) -> UnsafeFolder:
+    return UnsafeFolder(f"the {what} {path} {problem}: {why}", path=str(path))
 
 
 def append_log(path: Path) -> int:
