@@ -37,6 +37,9 @@ def make(spec: LaunchSpec | str, num_envs: int = 1, *, backend: str = "vecbridge
     ``backend="ray"`` puts the instances in Ray actors spread over a Ray cluster's nodes
     (:mod:`vecbridge.vector.ray_driver`; ``ray_address``, ``num_actors``, ``ray_actor_options``).
     """
+    stray = sorted(RAY_OPTIONS & kwargs.keys()) if backend != "ray" else []
+    if stray:  # else they would go to the game as game options, which crashes it
+        raise ValueError(f"{', '.join(stray)} is an option of backend='ray': add backend='ray' (backend is {backend!r})")
     options = _vector_options() | (RAY_OPTIONS if backend == "ray" else set())
     vector_kwargs = {k: v for k, v in kwargs.items() if k in options}
     config = {k: v for k, v in kwargs.items() if k not in options}

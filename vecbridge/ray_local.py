@@ -76,7 +76,7 @@ def _end(procs: list[psutil.Process], grace: float) -> None:
     psutil.wait_procs(alive, timeout=10)
 
 
-def _add_node(cluster: Any, **args: Any) -> None:
+def _add_node(cluster: Any, **args: Any) -> Any:
     """``cluster.add_node``, tried again when the node does not come up in time.
 
     Ray gives a new node a fixed 30 s to register with the GCS; on a machine loaded far
@@ -89,8 +89,7 @@ def _add_node(cluster: Any, **args: Any) -> None:
         before = {p.pid for p in me.children(recursive=True)}
         try:
             ports = {name: _free_port() for name in AGENT_PORTS}
-            cluster.add_node(**ports, **args)
-            return
+            return cluster.add_node(**ports, **args)
         except Exception:
             if attempt == NODE_ATTEMPTS:
                 raise
@@ -130,19 +129,15 @@ class LocalCluster:
         self._loopback_before = keep_loopback(True)
         self.cluster: Any = None
         self.connected = False
-        self._children_before = {p.pid for p in psutil.Process().children()}
         self._node_pids: list[int] = []
+        self.nodes: list[Any] = []  # Ray's Node handles, in the order added (node k has "local_node_<k>")
+        self._object_store_mb = object_store_mb
+        self._added = 0
         started = time.monotonic()
         try:
             self.cluster = Cluster(shutdown_at_exit=True)
             for k in range(nodes):
-                _add_node(
-                    self.cluster, num_cpus=cpus_per_node, node_ip_address="127.0.0.1", include_dashboard=False,
-                    object_store_memory=object_store_mb * 1024 * 1024,
-                    resources={**resources[k], f"{NODE_RESOURCE}{k}": 1.0},
-                )  # fmt: skip
-            # the nodes' own processes (GCS, raylets, agents): started by this process just now
-            self._node_pids = [p.pid for p in psutil.Process().children() if p.pid not in self._children_before]
+                self.add_node(cpus_per_node, resources[k])
             if connect:
                 ray.init(address=self.address, log_to_driver=False, runtime_env=runtime_env)
                 self.connected = True
@@ -155,16 +150,28 @@ class LocalCluster:
     def address(self) -> str:
         return self.cluster.address
 
-    def node_ids(self) -> list[str]:
-        """The nodes' Ray ids, in the order they were added (node k has the resource ``local_node_<k>``)."""
-        import ray
+    def add_node(self, cpus: float = 2, resources: dict[str, float] | None = None) -> Any:
+        """One more node (the next index ``k``, with the resource ``local_node_<k>``); its Ray ``Node``
+        handle (``node.all_processes["raylet"][0].process`` is its raylet, for tests that kill it)."""
+        node = _add_node(
+            self.cluster, num_cpus=cpus, node_ip_address="127.0.0.1", include_dashboard=False,
+            object_store_memory=self._object_store_mb * 1024 * 1024,
+            resources={**(resources or {}), f"{NODE_RESOURCE}{self._added}": 1.0},
+        )  # fmt: skip
+        self._added += 1
+        self.nodes.append(node)
+        # the node's own processes (GCS, raylet, agents), as Ray started them
+        self._node_pids += [info.process.pid for infos in node.all_processes.values() for info in infos]
+        return node
 
-        by_index = {}
-        for node in ray.nodes():
-            for key in node.get("Resources", {}):
-                if key.startswith(NODE_RESOURCE) and key[len(NODE_RESOURCE) :].isdigit():
-                    by_index[int(key[len(NODE_RESOURCE) :])] = node["NodeID"]
-        return [by_index[k] for k in sorted(by_index)]
+    def remove_node(self, node: Any) -> None:
+        """End one node's processes (without a graceful drain: as a lost node)."""
+        self.cluster.remove_node(node, allow_graceful=False)
+        self.nodes.remove(node)
+
+    def node_ids(self) -> list[str]:
+        """The nodes' Ray ids (hex), in the order they were added; also without ``connect``."""
+        return [node.node_id for node in self.nodes]
 
     def _node_processes(self) -> list[psutil.Process]:
         """The nodes' processes and everything they started (workers, actors, env runners)."""

@@ -10,6 +10,7 @@ an actor or a game behind on either node.
 
 from __future__ import annotations
 
+import json
 import os
 import shutil
 import signal
@@ -254,8 +255,18 @@ def test_errors_that_end_the_run_come_back_from_the_actors_as_themselves(ray_ses
                 envs.step(np.zeros(2, dtype=np.int64))
         assert err.value.instance == 1 and "1 restart(s) used of 1" in str(err.value)
         assert err.value.log_path.endswith(".log") and "Traceback" in err.value.remote_traceback
+        # the log is on the actor's node: the error says which
+        assert err.value.node in ray_session.node_ids() and f"on node {err.value.node}" in str(err.value)
     finally:
         envs.close()
+
+
+def test_actors_no_node_can_hold_are_refused_at_once_naming_what_they_ask_for(ray_session):
+    for options, asked in (({"resources": {"fceux": 1}}, "fceux=1"), ({"num_cpus": 64}, "CPU=64")):
+        started = time.monotonic()
+        with pytest.raises(LaunchError, match=f"no node of the Ray cluster can hold .*{asked}.*game=2") as err:
+            vecbridge.make("vecbridge/Catch-v0", num_envs=2, backend="ray", ray_actor_options=options)
+        assert time.monotonic() - started < 60 and err.value.stage == "spawned"  # not Ray's ~150 s wait
 
 
 def test_a_refused_reset_comes_back_from_its_actor_and_the_env_stays_usable(ray_session):
@@ -307,6 +318,19 @@ def test_vecbridge_train_backend_ray_joins_a_cluster_by_address(ray_session, tmp
     assert "256 steps" in out.stdout and (tmp_path / "run" / "model.zip").exists()
 
 
+def test_a_loopback_address_is_joined_as_given_without_ray_local_settings(ray_session):
+    """A user's process knows nothing of LocalCluster's settings: Ray would rewrite 127.0.0.1 to this
+    machine's first interface address and retry it for ever; vecbridge keeps it loopback."""
+    ray.shutdown()
+    code = ("import sys, vecbridge; envs = vecbridge.make('vecbridge/Catch-v0', num_envs=2, backend='ray', "
+            "ray_address=sys.argv[1]); envs.reset(seed=0); envs.step(envs.action_space.sample()); envs.close(); "
+            "print('stepped')")  # fmt: skip
+    env = {k: v for k, v in os.environ.items() if k != "RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER"}
+    out = subprocess.run([sys.executable, "-c", code, ray_session.address], env=env, capture_output=True, text=True,
+                         timeout=120)  # fmt: skip
+    assert out.returncode == 0 and "stepped" in out.stdout, out.stderr[-3000:]
+
+
 @pytest.mark.slow
 def test_rllib_ppo_on_catch_beats_random_with_runners_on_the_game_node(ray_session):
     import torch
@@ -352,3 +376,55 @@ def test_rllib_ppo_on_catch_beats_random_with_runners_on_the_game_node(ray_sessi
         if not results_dir_existed:
             shutil.rmtree(DEFAULT_STORAGE_PATH, ignore_errors=True)  # ... and ~/ray_results itself, if Ray made it
         torch.set_num_threads(threads)
+
+
+DRIVER = """
+import json, os, sys, time, ray, vecbridge
+ray.init(address=sys.argv[1], log_to_driver=False, runtime_env={"env_vars": {"%s": os.environ["%s"]}})
+envs = vecbridge.make("vecbridge/Catch-v0", num_envs=4, backend="ray")
+envs.reset(seed=0)
+print(json.dumps(envs.driver.processes()), flush=True)
+time.sleep(300)
+""" % (MARK, MARK)
+
+
+def _folders_gone(folders: list[str], timeout: float = 15.0) -> list[str]:
+    deadline = time.monotonic() + timeout
+    while (left := [f for f in folders if os.path.exists(f)]) and time.monotonic() < deadline:
+        time.sleep(0.2)
+    return left
+
+
+def test_a_driver_killed_with_sigkill_leaves_no_actor_game_or_run_folder(ray_session):
+    """Ray kills the actors of a dead driver with their child processes; the detached reapers clean up."""
+    driver = subprocess.Popen([sys.executable, "-c", DRIVER, ray_session.address], stdout=subprocess.PIPE, text=True)
+    try:
+        procs = json.loads(driver.stdout.readline())
+        assert len({p["node"] for p in procs}) == 2 and all(os.path.isdir(p["run_dir"]) for p in procs)
+        driver.kill()
+        driver.wait()
+        assert _gone([pid for p in procs for pid in [p["pid"], *p["games"]]], timeout=30) == []
+        assert _folders_gone([p["run_dir"] for p in procs]) == [], "each actor's run folder is removed"
+    finally:
+        driver.kill()
+        driver.wait()
+
+
+def test_an_actor_whose_raylet_dies_ends_its_games_and_removes_its_run_folder(ray_session):
+    """A node whose raylet is lost: its actor notices within seconds and its reaper ends the games.
+    (Last in the module: the cluster then has a dead node.)"""
+    node = ray_session.add_node(cpus=2, resources={"doomed": 2})
+    try:
+        envs = vecbridge.make("vecbridge/Catch-v0", num_envs=2, backend="ray", num_actors=1,
+                              ray_actor_options={"resources": {"doomed": 1}})  # fmt: skip
+        try:
+            envs.reset(seed=0)
+            [proc] = envs.driver.processes()
+            assert proc["node"] == ray_session.node_ids()[-1] and len(proc["games"]) == 2
+            node.all_processes["raylet"][0].process.kill()
+            assert _gone([proc["pid"], *proc["games"]], timeout=15) == []
+            assert _folders_gone([proc["run_dir"]]) == []
+        finally:
+            envs.close()
+    finally:
+        ray_session.remove_node(node)

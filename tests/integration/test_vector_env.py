@@ -366,6 +366,8 @@ def test_close_is_idempotent_and_use_after_close_is_an_error():
     envs.close()
     with pytest.raises(StateError, match="closed"):
         envs.reset()
+    with pytest.raises(StateError, match="closed"):  # without a render_mode too, where render() is None
+        envs.render()
 
 
 def test_dict_and_image_observations():

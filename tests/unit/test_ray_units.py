@@ -40,3 +40,56 @@ def test_normalize_observations_puts_a_mean_std_filter_before_the_policy():
     first = normalized.connectors[0]
     assert type(first).__name__ == "MeanStdFilter"
     assert normalized.observation_space.high.max() <= 10  # clipped to +-10, not the raw 0..255
+
+
+def test_cluster_addresses_are_parsed_for_the_reachability_check():
+    from vecbridge.vector.ray_cluster import tcp_address
+
+    assert tcp_address("127.0.0.1:6379") == ("127.0.0.1", 6379)
+    assert tcp_address("ray://10.0.0.5:10001") == ("10.0.0.5", 10001)
+    assert tcp_address("[::1]:6379") == ("::1", 6379)
+    assert [tcp_address(a) for a in (None, "", "auto", "local", "127.0.0.1", ":80")] == [None] * 6
+
+
+def test_an_address_where_no_cluster_answers_is_an_error_naming_it_not_a_hang():
+    import socket
+
+    import pytest
+
+    import vecbridge
+    from vecbridge.errors import VecBridgeError
+
+    with socket.socket() as s:  # a port nothing listens on
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    with pytest.raises(VecBridgeError, match=f"no Ray cluster answers at 127.0.0.1:{port} .*ray start --head"):
+        vecbridge.make("vecbridge/Catch-v0", num_envs=2, backend="ray", ray_address=f"127.0.0.1:{port}")
+    import ray
+
+    assert not ray.is_initialized()
+
+
+def test_ray_options_without_the_ray_backend_are_refused_not_sent_to_the_game():
+    import pytest
+
+    import vecbridge
+    from vecbridge.sb3.common import check_backend
+
+    for key, value in (("ray_address", "127.0.0.1:6379"), ("num_actors", 2), ("ray_actor_options", {})):
+        with pytest.raises(ValueError, match=f"{key} is an option of backend='ray'"):
+            vecbridge.make("vecbridge/Catch-v0", num_envs=2, **{key: value})
+    with pytest.raises(SystemExit, match="--ray-address is for --backend ray"):
+        check_backend("vecbridge", "127.0.0.1:6379", None)
+    with pytest.raises(SystemExit, match="--num-workers is for the default backend"):
+        check_backend("ray", None, 2)
+    check_backend("ray", "127.0.0.1:6379", None)
+    check_backend("vecbridge", None, 2)
+
+
+def test_an_actor_fits_a_node_only_with_every_resource_it_asks_for():
+    from vecbridge.vector.ray_cluster import actor_needs, fits
+
+    need = actor_needs({"num_cpus": 1, "resources": {"fceux": 1}})
+    assert need == {"CPU": 1.0, "fceux": 1.0} and actor_needs({}) == {"CPU": 1.0}
+    assert actor_needs({"num_cpus": 0, "num_gpus": 1}) == {"GPU": 1.0}
+    assert fits(need, {"CPU": 2, "fceux": 4}) and not fits(need, {"CPU": 2}) and not fits(need, {"CPU": 0.5, "fceux": 1})

@@ -1,7 +1,10 @@
 """The reaper: kills a launcher's game process groups when the launcher dies.
 
-Run as ``python -I _reaper_main.py`` with a pipe on stdin, in its own session so
-Ctrl-C in a terminal does not reach it. The launcher writes lines ``add PGID``,
+Run as ``python -I _reaper_main.py`` with a pipe on stdin and one on stdout, in its own
+session so Ctrl-C in a terminal does not reach it. It forks at once and the first process
+exits, so the reaper is no child of the launcher (whoever kills the launcher's children,
+as Ray does an actor's, does not kill it); it writes its pid on stdout, and its end of the
+stdout pipe closes when it exits. The launcher writes lines ``add PGID``,
 ``del PGID``, ``dir PATH`` and ``undir PATH``. When stdin reaches end of file, the
 launcher is gone (closed cleanly or SIGKILLed): every group still listed gets
 SIGTERM, then SIGKILL, and every listed directory is removed. So do the descendants of
@@ -57,8 +60,17 @@ def _signal(pid: int, sig: int, group: bool) -> bool:
         return False
 
 
+def detach() -> None:
+    """Leave the process that was started (it exits now) and go on in a child of it."""
+    if os.fork():
+        os._exit(0)
+    sys.stdout.write(f"{os.getpid()}\n")
+    sys.stdout.flush()
+
+
 def main() -> None:
     signal.signal(signal.SIGINT, signal.SIG_IGN)
+    detach()
     groups: set[int] = set()
     dirs: list[str] = []
     for line in sys.stdin:

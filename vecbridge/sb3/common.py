@@ -83,6 +83,16 @@ def check_ppo_keys(kwargs: dict[str, Any]) -> None:
         raise SystemExit(f"unknown PPO hyperparameter(s) {unknown}; PPO takes: {', '.join(sorted(allowed))}")
 
 
+def check_backend(backend: str, ray_address: str | None, num_workers: int | None) -> None:
+    """SystemExit naming the flag when --ray-address / --num-workers do not fit ``backend``."""
+    if ray_address and backend != "ray":
+        raise SystemExit(f"vecbridge train: --ray-address is for --backend ray (the backend is {backend!r}): "
+                         f"add --backend ray")  # fmt: skip
+    if num_workers is not None and backend == "ray":
+        raise SystemExit("vecbridge train: --num-workers is for the default backend; with --backend ray each Ray "
+                         "actor drives its instances from its own process (leave --num-workers out)")
+
+
 @contextlib.contextmanager
 def refused_settings(what: str, cleanup: Any = None) -> Iterator[None]:
     """PPO's (SB3's) errors about its settings or a saved model, as one line: SystemExit starting with ``what``."""

@@ -24,6 +24,7 @@ from vecbridge.sb3.algos import ALGOS, algo_class, algo_of
 from vecbridge.sb3.run_config import check_run_dir, current_torch_threads, saved_config, write_config
 from vecbridge.sb3.common import (
     VECNORMALIZE_FILE,
+    check_backend,
     check_ppo_keys,
     describe_limit,
     episode_limit,
@@ -144,6 +145,7 @@ def train(
     ``algo``: ``"ppo"``, or ``"maskable-ppo"`` (sb3-contrib) for a game that sends action masks.
     """
     require_sb3("vecbridge train")
+    check_backend(backend, ray_address, num_workers)
     if resume is not None and algo == "ppo":
         algo = algo_of(resume)  # a resumed run keeps its algorithm
     PPO = algo_class(algo)  # noqa: N806 (the algorithm's class: PPO or MaskablePPO)

@@ -12,6 +12,7 @@ from typing import Any, Sequence
 
 import numpy as np
 
+from vecbridge.errors import StateError
 from vecbridge.vector.driver import CallRequest, MethodCall, Render, SetAttr
 from vecbridge.vector.state import State
 
@@ -71,5 +72,7 @@ class GameCalls:
 
     def render(self) -> tuple[np.ndarray, ...] | None:
         if self.render_mode is None:
+            if self.closed:  # as with a render_mode: a closed env says so
+                raise StateError("this vector env is closed")
             return None
         return tuple(self._call("render", self._all, Render()))

@@ -12,13 +12,21 @@ Each method answers one request whole (all the ids it was given): Ray runs an ac
 calls one at a time, so a call always finds the driver idle. Errors that end the run
 (a spent restart budget, a game refusing a reset, a start-up failure) come back as a
 :class:`Fatal` value rather than a raised exception, so that they arrive with their
-type and attributes, not wrapped in Ray's task error. This module imports no Ray
+type and attributes, not wrapped in Ray's task error.
+
+An actor whose raylet dies exits within :data:`PARENT_CHECK_S` (:func:`exit_with_parent`),
+and its reaper then ends its games and removes its temporary run folder. Why: Ray's worker
+does not notice a lost raylet on its own (measured: an actor and its games were still running
+minutes after its raylet was SIGKILLed). This module imports no Ray
 (``ray_driver`` makes the class an actor), so tests can drive it directly.
 """
 
 from __future__ import annotations
 
 import os
+import sys
+import threading
+import time
 import traceback
 from dataclasses import dataclass, field
 from typing import Any
@@ -41,6 +49,8 @@ class Fatal:
 
     error: BaseException
     traceback: str
+    pid: int = 0  # the actor's process, and the node it ran on (where the error's log_path is)
+    node: str = ""
 
 
 @dataclass
@@ -77,6 +87,8 @@ class GroupActor:
     def __init__(self, spec: LaunchSpec, ids: list[int], num_envs: int, budget: RestartBudget, same_step: bool,
                  run_dir: str | None = None, fresh: bool = False, pipeline: Pipeline | None = None) -> None:  # fmt: skip
         self.ids = list(ids)
+        if _in_actor():
+            exit_with_parent(f"the Ray actor of instances {self.ids}")
         self.run = RunContext(run_dir, reaper=True)
         self.driver: InProcessDriver | None = InProcessDriver(DriverSettings(spec, num_envs, self.run, budget, same_step, pipeline), ids)
         self.pipeline = pipeline
@@ -137,7 +149,7 @@ class GroupActor:
         """This actor's pid, node and games' pids (for tests and diagnostics)."""
         group = self.driver.group if self.driver is not None else None
         games = [inst.process.pid for inst in group.instances.values()] if group is not None else []
-        return {"pid": os.getpid(), "node": _node_id(), "games": games}
+        return {"pid": os.getpid(), "node": _node_id(), "games": games, "run_dir": str(self.run.run_dir)}
 
     def close(self) -> bool:
         """End every game of this actor and remove its run folder; safe to call twice."""
@@ -177,8 +189,37 @@ class GroupActor:
 
     def _fatal(self, exc: Exception) -> Fatal:
         """The instances are in an unknown state after this: later requests answer the same error."""
-        self.failed = Fatal(exc, traceback.format_exc())
+        self.failed = Fatal(exc, traceback.format_exc(), os.getpid(), _node_id())
         return self.failed
+
+
+#: how often an actor looks whether the process that started it (its raylet) is still there
+PARENT_CHECK_S = 1.0
+
+
+def exit_with_parent(what: str, interval: float = PARENT_CHECK_S) -> threading.Thread:
+    """End this process (status 1) once the process that started it is gone (this one has been
+    re-parented); the reaper then cleans up its games. Returns the (daemon) watching thread."""
+    parent = os.getppid()
+
+    def watch() -> None:
+        while os.getppid() == parent:
+            time.sleep(interval)
+        print(f"vecbridge: {what} exits: the process that started it (pid {parent}, its raylet) is gone",
+              file=sys.stderr, flush=True)  # fmt: skip
+        os._exit(1)
+
+    thread = threading.Thread(target=watch, name="vecbridge-parent-watch", daemon=True)
+    thread.start()
+    return thread
+
+
+def _in_actor() -> bool:
+    ray = sys.modules.get("ray")  # inside an actor Ray is imported; elsewhere this need not import it
+    try:
+        return ray is not None and ray.is_initialized() and ray.get_runtime_context().get_actor_id() is not None
+    except Exception:
+        return False
 
 
 def _node_id() -> str:

@@ -38,6 +38,7 @@ from vecbridge.vector.budget import RestartLedger
 from vecbridge.vector.buffers import Buffers
 from vecbridge.vector.driver import CallRequest, Completion, Driver, DriverSettings, GameSummary, check_same_spaces
 from vecbridge.vector.ray_actor import Fatal, GroupActor, Rows, Started
+from vecbridge.vector.ray_cluster import actor_needs, fits, join_cluster
 
 #: Ray options every actor gets unless ``actor_options`` overrides them. Ray must not
 #: restart actors itself (``max_restarts=0``): the driver does, with fresh instances.
@@ -121,10 +122,20 @@ class RayDriver(Driver):
     def start(self) -> GameSummary:
         ray = self.ray
         if not ray.is_initialized():
-            ray.init(address=self.address, log_to_driver=True)
+            join_cluster(ray, self.address)
             self._owns_ray = True
         nodes = [n for n in ray.nodes() if n.get("Alive")]
         cpus = sum(n.get("Resources", {}).get("CPU", 0) for n in nodes)
+        need = actor_needs(self.actor_options)
+        if not any(fits(need, n.get("Resources", {})) for n in nodes):  # else Ray waits ~150 s, then fails
+            have = "; ".join(", ".join(f"{k}={v:g}" for k, v in sorted(n.get("Resources", {}).items())
+                                       if not k.startswith(("node:", "memory", "object_store"))) for n in nodes)  # fmt: skip
+            raise LaunchError(
+                f"no node of the Ray cluster can hold a vecbridge actor: each asks for "
+                f"{', '.join(f'{k}={v:g}' for k, v in need.items())} (ray_actor_options), and the nodes have: {have}. "
+                f"Ask for what a node has, or start nodes with it (ray start --resources='{{\"fceux\": 8}}')",
+                instance=0, stage="spawned", log_path="", log_tail="",
+            )  # fmt: skip
         count = self.num_actors = self.num_actors or default_num_actors(self.num_envs, len(nodes), cpus)
         self._slices = [chunk.tolist() for chunk in np.array_split(np.arange(self.num_envs), count)]
         for a, ids in enumerate(self._slices):
@@ -247,7 +258,11 @@ class RayDriver(Driver):
         if isinstance(value, Fatal):
             error = value.error
             if isinstance(error, VecBridgeError):
-                error.remote_traceback = value.traceback
+                error.remote_traceback, error.node = value.traceback, value.node
+                if value.node and error.args and isinstance(error.args[0], str) and "Ray actor pid" not in error.args[0]:
+                    # its log_path and log tail are on that node, not necessarily this machine
+                    error.args = (f"{error.args[0]}\n(in the Ray actor pid {value.pid} on node {value.node})",
+                                  *error.args[1:])  # fmt: skip
                 raise error
             raise WorkerError(f"the Ray actor of instances {self._slices[a]} failed while {what}: "
                               f"{type(error).__name__}: {error}\n--- actor traceback ---\n{value.traceback}")  # fmt: skip
