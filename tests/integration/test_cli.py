@@ -26,6 +26,9 @@ def test_list_shows_the_builtin_games():
     assert out.returncode == 0
     for game in ("vecbridge/Echo-v0", "vecbridge/EchoImage-v0", "vecbridge/Catch-v0"):
         assert game in out.stdout
+    assert "{{" not in out.stdout and "}}" not in out.stdout  # commands as a shell takes them, not templates
+    fceux = next(line for line in out.stdout.splitlines() if line.startswith("vecbridge/EscapeFromPong-v0 "))
+    assert "{ echo " in fceux and "--loadlua '{launchers}/lua/processor.lua'" in fceux, fceux
 
 
 def test_run_prints_throughput_and_returns():

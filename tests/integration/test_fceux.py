@@ -120,6 +120,15 @@ def test_missing_rom_fails_fast(tmp_path):
     assert time.monotonic() - t0 < 10  # not the start-up timeout: FCEUX without a ROM would never run the script
 
 
+def test_a_file_fceux_cannot_load_fails_at_once_with_fceux_s_own_words(tmp_path):
+    rom = tmp_path / "garbage.nes"
+    rom.write_bytes(bytes(range(256)) * 64)  # exists, but no ROM format FCEUX knows
+    t0 = time.monotonic()
+    with pytest.raises(vecbridge.LaunchError, match="printed 'Unknown ROM file format.', so it will not start") as err:
+        GameEnv(escape_from_pong_spec(rom=rom))
+    assert time.monotonic() - t0 < 15 and err.value.stage == "connected"  # not the 30-s start-up timeout
+
+
 def test_ram_observation():
     env = GameEnv(escape_from_pong_spec(observation_type="ram"))
     try:

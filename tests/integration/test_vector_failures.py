@@ -346,3 +346,36 @@ def test_the_restart_budget_limits_restarts_per_period(num_workers, period_s, pa
                 envs.step(ZEROS2)
     finally:
         envs.close()
+
+
+FATAL_AFTER_FIRST = """
+import os, sys, time
+flag = os.path.join(sys.argv[1], "launched-%s" % os.environ["VECBRIDGE_INSTANCE"])
+if os.path.exists(flag):  # a relaunch: this one cannot start, and says so in its log
+    print("error: the cartridge slot is empty", flush=True)
+    time.sleep(120)
+open(flag, "w").close()
+os.execv(sys.executable, [sys.executable, "-m", "vecbridge.game", "vecbridge.games.echo:EchoEnv"])
+"""
+
+
+@DRIVERS
+def test_a_launch_or_relaunch_whose_log_says_it_cannot_start_fails_at_once(num_workers, tmp_path):
+    spec = vecbridge.LaunchSpec(["{python}", "-c", FATAL_AFTER_FIRST, str(tmp_path)], name="Echo", startup_timeout=60,
+                                fatal_log_lines=("cartridge slot is empty",))  # fmt: skip
+    envs = vecbridge.make(spec, num_envs=2, num_workers=num_workers, restart_budget=RestartBudget(max_restarts=1))
+    try:
+        envs.reset(seed=0)
+        [victim] = [p for p in psutil.Process().children(recursive=True)
+                    if "vecbridge.game" in " ".join(p.cmdline()) and p.environ().get("VECBRIDGE_INSTANCE") == "1"]  # fmt: skip
+        t0 = time.monotonic()
+        victim.kill()
+        with pytest.raises(RestartBudgetExceeded, match="printed 'error: the cartridge slot is empty'"):
+            for _ in range(200):
+                envs.step(np.zeros(2, dtype=np.int64))
+        assert time.monotonic() - t0 < 30  # each relaunch failed at once, not after its 60-s start-up timeout
+    finally:
+        envs.close()
+    with pytest.raises(LaunchError, match="printed 'error: the cartridge slot is empty'") as err:
+        vecbridge.make(spec, num_envs=2, num_workers=num_workers)  # both flags exist now: the launch itself fails
+    assert err.value.stage == "connected"

@@ -67,6 +67,11 @@ def find_fceux() -> str:
     return shutil.which("fceux") or shutil.which("fceux", path="/usr/games") or "/usr/games/fceux"
 
 
+#: what FCEUX prints when it cannot load the ROM: it then runs on without the game (and without
+#: the Lua script), so the launch would otherwise wait out its whole startup_timeout
+FATAL_LOG_LINES = ("Unknown ROM file format.",)
+
+
 def fceux_spec(
     processor: str | os.PathLike,
     rom: str | os.PathLike | None = None,
@@ -117,6 +122,7 @@ def fceux_spec(
         startup_timeout=startup_timeout,
         step_timeout=step_timeout,
         close_grace=close_grace,
+        fatal_log_lines=FATAL_LOG_LINES,
     )
 
 

@@ -43,6 +43,8 @@ from vecbridge.protocol.limits import MAX_BYTES_BEFORE_HELLO, MAX_UNAUTHENTICATE
 log = logging.getLogger(__name__)
 
 RECV_SIZE = 1 << 16
+#: how often the logs of games owing a hello are read for their spec's fatal_log_lines
+LOG_CHECK_S = 0.25
 # Connections taken from one listening socket per readiness event: a flood is accepted in
 # bounded bites, and the event loop gets to the instances' replies in between.
 ACCEPT_BURST = 32
@@ -76,6 +78,7 @@ class Gate:
         self.warnings = WarningLimiter(log)
         self._watch: Callable[[int], None] = _nothing
         self._unwatch: Callable[[int], None] = _nothing
+        self._next_log_check = 0.0
 
     # ------------------------------------------------------------ the event loop's side
     def attach(self, watch: Callable[[int], None], unwatch: Callable[[int], None]) -> None:
@@ -172,6 +175,19 @@ class Gate:
         stage = "handshake" if connected else "connected"
         what = "connected but sent no valid hello" if connected else "did not connect to vecbridge"
         return launch_error(stage, process=proc, what=f"{what} within {self.spec.startup_timeout:g} s{self._meanwhile()}")
+
+    def hopeless(self, now: float) -> LaunchError | None:
+        """A launch whose log already says it will never say hello (``spec.fatal_log_lines``);
+        looked for at most every :data:`LOG_CHECK_S`."""
+        if not self.spec.fatal_log_lines or now < self._next_log_check:
+            return None
+        self._next_log_check = now + LOG_CHECK_S
+        for proc in self.expected.values():
+            line = proc.fatal_line(self.spec.fatal_log_lines)
+            if line is not None:
+                return launch_error("connected", process=proc, what=f"printed {line!r}, so it will not start "
+                                                                    f"(one of its LaunchSpec's fatal_log_lines)")  # fmt: skip
+        return None
 
     def died(self, proc: GameProcess) -> LaunchError:
         note = self.notes.get(proc.instance)

@@ -182,6 +182,9 @@ class Listener:
                 for proc in list(gate.expected.values()):
                     if proc.poll() is not None:
                         raise gate.died(proc)
+                hopeless = gate.hopeless(time.monotonic())
+                if hopeless is not None:
+                    raise hopeless
         finally:
             gate.attach(lambda fd: None, lambda fd: None)  # the connections still waiting stay with the gate
             sel.close()

@@ -94,6 +94,16 @@ class GameProcess:
             return ""
         return "\n".join(text.splitlines()[-lines:])
 
+    def fatal_line(self, markers: Iterable[str]) -> str | None:
+        """The last line of the log's end holding one of ``markers``, or None."""
+        markers = tuple(markers)
+        if not markers:
+            return None
+        for line in reversed(self.log_tail(LOG_TAIL_LINES * 4).splitlines()):
+            if any(m in line for m in markers):
+                return line.strip()
+        return None
+
     def has_connection_to(self, port: int) -> bool:
         """Whether this process (or a descendant) holds a TCP connection to ``port``."""
         try:

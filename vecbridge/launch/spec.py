@@ -56,6 +56,9 @@ class LaunchSpec:
     handshake_timeout: float = HANDSHAKE_TIMEOUT  # from connecting to a complete hello; past it the connection is closed
     unix_socket: bool = True  # offer a Unix-domain socket (VECBRIDGE_SOCKET) to clients that can use one
     max_log_bytes: int = 64 * 1024 * 1024  # a game log past this keeps its last part (0: no limit)
+    # Lines that, in the game's log before its hello, mean it will never say one (FCEUX's
+    # "Unknown ROM file format."): the launch fails at once, not after startup_timeout.
+    fatal_log_lines: tuple[str, ...] = ()
 
     def __post_init__(self) -> None:
         check_config(self.config)

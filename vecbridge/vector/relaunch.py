@@ -119,14 +119,16 @@ class Relauncher:
             return []
         self._next_check = now + RELAUNCH_CHECK_S
         arrivals: list[Arrival] = []
+        hopeless = self.gate.hopeless(now)  # at most one a check: the others' turn comes at the next
         for i, relaunch in list(self._relaunches.items()):
-            if relaunch.process.poll() is None and now < relaunch.deadline:
+            doomed = hopeless is not None and hopeless.instance == i
+            if relaunch.process.poll() is None and now < relaunch.deadline and not doomed:
                 continue
             arrivals += self._drain()
             if i not in self._relaunches:
                 continue
             dead = relaunch.process.poll() is not None
-            error = self.gate.died(relaunch.process) if dead else self.gate.timed_out(i)
+            error = hopeless if doomed else self.gate.died(relaunch.process) if dead else self.gate.timed_out(i)
             arrivals.append(self._failed(i, str(error)))
         return arrivals
 
