@@ -110,7 +110,22 @@ def _same(a: Any, b: Any) -> bool:
         return a.keys() == b.keys() and all(_same(a[k], b[k]) for k in a)
     if isinstance(a, tuple):
         return len(a) == len(b) and all(_same(x, y) for x, y in zip(a, b))
-    return bool(np.array_equal(np.asarray(a), np.asarray(b)))
+    a, b = np.asarray(a), np.asarray(b)
+    if a.dtype.kind in "fc" and b.dtype.kind in "fc":  # NaN where the other run has NaN too: the same
+        return bool(np.array_equal(a, b, equal_nan=True))
+    return bool(np.array_equal(a, b))
+
+
+def _nan_where(obs: Any) -> str:
+    """Where an observation holds NaN ("" if nowhere), e.g. "at index (3,)" or "in 'pos' at index (0, 1)"."""
+    if isinstance(obs, dict):
+        return next((f"in {k!r} {w}" for k, v in obs.items() if (w := _nan_where(v))), "")
+    if isinstance(obs, tuple):
+        return next((f"in item {i} {w}" for i, v in enumerate(obs) if (w := _nan_where(v))), "")
+    arr = np.asarray(obs)
+    if arr.dtype.kind not in "fc" or not np.isnan(arr).any():
+        return ""
+    return f"at index {tuple(int(i) for i in np.argwhere(np.isnan(arr))[0])}"
 
 
 def check_game(spec: LaunchSpec | str, *, steps: int = 100, seed: int = 0, deterministic: bool = True, **config: Any) -> CheckReport:
@@ -156,10 +171,12 @@ def check_game(spec: LaunchSpec | str, *, steps: int = 100, seed: int = 0, deter
         def observations_in_space() -> str:
             obs, info = env.reset(seed=seed)
             _require(isinstance(info, dict), f"reset info must be a dict, got {type(info).__name__}")
+            _require(not (nan := _nan_where(obs)), f"reset observation holds NaN {nan}")
             _require(env.observation_space.contains(obs), f"reset observation {obs!r} is outside {env.observation_space}")
             episodes = 0
             for k, a in enumerate(actions):
                 obs, reward, term, trunc, info = env.step(a)
+                _require(not (nan := _nan_where(obs)), f"step {k}: observation holds NaN {nan}")
                 _require(env.observation_space.contains(obs), f"step {k}: observation {obs!r} is outside {env.observation_space}")
                 _require(np.isfinite(reward), f"step {k}: reward {reward!r} is not finite")
                 if term or trunc:

@@ -287,3 +287,38 @@ def test_run_dir_keeps_logs_per_instance(tmp_path):
     for i in range(2):
         assert (tmp_path / "run" / f"instance-{i}" / "game.log").exists()
         assert (tmp_path / "run" / f"instance-{i}" / "home").is_dir()
+
+
+class _NaNAfterTwo:
+    """A Gymnasium env whose third observation holds NaN (at index 1), for vecbridge check."""
+
+    def __init__(self):
+        import gymnasium as gym
+
+        self.observation_space = gym.spaces.Box(-np.inf, np.inf, (3,), np.float32)
+        self.action_space = gym.spaces.Discrete(2)
+        self.t = 0
+
+    def reset(self, seed=None, options=None):
+        self.t = 0
+        return np.zeros(3, np.float32), {}
+
+    def step(self, action):
+        self.t += 1
+        obs = np.full(3, self.t, np.float32)
+        if self.t >= 3:
+            obs[1] = np.nan
+        return obs, 0.0, False, False, {}
+
+    def close(self):
+        pass
+
+
+def test_check_names_nan_in_an_observation_and_does_not_call_it_nondeterminism():
+    from vecbridge.testing import check_game
+
+    report = check_game(vecbridge.python_game(_NaNAfterTwo, name="NaNAfterTwo"), steps=5)
+    by_name = {r.name: r for r in report.results}
+    first = by_name["observations stay in the declared space"]
+    assert not first.passed and "step 2: observation holds NaN at index (1,)" in first.detail, first.detail
+    assert by_name["the same seed and actions give the same observations"].passed  # NaN in both runs: the same
