@@ -246,3 +246,12 @@ def test_cross_check_against_fceux():
     finally:
         f_env.close()
         j_env.close()
+
+
+def test_a_script_that_never_serves_times_out_with_the_likely_cause(tmp_path):
+    script = tmp_path / "idle.mjs"
+    script.write_text("setTimeout(() => {}, 60000);  // a game that forgot to call serve()\n")
+    with pytest.raises(vecbridge.LaunchError, match=r"did not connect to vecbridge within 3 s; a Node game connects "
+                                                    r"when its script calls serve\(") as err:  # fmt: skip
+        GameEnv(node.node_spec(script, startup_timeout=3))
+    assert err.value.stage == "connected"

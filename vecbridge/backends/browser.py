@@ -136,6 +136,8 @@ def browser_spec(
         startup_timeout=startup_timeout,
         step_timeout=step_timeout,
         close_grace=close_grace,
+        startup_hint="a page connects when its script calls vecbridge.serve(...): does it, and did the page load "
+                     "(its errors are in the log below, as 'page error')?",
     )
 
 

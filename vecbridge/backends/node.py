@@ -137,6 +137,7 @@ def node_spec(
         startup_timeout=startup_timeout,
         step_timeout=step_timeout,
         close_grace=close_grace,
+        startup_hint="a Node game connects when its script calls serve(...) of launchers/js/vecbridge.js: does it?",
     )
 
 

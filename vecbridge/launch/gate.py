@@ -174,7 +174,8 @@ class Gate:
         connected = proc.has_connection_to(self.port) or self._unix_peer_of(proc)
         stage = "handshake" if connected else "connected"
         what = "connected but sent no valid hello" if connected else "did not connect to vecbridge"
-        return launch_error(stage, process=proc, what=f"{what} within {self.spec.startup_timeout:g} s{self._meanwhile()}")
+        hint = f"; {self.spec.startup_hint}" if self.spec.startup_hint and not connected else ""
+        return launch_error(stage, process=proc, what=f"{what} within {self.spec.startup_timeout:g} s{hint}{self._meanwhile()}")
 
     def hopeless(self, now: float) -> LaunchError | None:
         """A launch whose log already says it will never say hello (``spec.fatal_log_lines``);

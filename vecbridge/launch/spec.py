@@ -59,6 +59,8 @@ class LaunchSpec:
     # Lines that, in the game's log before its hello, mean it will never say one (FCEUX's
     # "Unknown ROM file format."): the launch fails at once, not after startup_timeout.
     fatal_log_lines: tuple[str, ...] = ()
+    # Appended to the error of a launch that did not connect in time: what usually causes it.
+    startup_hint: str = ""
 
     def __post_init__(self) -> None:
         check_config(self.config)
