@@ -250,10 +250,14 @@ def test_step_wait_and_recv_time_out_naming_the_slow_instance(num_workers):
     try:
         envs.reset(seed=0)
         envs.step_async(np.zeros(2, dtype=np.int64))
-        with pytest.raises(InstanceTimeout, match=r"step_wait: instances \[(0, )?1\] did not answer within 0.3 s"):
+        with pytest.raises(InstanceTimeout, match=r"step_wait: instances \[(0, )?1\] did not answer within 0.3 s; "
+                                                  r"the step is still pending: call step_wait\(\) again"):  # fmt: skip
             envs.step_wait(timeout=0.3)
-        *_, ids = envs.recv(timeout=30)  # the late step is still in flight: recv() collects it
-        assert 1 in ids.tolist()
+        with pytest.raises(StateError, match=r"while a step is pending; call step_wait\(\) first"):
+            envs.step(np.zeros(2, dtype=np.int64))  # refused, and nothing changed
+        obs, rewards, *_ = envs.step_wait(timeout=30)  # the late step: the whole batch
+        assert obs[:, 0].tolist() == [1.0, 1.0] and rewards.shape == (2,)  # both instances' first step
+        envs.step(np.zeros(2, dtype=np.int64))  # lockstep goes on
         envs.send(np.zeros(1, dtype=np.int64), [1])
         with pytest.raises(InstanceTimeout, match=r"recv\(\): only 0 of 1 instances ready after 0.3 s; still stepping: \[1\]"):
             envs.recv(timeout=0.3)
@@ -414,3 +418,9 @@ def test_gymnasium_backend_gives_a_plain_async_vector_env():
         assert obs[:, 1].tolist() == [0, 1] and rew.tolist() == [1.0, 0.0]
     finally:
         envs.close()
+
+
+@pytest.mark.parametrize("batch_size", [0, 3, -1, 1.5])
+def test_a_batch_size_outside_one_to_num_envs_is_refused_before_anything_launches(batch_size):
+    with pytest.raises(ValueError, match=rf"batch_size must be in \[1, num_envs=2\], got {batch_size}"):
+        vecbridge.make("vecbridge/Echo-v0", num_envs=2, batch_size=batch_size)

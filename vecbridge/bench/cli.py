@@ -65,7 +65,7 @@ def configure(parser: argparse.ArgumentParser) -> argparse.ArgumentParser:
     parser.add_argument("--warmup", type=float, default=None, help="untimed seconds before the runs (default: min(1, --seconds))")
     parser.add_argument("--batch-size", type=_batch_size, default=None,
                         help="recv() batch of vecbridge-async (and pufferlib): an integer, or a fraction of N "
-                             "(default: N/2 for vecbridge-async, N for pufferlib)")
+                             "(default: N/2 for vecbridge-async, N for pufferlib); one larger than N is taken as N")
     parser.add_argument("--num-workers", type=nonnegative_int, default=None,
                         help="worker processes for vecbridge (and pufferlib)")
     parser.add_argument("--option", "-o", action="append", metavar="KEY=VALUE",

@@ -98,8 +98,8 @@ class BridgeVectorEnv(GameCalls, VectorEnv):
         if self.autoreset_mode not in (AutoresetMode.NEXT_STEP, AutoresetMode.SAME_STEP):
             raise ValueError(f"autoreset_mode must be NEXT_STEP or SAME_STEP, got {self.autoreset_mode}")
         self.timeout = timeout
-        self.batch_size = batch_size or num_envs
-        if not 1 <= self.batch_size <= num_envs:
+        self.batch_size = num_envs if batch_size is None else batch_size
+        if not isinstance(self.batch_size, (int, np.integer)) or not 1 <= self.batch_size <= num_envs:
             raise ValueError(f"batch_size must be in [1, num_envs={num_envs}], got {batch_size}")
         self.copy = copy
         self.render_mode = render_mode
@@ -221,11 +221,18 @@ class BridgeVectorEnv(GameCalls, VectorEnv):
         return infos, results
 
     def _waited(self, state: State, what: str, timeout: float | None) -> tuple[dict[int, Infos], dict[int, Any]]:
-        """``_await_all`` for the ``*_wait`` of ``state``: an error ends the wait; Ctrl-C leaves it pending
-        (as in Gymnasium's AsyncVectorEnv), so that calling ``what`` again returns the batch."""
+        """``_await_all`` for the ``*_wait`` of ``state``: an error ends the wait; Ctrl-C and the wait's
+        own timeout leave it pending (as Ctrl-C does in Gymnasium's AsyncVectorEnv), so that calling
+        ``what`` again goes on waiting and returns the batch."""
         self._require(state, what)
         try:
             got = self._await_all(timeout or self.timeout, what)
+        except InstanceTimeout as exc:
+            if self._failure is None:  # this wait's deadline, not a driver's error: the request is still on
+                exc.args = (f"{exc.args[0]}; the {state.value} is still pending: call {what}() again to wait on",)
+                raise
+            self._state = State.DEFAULT
+            raise
         except Exception:
             self._state = State.DEFAULT
             raise
