@@ -12,6 +12,7 @@ from vecbridge.game_env import GameEnv
 from vecbridge.factory import make
 from vecbridge.errors import (
     GameError,
+    GameOptionError,
     InstanceTimeout,
     InvalidAction,
     LaunchError,
@@ -44,6 +45,7 @@ __all__ = [
     "BridgeVectorEnv",
     "GameEnv",
     "GameError",
+    "GameOptionError",
     "InstanceTimeout",
     "InvalidAction",
     "LaunchError",

@@ -117,6 +117,11 @@ class LaunchError(VecBridgeError):
     """
 
 
+class GameOptionError(VecBridgeError, ValueError):
+    """A game option the game does not read, or a value it cannot take (games whose LaunchSpec
+    names its ``known_options``)."""
+
+
 class UnsafeFolder(VecBridgeError, PermissionError):
     """A folder vecbridge would launch games in is not yours alone: another user's, a symbolic
     link, or not a folder. Attribute: ``path``."""

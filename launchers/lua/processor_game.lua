@@ -50,6 +50,16 @@ local function rng_new(seed)
 end
 
 -- the HASH check: "warn" (gym-bizhawk's behaviour: log "not match" and run), "error", "off"
+-- a whole-number option (a number, or a string of one), at least `least`; else the launch fails
+local function whole(config, name, default, least)
+	local raw = option(config, name, default)
+	local n = tonumber(raw)
+	if n == nil or n < least or n ~= floor(n) then
+		fail(name .. " must be a whole number, " .. least .. " or more, got " .. tostring(raw))
+	end
+	return floor(n)
+end
+
 local function check_hash(env, p, config)
 	local E = env.emu
 	local mode = option(config, "check_hash", "warn")
@@ -98,9 +108,8 @@ function P.options(env, p, config)
 		fail("spaces must be \"flat\" or \"gym-bizhawk\", got " .. tostring(env.spaces))
 	end
 	env.generation = S.generation(p)
-	env.frameskip = floor(tonumber(option(config, "frameskip", 1)) or 0)
-	if env.frameskip < 1 then fail("frameskip must be 1 or more, got " .. tostring(config.frameskip)) end
-	env.noop_max = floor(tonumber(option(config, "noop_max", 0)) or 0)
+	env.frameskip = whole(config, "frameskip", 1, 1)
+	env.noop_max = whole(config, "noop_max", 0, 0)
 	env.reset_state = option(config, "reset_state", "poweron")
 	if env.reset_state ~= "poweron" and env.reset_state ~= "none" then
 		fail("reset_state must be \"poweron\" or \"none\", got " .. tostring(env.reset_state))

@@ -156,6 +156,12 @@ def test_frameskip_calls_step_per_frame_and_stops_at_done():
         env.close()
 
 
+@pytest.mark.parametrize("frameskip", [2.5, "x", 0])
+def test_a_frameskip_that_is_no_whole_number_is_a_launch_error_not_floored(frameskip):
+    with pytest.raises(LaunchError, match=rf"frameskip must be a whole number, 1 or more, got {frameskip}"):
+        GameEnv(standin_spec(TEMPLATE, observation_type="value", frameskip=frameskip))
+
+
 def test_seed_picks_idle_frames():
     env = GameEnv(standin_spec(TEMPLATE, observation_type="value", noop_max=10))
     try:

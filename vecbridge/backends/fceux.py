@@ -24,6 +24,7 @@ from __future__ import annotations
 import os
 import shutil
 import sys
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -66,6 +67,13 @@ def find_fceux() -> str:
         return explicit
     return shutil.which("fceux") or shutil.which("fceux", path="/usr/games") or "/usr/games/fceux"
 
+
+#: the game options launchers/lua/processor_game.lua reads for every processor (each processor
+#: may read more of its own)
+#: (``known_options``: None for any value, else the least whole value)
+PROCESSOR_OPTIONS = {"processor": None, "rom": None, "observation_type": None, "spaces": None, "frameskip": 1,
+                     "noop_max": 0, "reset_state": None, "setup_str": None, "setup_str_for_lua": None,
+                     "lua_init_str": None, "mode": None, "check_hash": None}  # fmt: skip
 
 #: what FCEUX prints when it cannot load the ROM: it then runs on without the game (and without
 #: the Lua script), so the launch would otherwise wait out its whole startup_timeout
@@ -134,4 +142,5 @@ def escape_from_pong_spec(rom: str | os.PathLike = EFP_ROM, **config: Any) -> La
     docs/games/escape-from-pong.md.
     """
     options = {"observation_type": "image", "frameskip": 4, "noop_max": 30, "lives": 3, **config}
-    return fceux_spec("escape_from_pong", rom, name="EscapeFromPong", **options)
+    spec = fceux_spec("escape_from_pong", rom, name="EscapeFromPong", **options)
+    return replace(spec, known_options={**PROCESSOR_OPTIONS, "lives": 1, "max_steps": 0})  # what the processor reads

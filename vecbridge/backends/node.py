@@ -24,6 +24,7 @@ from __future__ import annotations
 import os
 import shutil
 from collections.abc import Iterable, Mapping
+from dataclasses import replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -173,7 +174,9 @@ def escape_from_pong_js_spec(
     docs/games/escape-from-pong.md ("The Node/jsnes twin").
     """
     options = {"observation_type": "image", "frameskip": 4, "noop_max": 30, "lives": 3, **config}
-    return node_spec(
+    known = {"rom": None, "jsnes": None, "observation_type": None, "frameskip": 1, "noop_max": 0, "reset_state": None,
+             "lives": 1, "max_steps": 0, "check_hash": None, "setup_str": None}  # fmt: skip
+    spec = node_spec(
         "escape_from_pong.mjs",
         npm_packages=[(JSNES["name"], JSNES["version"], JSNES["integrity"])],
         npm_cache=npm_cache,
@@ -181,3 +184,4 @@ def escape_from_pong_js_spec(
         rom=str(Path(rom).resolve()),
         **options,
     )
+    return replace(spec, known_options=known)  # what escape_from_pong.mjs reads: anything else is refused

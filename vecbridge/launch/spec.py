@@ -13,6 +13,7 @@ from importlib import resources
 from pathlib import Path
 from typing import Any, Mapping, Sequence
 
+from vecbridge.launch.options import check_options
 from vecbridge.protocol.limits import DEFAULT_MAX_FRAME, HANDSHAKE_TIMEOUT
 
 Command = Sequence[str] | str
@@ -61,9 +62,14 @@ class LaunchSpec:
     fatal_log_lines: tuple[str, ...] = ()
     # Appended to the error of a launch that did not connect in time: what usually causes it.
     startup_hint: str = ""
+    # The game options the game reads (name -> the least whole value it takes, or None for any
+    # value); options besides these are refused. Empty: not declared, every option is sent.
+    known_options: Mapping[str, int | None] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
         check_config(self.config)
+        if self.known_options:
+            check_options(self.name or "this game", self.config, self.known_options)
         if self.max_log_bytes < 0:
             raise ValueError(f"max_log_bytes must be 0 (no limit) or more, got {self.max_log_bytes}")
 

@@ -56,6 +56,16 @@ function signed16(lo, hi) {
 }
 
 // Lua 5.1's a % b (a - floor(a/b)*b in doubles): the same numbers as bizhawk.lua, quirks included
+/** A whole-number option (a number, or a string of one), at least `least`; else an error. */
+function whole(config, name, fallback, least) {
+  const raw = option(config, name, fallback);
+  const n = Number(raw);
+  if (raw === null || raw === '' || !Number.isInteger(n) || n < least) {
+    throw new Error(`${name} must be a whole number, ${least} or more, got ${JSON.stringify(raw)}`);
+  }
+  return n;
+}
+
 function luaMod(a, b) { return a - Math.floor(a / b) * b; }
 
 /** bizhawk.lua's rng_new: minstd (48271, 2^31-1), exact in doubles. */
@@ -288,9 +298,8 @@ export class EscapeFromPong {
       throw new Error(`observation_type must be "value", "image", "both" or "ram", got "${obsType}"`);
     }
     this.observationType = obsType;
-    this.frameskip = Math.floor(Number(option(config, 'frameskip', 4)));
-    if (!(this.frameskip >= 1)) throw new Error(`frameskip must be 1 or more, got ${config.frameskip}`);
-    this.noopMax = Math.floor(Number(option(config, 'noop_max', 30))) || 0;
+    this.frameskip = whole(config, 'frameskip', 4, 1);
+    this.noopMax = whole(config, 'noop_max', 30, 0);
     this.resetState = option(config, 'reset_state', 'poweron');
     if (this.resetState !== 'poweron' && this.resetState !== 'none') {
       throw new Error(`reset_state must be "poweron" or "none", got ${this.resetState}`);
