@@ -249,7 +249,12 @@ def test_resume_from_an_earlier_checkpoint_and_runs_that_do_not_fit(tmp_path):
                     "rl_model_1000_steps.zip"), "--normalize-reward", "--no-progress", "--no-tensorboard")  # fmt: skip
     assert out.returncode == 0, out.stderr
     assert "episode(s) past step 1000, from before the resume; they are dropped" in out.stdout, out.stdout
-    assert "checkpoints past step 1000 (rl_model_2000_steps.zip, rl_model_3000_steps.zip, " in out.stdout, out.stdout
+    assert ("checkpoints past step 1000 (rl_model_2000_steps.zip, rl_model_3000_steps.zip, rl_model_4000_steps.zip) "
+            "are from before the resume; they are moved to checkpoints/before-resume-at-1000/") in out.stdout, out.stdout
+    aside = sorted(p.name for p in (run / "checkpoints" / "before-resume-at-1000").iterdir())
+    assert aside == [f"rl_model_{k}000_steps.zip" for k in (2, 3, 4)] + [
+        f"rl_model_vecnormalize_{k}000_steps.pkl" for k in (2, 3, 4)], aside  # fmt: skip
+    assert sorted(p.name for p in (run / "checkpoints").glob("*_steps.zip")) == ["rl_model_1000_steps.zip"]
     assert "do not apply to a resumed run; it keeps its own (True)" in out.stdout
     steps = [int(line.split(",")[0]) for line in (run / "progress.csv").read_text().splitlines()[1:]]
     assert steps == sorted(steps) and steps[-1] > 1000, steps  # (it used to go back to 1000 after 3000)

@@ -143,7 +143,8 @@ def _last_wall_time(csv_path: Path) -> float:
 
 
 def rewind(run: Path, steps: int) -> list[str]:
-    """Resuming at ``steps`` in ``run``: drop the later rows of its progress.csv; notes to print.
+    """Resuming at ``steps`` in ``run``: drop the later rows of its progress.csv and move its later
+    checkpoints aside; notes to print.
 
     A resume from an earlier checkpoint used to append its episodes after the later ones, so
     the CSV's timesteps went back and the learning curve looped over itself.
@@ -159,11 +160,23 @@ def rewind(run: Path, steps: int) -> list[str]:
                 csv.writer(f).writerows(keep)
             notes.append(f"note: progress.csv had {len(rows) - len(keep)} episode(s) past step {steps}, from before "
                          f"the resume; they are dropped")  # fmt: skip
-    saved = sorted((_steps(p.stem.split("_")[-2]), p.name) for p in (run / "checkpoints").glob("*_steps.zip"))
-    later = [name for at, name in saved if at > steps]
+    # Checkpoints past ``steps`` belong to the abandoned branch; left beside the resumed run's, they
+    # looked like its own (a user's trial: the resumed run saved no checkpoint at their steps).
+    folder = run / "checkpoints"
+    saved = sorted((_steps(p.stem.split("_")[-2]), p) for p in folder.glob("*_steps.*") if p.suffix in (".zip", ".pkl"))
+    later = [path for at, path in saved if at > steps]
     if later:
-        notes.append(f"note: checkpoints past step {steps} ({', '.join(later)}) are from before the resume; "
-                     f"training past them replaces them")  # fmt: skip
+        aside = folder / f"before-resume-at-{steps}"
+        k = 1
+        while aside.exists():
+            k += 1
+            aside = folder / f"before-resume-at-{steps}-{k}"
+        aside.mkdir()
+        for path in later:
+            path.rename(aside / path.name)
+        models = [p.name for p in later if p.suffix == ".zip"]
+        notes.append(f"note: checkpoints past step {steps} ({', '.join(models)}) are from before the resume; they are "
+                     f"moved to {aside.relative_to(run)}/")  # fmt: skip
     return notes
 
 
