@@ -95,3 +95,24 @@ def test_send_and_recv_return_preprocessed_observations_of_the_instances_that_an
         assert not np.array_equal(obs[..., 0], obs[..., 1])  # the stack holds the reset frame and the step's
     finally:
         envs.close()
+
+
+@pytest.mark.parametrize("preprocess", [None, "stack=3"])
+@pytest.mark.parametrize("num_workers", [0, 1], ids=["in-process", "worker"])
+def test_a_crashed_step_s_final_obs_in_same_step_is_the_observation_the_step_before_left(preprocess, num_workers):
+    """The failed step made no frame: its final_obs is the last observation, not that frame stacked again."""
+    envs = vecbridge.make("vecbridge/EchoImage-v0", num_envs=2, num_workers=num_workers, autoreset_mode="SameStep",
+                          preprocess=preprocess, crash_instances=[1], crash_at_step=3)  # fmt: skip
+    try:
+        envs.reset(seed=0)
+        before = None
+        for _ in range(3):
+            obs, _, _, truncated, info = envs.step(np.array([1, 1]))
+            if "vecbridge_error" in info and info["_vecbridge_error"][1]:
+                break
+            before = obs[1].copy()
+        assert truncated[1] and info["_final_obs"][1], info
+        assert np.array_equal(info["final_obs"][1], before)  # NEXT_STEP keeps that same row
+        assert obs[1][0, 0, 0] == 0  # and the new process's first observation follows
+    finally:
+        envs.close()

@@ -148,9 +148,10 @@ def test_same_step_a_crashed_step_ends_truncated_with_the_new_process_first_obse
     replied(s, 1, step("last1"), 1.1)
     s.step([0, 1], 2.0)
     assert s.failed(0, "crash", 2.5) == [Relaunch(0, 1)]  # the reset of the new process waits
-    assert s.relaunched(0, 3.0) == [Send([0], FinalReset(Final("last0", {}, 0.0, False, True)))]
+    # final_obs: KEEP, the row the last step left (the group reads it): the failed step made no observation
+    assert s.relaunched(0, 3.0) == [Send([0], FinalReset(Final(KEEP, {}, 0.0, False, True)))]
     assert replied(s, 0, ResetResult("new", {}), 3.1) == [
-        Finish(0, "new", 0.0, False, True, {"final_obs": "last0", "final_info": {}, **note(0, "crash")}, new_episode=True)
+        Finish(0, "new", 0.0, False, True, {"final_obs": KEEP, "final_info": {}, **note(0, "crash")}, new_episode=True)
     ]
 
 

@@ -304,6 +304,8 @@ class InstanceGroup:
 
     def _finish(self, action: Finish) -> None:
         b, i = self.buffers, action.i
+        if action.info and action.info.get("final_obs", None) is KEEP and self._staging is None:
+            action.info["final_obs"] = b.read_obs(i)  # a failed step's: what the step before left (staging: at flush)
         if action.observation is not KEEP:
             if self._staging is None:
                 self._write_obs(i, action.observation)

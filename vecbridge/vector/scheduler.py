@@ -91,7 +91,6 @@ class Scheduler:
         self._observed: set[int] = set()  # produced an observation on their current process
         self._first_process: set[int] = set(ids)  # not relaunched yet: still starting up
         self._notes: dict[int, Info] = {}  # for the next completion (the failure behind a relaunch)
-        self._last_obs: dict[int, Any] = {}  # SAME_STEP: the final observation if the next step fails
         self._ledgers = {i: RestartLedger(budget) for i in ids}
 
     # ------------------------------------------------------------ queries
@@ -175,8 +174,6 @@ class Scheduler:
                     final = Final(event.observation, event.info, event.reward, event.terminated, event.truncated)
                     return self._send(i, FinalReset(final), now)
                 self._needs_reset.add(i)
-            elif self.same_step:
-                self._last_obs[i] = event.observation
             if self._notes:
                 return [self._finish(i, event.observation, event.reward, event.terminated, event.truncated, event.info)]
             return (Finish(i, event.observation, event.reward, event.terminated, event.truncated, event.info or None),)
@@ -201,8 +198,6 @@ class Scheduler:
             return [Answer(i, event.frame if type(event) is RenderResult else event.value)]
         # a ResetResult, to a user reset or an autoreset
         self._observed.add(i)
-        if self.same_step:
-            self._last_obs[i] = event.observation
         if type(request) is FinalReset:
             final = request.final
             info = {**event.info, "final_obs": final.observation, "final_info": final.info}
@@ -285,6 +280,7 @@ class Scheduler:
         if self.same_step:  # the episode ends truncated; the new process's reset starts the next one
             if kind is FinalReset:  # the step itself ended the episode: its reward and flags stand
                 return self._send(i, request, now)
-            return self._send(i, FinalReset(Final(self._last_obs.get(i), {}, 0.0, False, True)), now)
+            # final_obs: the observation the step before left (KEEP: the group reads its row), as NEXT_STEP keeps it
+            return self._send(i, FinalReset(Final(KEEP, {}, 0.0, False, True)), now)
         self._needs_reset.add(i)  # NEXT_STEP: this step ends truncated, the next one resets
         return [self._finish(i, KEEP, 0.0, False, True, None)]

@@ -22,6 +22,7 @@ import numpy as np
 from gymnasium import spaces
 
 from vecbridge.transforms.pipeline import Pipeline
+from vecbridge.vector.actions import KEEP
 from vecbridge.vector.driver import Completion
 
 
@@ -47,6 +48,11 @@ class Staging:
         staged, self._new = self._new, {}
         ids = list(staged)
         finals = [i for i in ids if staged[i] and (completion.infos.get(i) or {}).get("final_obs") is not None]
+        kept = [i for i in finals if completion.infos[i]["final_obs"] is KEEP]
+        if kept:  # a failed step's final_obs: the row the step before left, not its last frame stacked again
+            finals = [i for i in finals if i not in kept]
+            for i in kept:
+                completion.infos[i]["final_obs"] = self.out[i].copy()
         if finals:
             frames = np.stack([np.asarray(completion.infos[i]["final_obs"]) for i in finals])
             for i, row in zip(finals, self.pipeline(frames, finals, False)):
