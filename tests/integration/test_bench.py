@@ -249,3 +249,21 @@ def test_a_game_a_module_registers_and_a_dict_observation_are_benchmarked(tmp_pa
     results = {r["runner"]: r for r in json.loads((tmp_path / "out.json").read_text())["results"]}
     assert results["vecbridge"]["error"] is None and results["vecbridge"]["steps_per_s"] > 0
     assert results["floor"]["error"].startswith("unavailable: floor reads one array per observation")
+
+
+def test_preprocess_reaches_the_runners_that_do_it_and_the_others_are_unavailable():
+    spec = "gray,resize=42x42"
+    for name in ("vecbridge", "vecbridge-tcp", "gymnasium-async"):
+        runner = RUNNERS[name]("vecbridge/EchoImage-v0", 2, {"preprocess": spec})
+        runner.start()
+        try:
+            assert runner.envs.single_observation_space.shape[:2] == (42, 42), name  # preprocessed, not sent to the game
+            runner.step()
+        finally:
+            runner.close()
+    result = run_case(CaseConfig(runner="gymnasium-sync", env="vecbridge/EchoImage-v0", num_envs=2, seconds=0.1,
+                                 repeat=1, options={"preprocess": spec}))  # fmt: skip
+    assert result["steps_per_s"] is None and result["error"].startswith("unavailable: gymnasium-sync does not preprocess")
+    args = argparse.ArgumentParser()
+    add_parser(args.add_subparsers(dest="cmd"))
+    assert args.parse_args(["bench", "--preprocess", spec]).preprocess == spec

@@ -49,6 +49,9 @@ def take(batch: Any, ids: np.ndarray) -> Any:
 class Runner:
     name = ""
     description = ""
+    #: whether ``preprocess`` (``bench --preprocess``) means something to this runner; a runner
+    #: that cannot apply it is reported unavailable rather than timed on raw frames unsaid
+    takes_preprocess = False
 
     def __init__(
         self,

@@ -68,6 +68,10 @@ def configure(parser: argparse.ArgumentParser) -> argparse.ArgumentParser:
                              "(default: N/2 for vecbridge-async, N for pufferlib); one larger than N is taken as N")
     parser.add_argument("--num-workers", type=nonnegative_int, default=None,
                         help="worker processes for vecbridge (and pufferlib)")
+    parser.add_argument("--preprocess", metavar="SPEC", default=None,
+                        help="image preprocessing (e.g. gray,resize=84x84,stack=4) for the runners that do it "
+                             "(vecbridge*, gymnasium-async, ray); raw runs on raw frames, the limit it is timed "
+                             "against; the others are reported unavailable")
     parser.add_argument("--option", "-o", action="append", metavar="KEY=VALUE",
                         help="a game option (JSON value), repeatable, e.g. -o slow_instances=[0] -o delay_s=0.0005")
     parser.add_argument("--seed", type=int, default=0)
@@ -138,7 +142,7 @@ def _run_from_args(args: argparse.Namespace) -> dict[str, Any]:
         seconds=args.seconds,
         repeat=args.repeat,
         warmup=args.warmup,
-        options=parse_pairs(args.option, "--option"),
+        options={**parse_pairs(args.option, "--option"), **({"preprocess": args.preprocess} if args.preprocess else {})},
         batch_size=args.batch_size,
         num_workers=args.num_workers,
         seed=args.seed,

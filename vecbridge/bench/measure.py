@@ -98,6 +98,9 @@ def run_case(
         return result
     try:
         cls.check_available()
+        if "preprocess" in config.options and not cls.takes_preprocess:
+            raise RunnerUnavailable(f"{config.runner} does not preprocess: it would time raw frames (--preprocess "
+                                    f"is for the vecbridge, gymnasium-async, ray and raw runners)")  # fmt: skip
     except RunnerUnavailable as exc:
         result["error"] = f"unavailable: {exc}"
         return result

@@ -98,6 +98,7 @@ sock.on('close', () => process.exit(0));
 
 class RawRunner(Runner):
     name = "raw"
+    takes_preprocess = True  # it runs on raw frames: the limit vecbridge's preprocessing is timed against
     description = "the game's own loop, no vecbridge: the same frames and observation per step (the physical limit)"
 
     def start(self) -> None:

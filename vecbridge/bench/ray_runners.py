@@ -30,6 +30,7 @@ class RayRunner(LockstepRunner):
     """
 
     name = "ray"
+    takes_preprocess = True
     description = "backend='ray', actors on 1 local Ray node (or RAY_ADDRESS), lockstep step()"
     nodes = 1
 

@@ -37,6 +37,7 @@ __all__ = ["ACTION_POOL", "ActionPool", "LockstepRunner", "RUNNERS", "RawRunner"
 # ---------------------------------------------------------------- vecbridge
 class VecbridgeRunner(LockstepRunner):
     name = "vecbridge"
+    takes_preprocess = True
     description = "vecbridge vector env, lockstep step()"
 
     def _make(self, **extra: Any):
@@ -67,9 +68,11 @@ class VecbridgeTcpRunner(VecbridgeRunner):
         import vecbridge
         from vecbridge.registry import resolve_spec
 
-        spec = replace(resolve_spec(self.env_id, self.options), unix_socket=False)
+        options = dict(self.options)
+        preprocess = options.pop("preprocess", None)
+        spec = replace(resolve_spec(self.env_id, options), unix_socket=False)
         kwargs = {"num_workers": self.num_workers} if self.num_workers else {}
-        return vecbridge.make(spec, num_envs=self.num_envs, **kwargs, **extra)
+        return vecbridge.make(spec, num_envs=self.num_envs, preprocess=preprocess, **kwargs, **extra)
 
 
 def default_batch_size(num_envs: int) -> int:
@@ -110,6 +113,7 @@ def game_env_factories(env_id: str, num_envs: int, options: dict[str, Any]) -> l
 
 class GymnasiumAsyncRunner(LockstepRunner):
     name = "gymnasium-async"
+    takes_preprocess = True
     description = "gymnasium.vector.AsyncVectorEnv(shared_memory=True) over GameEnv"
 
     def start(self) -> None:
@@ -122,6 +126,7 @@ class GymnasiumAsyncRunner(LockstepRunner):
 
 class GymnasiumSyncRunner(GymnasiumAsyncRunner):
     name = "gymnasium-sync"
+    takes_preprocess = False  # SyncVectorEnv over GameEnvs: nothing preprocesses
     description = "gymnasium.vector.SyncVectorEnv over GameEnv (one process)"
 
     def start(self) -> None:
