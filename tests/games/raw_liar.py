@@ -1,7 +1,8 @@
 """A game written against the protocol page alone (no vecbridge client), that can lie.
 
 It declares float32[4] observations; with LIE=dtype it sends float64 instead, with
-LIE=shape a float32[5], with LIE=token a wrong token. Episodes never end, unless
+LIE=shape a float32[5], with LIE=token a wrong token; with LIE=half it sends half of its third
+step's reply and exits with status 9 (as a game killed while it writes). Episodes never end, unless
 EPISODE=N: then every N-th step terminates. Standard library only.
 """
 
@@ -66,8 +67,12 @@ def main() -> None:
             t += 1
             desc, data = observation(t)
             ended = EPISODE > 0 and t % EPISODE == 0
-            sock.sendall(frame({"type": "step_result", "observation": {"$array": 0}, "reward": 0.0,
-                                "terminated": ended, "truncated": False, "info": {}, "arrays": [desc]}, data))
+            reply = frame({"type": "step_result", "observation": {"$array": 0}, "reward": 0.0,
+                           "terminated": ended, "truncated": False, "info": {}, "arrays": [desc]}, data)
+            if LIE == "half" and t == 3:
+                sock.sendall(reply[: len(reply) // 2])
+                os._exit(9)
+            sock.sendall(reply)
         else:
             sock.sendall(frame({"type": "error", "message": f"raw_liar does not support {msg['type']!r}"}))
 

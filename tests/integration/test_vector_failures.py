@@ -379,3 +379,17 @@ def test_a_launch_or_relaunch_whose_log_says_it_cannot_start_fails_at_once(num_w
     with pytest.raises(LaunchError, match="printed 'error: the cartridge slot is empty'") as err:
         vecbridge.make(spec, num_envs=2, num_workers=num_workers)  # both flags exist now: the launch itself fails
     assert err.value.stage == "connected"
+
+
+@DRIVERS
+def test_a_game_that_ends_inside_a_frame_is_reported_with_how_it_ended(num_workers):
+    spec = vecbridge.LaunchSpec(command=["{python}", RAW_LIAR], env={"LIE": "half"})
+    envs = vecbridge.make(spec, num_envs=1, num_workers=num_workers)
+    try:
+        envs.reset(seed=0)
+        for _ in range(3):
+            _, _, _, truncated, info = envs.step(np.zeros(1, dtype=np.int64))
+        error = info["vecbridge_error"][0]
+        assert truncated[0] and "closed the connection inside a frame" in error and "exited with status 9" in error, error
+    finally:
+        envs.close()

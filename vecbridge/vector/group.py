@@ -235,9 +235,13 @@ class InstanceGroup:
         conn = inst.conn
         try:
             if data is not None and not data:
-                conn.receive_eof()
                 inst.process.wait_exit(0.2)
-                raise ConnectionClosed(f"the game closed the connection; it {inst.process.describe_exit()}")
+                ended = inst.process.describe_exit()
+                try:
+                    conn.receive_eof()
+                except ProtocolError as exc:  # mid-frame: say how the game ended too (a kill -9 reads as this)
+                    raise ConnectionClosed(f"the game closed the connection inside a frame ({exc}); it {ended}") from exc
+                raise ConnectionClosed(f"the game closed the connection; it {ended}")
             if data is None:
                 conn.received_into(got)
             else:
