@@ -20,6 +20,7 @@ from vecbridge.errors import (
     RestartBudgetExceeded,
     StateError,
     UnsafeFolder,
+    UsageError,
     VecBridgeError,
 )
 from vecbridge.launch.spec import LaunchSpec, launchers_dir, python_game
@@ -55,6 +56,7 @@ __all__ = [
     "RestartBudgetExceeded",
     "StateError",
     "UnsafeFolder",
+    "UsageError",
     "VecBridgeError",
     "errors",
     "launchers_dir",

@@ -3,14 +3,15 @@
 from __future__ import annotations
 
 import argparse
-import shlex
 import os
+import shlex
 import sys
 import time
 from typing import Any, Sequence
 
 import numpy as np
 
+from vecbridge.errors import UsageError
 from vecbridge.keyvalue import nonnegative_int, parse_pairs, positive_float, positive_int
 
 
@@ -180,6 +181,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     except KeyboardInterrupt:  # Ctrl-C: every game is closed on the way out; a line, not a traceback
         print(f"\nvecbridge {args.cmd}: interrupted", file=sys.stderr)
         return 130
+    except UsageError as exc:  # a setting of the user's: its one line says which and the fix
+        if os.environ.get("VECBRIDGE_TRACEBACK"):
+            raise
+        print(exc, file=sys.stderr)
+        return 1
     except Exception as exc:
         if not _is_user_facing(exc) or os.environ.get("VECBRIDGE_TRACEBACK"):
             raise

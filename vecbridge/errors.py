@@ -117,6 +117,21 @@ class LaunchError(VecBridgeError):
     """
 
 
+class UsageError(VecBridgeError, SystemExit):
+    """A setting the user gave cannot work (a flag, a config file, a model path, a game name):
+    raised by ``vecbridge.sb3``'s ``train``/``evaluate`` and the commands' helpers, with a
+    one-line message naming the setting and the fix.
+
+    It is a :class:`VecBridgeError` (so ``except Exception`` catches it in a script or a
+    notebook) and a ``SystemExit`` whose ``code`` is the message (so a command, or a script
+    that does not catch it, ends with that one line and status 1, as before).
+    """
+
+    def __init__(self, message: str = "", **attrs: Any) -> None:
+        super().__init__(message, **attrs)
+        self.code = message
+
+
 class GameOptionError(VecBridgeError, ValueError):
     """A game option the game does not read, or a value it cannot take (games whose LaunchSpec
     names its ``known_options``)."""

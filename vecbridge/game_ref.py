@@ -29,6 +29,7 @@ from typing import Any, Sequence
 
 import gymnasium as gym
 
+from vecbridge.errors import UsageError
 from vecbridge.launch.spec import LaunchSpec, python_game
 from vecbridge.protocol.values import with_article
 from vecbridge.registry import registered_ids
@@ -170,11 +171,11 @@ def game_argument(who: str, game: str | None, command: Sequence[str] = (), frami
     """What a command's game arguments name, not yet resolved: the text, or a command after ``--``
     as a LaunchSpec. One line (``SystemExit``) when both or neither are given."""
     if game and command:
-        raise SystemExit(f"vecbridge {who}: name a game or give its command after --, not both")
+        raise UsageError(f"vecbridge {who}: name a game or give its command after --, not both")
     if command:
         return command_game(command, framing)
     if not game:
-        raise SystemExit(f"vecbridge {who}: name a game: {FORMS}")
+        raise UsageError(f"vecbridge {who}: name a game: {FORMS}")
     return game
 
 
@@ -185,4 +186,4 @@ def resolve_or_exit(who: str, game: str | LaunchSpec) -> str | LaunchSpec:
     try:
         return resolve_game(game)
     except UnknownGame as exc:
-        raise SystemExit(f"vecbridge {who}: {exc}") from None
+        raise UsageError(f"vecbridge {who}: {exc}") from None

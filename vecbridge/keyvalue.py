@@ -6,6 +6,8 @@ import argparse
 import json
 from typing import Any, Sequence
 
+from vecbridge.errors import UsageError
+
 
 def parse_pairs(pairs: Sequence[str] | None, flag: str = "--option") -> dict[str, Any]:
     """``["key=value", ...]`` to a dict; values are JSON where they parse (``3``, ``1e-3``, ``[64, 64]``), else strings."""
@@ -13,7 +15,7 @@ def parse_pairs(pairs: Sequence[str] | None, flag: str = "--option") -> dict[str
     for pair in pairs or []:
         key, sep, value = pair.partition("=")
         if not sep or not key.strip():
-            raise SystemExit(f"{flag} takes KEY=VALUE, got {pair!r}")
+            raise UsageError(f"{flag} takes KEY=VALUE, got {pair!r}")
         try:
             out[key.strip()] = json.loads(value)
         except json.JSONDecodeError:

@@ -42,3 +42,23 @@ def test_frame_stack_for_stacks_once():
     assert frame_stack_for(plain, 3) == 3 and frame_stack_for(stacking, 1) == 1
     with pytest.raises(SystemExit, match=r"--frame-stack 4 with --preprocess .*stack=4 would stack twice \(16 frames\)"):
         frame_stack_for(stacking, 4)  # (it trained on a 16-frame stack without a word)
+
+
+def test_a_usage_error_is_caught_by_except_exception_and_still_ends_a_script_with_its_line():
+    import pickle
+    import subprocess
+    import sys
+
+    from vecbridge.errors import UsageError, VecBridgeError
+    from vecbridge.sb3.common import check_ppo_keys
+
+    try:
+        check_ppo_keys({"n_stepz": 3})
+    except Exception as exc:  # a script's or a notebook's own handler (SystemExit used to pass it by)
+        caught = exc
+    assert isinstance(caught, UsageError) and isinstance(caught, VecBridgeError) and isinstance(caught, SystemExit)
+    assert caught.code == str(caught) and "unknown PPO hyperparameter(s) ['n_stepz']" in caught.code
+    assert pickle.loads(pickle.dumps(caught)).code == caught.code
+    script = "from vecbridge.sb3.common import check_ppo_keys; check_ppo_keys({'n_stepz': 3})"
+    out = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=120)
+    assert out.returncode == 1 and out.stderr.startswith("unknown PPO hyperparameter(s)"), out.stderr  # no traceback

@@ -14,18 +14,20 @@ import json
 from pathlib import Path
 from typing import Any, Callable
 
+from vecbridge.errors import UsageError
+
 #: --algo name -> (module, class)
 ALGOS = {"ppo": ("stable_baselines3", "PPO"), "maskable-ppo": ("sb3_contrib", "MaskablePPO")}
 
 
 def algo_class(name: str) -> Any:
     if name not in ALGOS:
-        raise SystemExit(f"unknown algorithm {name!r}; choose one of {', '.join(ALGOS)}")
+        raise UsageError(f"unknown algorithm {name!r}; choose one of {', '.join(ALGOS)}")
     module, cls = ALGOS[name]
     try:
         return getattr(importlib.import_module(module), cls)
     except ImportError as exc:
-        raise SystemExit(f"--algo {name} needs {module} (pip install 'vecbridge[sb3]'): {exc}") from None
+        raise UsageError(f"--algo {name} needs {module} (pip install 'vecbridge[sb3]'): {exc}") from None
 
 
 def algo_of(model_path: str | Path) -> str:

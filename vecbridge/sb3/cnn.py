@@ -24,6 +24,8 @@ from stable_baselines3.common.preprocessing import is_image_space
 from stable_baselines3.common.torch_layers import BaseFeaturesExtractor, NatureCNN
 from torch import nn
 
+from vecbridge.errors import UsageError
+
 
 class SmallCNN(BaseFeaturesExtractor):
     """The DQN-2013 network: conv 16x8x8/4, conv 32x4x4/2, linear ``features_dim`` (256)."""
@@ -102,11 +104,11 @@ def extractor_class(name: str) -> Any:
         return EXTRACTORS[name]
     module, sep, attr = name.partition(":")
     if not sep:
-        raise SystemExit(f"unknown features_extractor_class {name!r}; use one of {sorted(EXTRACTORS)} or 'module:Class'")
+        raise UsageError(f"unknown features_extractor_class {name!r}; use one of {sorted(EXTRACTORS)} or 'module:Class'")
     try:
         cls = getattr(importlib.import_module(module), attr)
     except (ImportError, AttributeError) as exc:
-        raise SystemExit(f"features_extractor_class {name!r}: {exc}") from None
+        raise UsageError(f"features_extractor_class {name!r}: {exc}") from None
     if not (isinstance(cls, type) and issubclass(cls, BaseFeaturesExtractor)):
-        raise SystemExit(f"features_extractor_class {name!r} is not a stable-baselines3 BaseFeaturesExtractor")
+        raise UsageError(f"features_extractor_class {name!r} is not a stable-baselines3 BaseFeaturesExtractor")
     return cls

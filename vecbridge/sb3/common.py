@@ -16,6 +16,8 @@ from typing import Any, Iterator, Sequence
 import numpy as np
 from gymnasium import spaces
 
+from vecbridge.errors import UsageError
+
 #: how many frames an image policy sees (SB3's Atari default)
 DEFAULT_FRAME_STACK = 4
 VECNORMALIZE_FILE = "vecnormalize.pkl"
@@ -26,7 +28,7 @@ def require_sb3(command: str) -> None:
     try:
         import stable_baselines3  # noqa: F401
     except ImportError as exc:
-        raise SystemExit(f"{command} needs stable-baselines3 and torch ({exc}); install the extra: "
+        raise UsageError(f"{command} needs stable-baselines3 and torch ({exc}); install the extra: "
                          f"pip install 'vecbridge[sb3]' (with torch pinned, e.g. torch==2.13.0)") from None  # fmt: skip
 
 
@@ -40,22 +42,22 @@ def load_config(path: str | Path) -> dict[str, Any]:
     try:
         text = path.read_text()
     except OSError as exc:
-        raise SystemExit(f"vecbridge train: --config: cannot read {path}: {exc.strerror or exc}") from None
+        raise UsageError(f"vecbridge train: --config: cannot read {path}: {exc.strerror or exc}") from None
     if path.suffix.lower() in (".yaml", ".yml"):
         try:
             import yaml
         except ImportError:
-            raise SystemExit(f"{path}: reading YAML needs PyYAML (pip install pyyaml), or write the config as JSON") from None
+            raise UsageError(f"{path}: reading YAML needs PyYAML (pip install pyyaml), or write the config as JSON") from None
         data = yaml.safe_load(text)
     else:
         try:
             data = json.loads(text)
         except json.JSONDecodeError as exc:
-            raise SystemExit(f"{path}: not valid JSON: {exc}") from None
+            raise UsageError(f"{path}: not valid JSON: {exc}") from None
     if data is None:
         return {}
     if not isinstance(data, dict):
-        raise SystemExit(f"{path}: expected a mapping of PPO keyword arguments, got {type(data).__name__}")
+        raise UsageError(f"{path}: expected a mapping of PPO keyword arguments, got {type(data).__name__}")
     if isinstance(data.get("ppo"), dict):  # a run's config.json: reuse its hyperparameters
         data = data["ppo"]
     return dict(data)
@@ -76,20 +78,20 @@ def check_ppo_keys(kwargs: dict[str, Any]) -> None:
     allowed = set(inspect.signature(PPO.__init__).parameters) - {"self", "policy", "env", "_init_setup_model", *SET_BY_TRAIN}
     ours = sorted(set(kwargs) & set(SET_BY_TRAIN))
     if ours:
-        raise SystemExit(f"vecbridge train: --ppo/--config: {', '.join(ours)} cannot be set there; it sets "
+        raise UsageError(f"vecbridge train: --ppo/--config: {', '.join(ours)} cannot be set there; it sets "
                          + "; ".join(f"{k} from {SET_BY_TRAIN[k]}" for k in ours))  # fmt: skip
     unknown = sorted(set(kwargs) - allowed)
     if unknown:
-        raise SystemExit(f"unknown PPO hyperparameter(s) {unknown}; PPO takes: {', '.join(sorted(allowed))}")
+        raise UsageError(f"unknown PPO hyperparameter(s) {unknown}; PPO takes: {', '.join(sorted(allowed))}")
 
 
 def check_backend(backend: str, ray_address: str | None, num_workers: int | None) -> None:
     """SystemExit naming the flag when --ray-address / --num-workers do not fit ``backend``."""
     if ray_address and backend != "ray":
-        raise SystemExit(f"vecbridge train: --ray-address is for --backend ray (the backend is {backend!r}): "
+        raise UsageError(f"vecbridge train: --ray-address is for --backend ray (the backend is {backend!r}): "
                          f"add --backend ray")  # fmt: skip
     if num_workers is not None and backend == "ray":
-        raise SystemExit("vecbridge train: --num-workers is for the default backend; with --backend ray each Ray "
+        raise UsageError("vecbridge train: --num-workers is for the default backend; with --backend ray each Ray "
                          "actor drives its instances from its own process (leave --num-workers out)")
 
 
@@ -101,7 +103,7 @@ def refused_settings(what: str, cleanup: Any = None) -> Iterator[None]:
     except (TypeError, ValueError, AssertionError, KeyError) as exc:
         if cleanup is not None:
             cleanup()
-        raise SystemExit(f"{what}: {type(exc).__name__}: {exc}") from None
+        raise UsageError(f"{what}: {type(exc).__name__}: {exc}") from None
 
 
 def remove_if_empty(*folders: Path) -> None:
@@ -130,7 +132,7 @@ def policy_for(space: spaces.Space) -> str:
     if isinstance(space, spaces.Dict):
         return "MultiInputPolicy"
     if isinstance(space, spaces.Tuple):
-        raise SystemExit("stable-baselines3 has no policy for Tuple observations; use a Dict or Box observation space")
+        raise UsageError("stable-baselines3 has no policy for Tuple observations; use a Dict or Box observation space")
     return "CnnPolicy" if is_image(space) else "MlpPolicy"
 
 
@@ -140,7 +142,7 @@ def frame_stack_for(pipeline: Any, frame_stack: int | None) -> int:
     if frame_stack is None:
         return 1 if pipeline else DEFAULT_FRAME_STACK
     if pipeline and pipeline.stack_size > 1 and frame_stack > 1:
-        raise SystemExit(f"vecbridge train: --frame-stack {frame_stack} with --preprocess {pipeline} would stack twice "
+        raise UsageError(f"vecbridge train: --frame-stack {frame_stack} with --preprocess {pipeline} would stack twice "
                          f"({frame_stack * pipeline.stack_size} frames); stack in the pipeline (stack=N) or with "
                          "--frame-stack, not both")  # fmt: skip
     return frame_stack
@@ -158,7 +160,7 @@ def wrap(venv: Any, *, frame_stack: int = DEFAULT_FRAME_STACK, normalize: Any = 
     if normalize:
         if normalize is True or normalize == "reward":
             if normalize is True and is_image(space):
-                raise SystemExit("--normalize is for vector observations (image observations are scaled by the CNN "
+                raise UsageError("--normalize is for vector observations (image observations are scaled by the CNN "
                                  "policy); --normalize-reward normalizes the rewards alone")  # fmt: skip
             env = VecNormalize(env, norm_obs=normalize is True)
         else:
@@ -234,7 +236,7 @@ def episode_limit(game: Any, requested: int | None, config: dict[str, Any] | Non
     """
     if requested is not None:
         if requested < 0:
-            raise SystemExit(f"--max-episode-steps must be 0 (no limit) or more, got {requested}")
+            raise UsageError(f"--max-episode-steps must be 0 (no limit) or more, got {requested}")
         return (requested or None), "--max-episode-steps"
     if config and config.get("max_episode_steps"):
         return int(config["max_episode_steps"]), "the training run's config.json"
@@ -276,7 +278,7 @@ def saved_model(path: str | Path, what: str) -> Path:
     for candidate in (path, Path(f"{path}.zip")):
         if candidate.is_file():
             return candidate
-    raise SystemExit(f"{what}: no such file {path}")
+    raise UsageError(f"{what}: no such file {path}")
 
 
 def normalize_of(vecnormalize: Any) -> bool | str:

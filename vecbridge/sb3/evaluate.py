@@ -25,6 +25,7 @@ from typing import Any, Callable, NamedTuple, Sequence
 
 import numpy as np
 
+from vecbridge.errors import UsageError
 from vecbridge.keyvalue import nonnegative_int, parse_pairs, positive_int
 from vecbridge.sb3.algos import acting, algo_class, algo_of
 from vecbridge.sb3.run_config import has_run_config, run_config_for
@@ -203,9 +204,9 @@ def evaluate(
     game = resolve_or_exit("eval", game)
     if (model is None) == (not random):
         which = "not both" if random else "one of them"
-        raise SystemExit(f"vecbridge eval: give a model (--model PATH) or ask for the random policy (--random), {which}")
+        raise UsageError(f"vecbridge eval: give a model (--model PATH) or ask for the random policy (--random), {which}")
     if episodes < 1:
-        raise SystemExit(f"--episodes must be at least 1, got {episodes}")
+        raise UsageError(f"--episodes must be at least 1, got {episodes}")
     config = run_config or {}
     if game_options is None:
         game_options = config.get("game_options") or {}
@@ -238,22 +239,22 @@ def evaluate(
             try:
                 stack = frame_stack_of(model.observation_space, venv.observation_space)
             except ValueError as exc:
-                raise SystemExit(f"vecbridge eval: {exc}{hint}") from None
+                raise UsageError(f"vecbridge eval: {exc}{hint}") from None
             try:
                 env = wrap(tap, frame_stack=stack, normalize=stats or False, training=False)
             except (AssertionError, ValueError) as exc:  # VecNormalize statistics of other spaces (SB3 asserts)
-                raise SystemExit(f"vecbridge eval: the model expects observations {model.observation_space}, the game "
+                raise UsageError(f"vecbridge eval: the model expects observations {model.observation_space}, the game "
                                  f"gives {venv.observation_space} ({exc})") from None
             if stats is not None and not find_vecnormalize(env).norm_obs:
                 stats = None  # the run normalized its rewards alone: observations go to the policy as they are
             if env.observation_space != model.observation_space:
-                raise SystemExit(f"vecbridge eval: the model expects observations {model.observation_space}, "
+                raise UsageError(f"vecbridge eval: the model expects observations {model.observation_space}, "
                                  f"the game gives {env.observation_space} after wrapping{hint}")  # fmt: skip
             policy = model_policy(model, deterministic, env)
         recorder = None
         if render or policy_view is not None:
             if policy_view is not None and not is_image(env.observation_space):
-                raise SystemExit(f"--policy-view needs image observations; the policy sees {env.observation_space}")
+                raise UsageError(f"--policy-view needs image observations; the policy sees {env.observation_space}")
             first = policy_view is not None and channels_first(env.observation_space)
             recorder = EpisodeRecorder(video=video, frames_dir=frames_dir, policy_view=policy_view,
                                        frame_channels=_frame_channels(venv.observation_space, pipeline),
@@ -341,7 +342,7 @@ def run_cli(args: argparse.Namespace) -> int:
     if args.model:
         saved_model(args.model, "vecbridge eval: --model")  # before any game starts
     if args.video and Path(args.video).suffix.lower() not in VIDEO_SUFFIXES:
-        raise SystemExit(f"vecbridge eval: --video: {args.video} is no video file name; end it in "
+        raise UsageError(f"vecbridge eval: --video: {args.video} is no video file name; end it in "
                          f"{', '.join(VIDEO_SUFFIXES)} (.mp4 and the others need imageio-ffmpeg)")  # fmt: skip
     config = run_config_for(args.model, game_label(game), sys.stderr)
     options = {**(config.get("game_options") or {}), **parse_pairs(args.option, "--option")}

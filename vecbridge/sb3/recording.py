@@ -17,6 +17,7 @@ from typing import Any
 import numpy as np
 from stable_baselines3.common.vec_env import VecEnvWrapper
 
+from vecbridge.errors import UsageError
 from vecbridge.transforms import views
 
 #: at most this many frames go into a GIF (Pillow holds them all); other formats stream
@@ -112,7 +113,7 @@ class EpisodeRecorder:
     def close(self) -> list[Path]:
         """Write what is left (the GIF, the policy view); the files written, in order."""
         if self.wants_game_frames and self.frame_count == 0:
-            raise SystemExit("no frames to write: the game returned no render() image and its observations are "
+            raise UsageError("no frames to write: the game returned no render() image and its observations are "
                              "no image (it needs render_mode='rgb_array' and a render())")  # fmt: skip
         if self._no_frames:
             print("warning: the game stopped giving frames during the episode; the video is shorter", file=sys.stderr)
@@ -126,7 +127,7 @@ class EpisodeRecorder:
         if self.policy_view is not None:
             observations = self._views.items
             if not observations or not all(o.ndim == 3 and o.dtype == np.uint8 for o in observations):
-                raise SystemExit("--policy-view needs image observations (uint8, 3 dimensions); this policy sees "
+                raise UsageError("--policy-view needs image observations (uint8, 3 dimensions); this policy sees "
                                  + (f"{observations[0].dtype} {observations[0].shape}" if observations else "none"))
             grid = views.policy_view(observations, self.frame_channels, self.channels_first)
             self.saved.append(views.save_image(grid, self.policy_view))

@@ -12,6 +12,8 @@ import time
 from pathlib import Path
 from typing import Any
 
+from vecbridge.errors import UsageError
+
 
 def saved_config(path: Path) -> dict[str, Any]:
     """A run's config.json, or {} when it is missing or unreadable."""
@@ -66,7 +68,7 @@ def check_run_dir(run: Path, resumed_run: Path | None) -> None:
     (a learning curve that runs back) and the second would replace the first's model."""
     held = [name for name in ("config.json", "progress.csv", "model.zip") if (run / name).exists()]
     if held and (resumed_run is None or run.resolve() != resumed_run.resolve()):
-        raise SystemExit(f"vecbridge train: --run-dir {run} already holds a run ({', '.join(held)}); continue it with "
+        raise UsageError(f"vecbridge train: --run-dir {run} already holds a run ({', '.join(held)}); continue it with "
                          f"--resume {run / 'model.zip'}, or give another --run-dir")  # fmt: skip
 
 

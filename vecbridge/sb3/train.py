@@ -19,6 +19,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Sequence
 
+from vecbridge.errors import UsageError
 from vecbridge.keyvalue import nonnegative_int, parse_pairs, positive_int
 from vecbridge.sb3.algos import ALGOS, algo_class, algo_of
 from vecbridge.sb3.run_config import check_run_dir, current_torch_threads, saved_config, write_config
@@ -69,7 +70,7 @@ def _resolve(kwargs: dict[str, Any]) -> dict[str, Any]:
         name = pk["activation_fn"]
         cls = getattr(nn, _ACTIVATIONS.get(name.lower(), name), None)
         if cls is None:
-            raise SystemExit(f"unknown activation_fn {name!r}; use one of {sorted(_ACTIVATIONS)} or a torch.nn class name")
+            raise UsageError(f"unknown activation_fn {name!r}; use one of {sorted(_ACTIVATIONS)} or a torch.nn class name")
         pk = {**pk, "activation_fn": cls}
     if isinstance(pk, dict) and isinstance(pk.get("features_extractor_class"), str):
         from vecbridge.sb3.cnn import extractor_class
