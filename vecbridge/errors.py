@@ -19,6 +19,8 @@ catches any failure of the bridge while leaving bugs in user code alone::
     ├── InvalidAction            an action that does not fit the action space
     ├── GameError                the game answered a request with an error
     ├── LaunchError              an instance failed to start; ``stage`` says where
+    ├── GameOptionError          a game option the game does not read, or a value it cannot take (also ValueError)
+    ├── UsageError               a setting of the user's cannot work (also SystemExit, its code the message)
     ├── UnsafeFolder             a folder to launch in is not yours alone (also PermissionError)
     ├── ConnectionClosed         the game closed its connection (also ConnectionError)
     ├── InstanceTimeout          an instance did not answer in time (also TimeoutError)
