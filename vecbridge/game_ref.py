@@ -169,7 +169,7 @@ def game_label(game: str | LaunchSpec) -> str:
 
 def game_argument(who: str, game: str | None, command: Sequence[str] = (), framing: str = "auto") -> str | LaunchSpec:
     """What a command's game arguments name, not yet resolved: the text, or a command after ``--``
-    as a LaunchSpec. One line (``SystemExit``) when both or neither are given."""
+    as a LaunchSpec. One line (``UsageError``) when both or neither are given."""
     if game and command:
         raise UsageError(f"vecbridge {who}: name a game or give its command after --, not both")
     if command:
@@ -180,7 +180,7 @@ def game_argument(who: str, game: str | None, command: Sequence[str] = (), frami
 
 
 def resolve_or_exit(who: str, game: str | LaunchSpec) -> str | LaunchSpec:
-    """:func:`resolve_game` for a command: ``SystemExit`` with the one-line reason instead of a traceback."""
+    """:func:`resolve_game` for a command: ``UsageError`` with the one-line reason instead of a traceback."""
     if isinstance(game, LaunchSpec):
         return game
     try:

@@ -99,7 +99,7 @@ EXTRACTORS: dict[str, type] = {"nature": NatureCNN, "small": SmallCNN, "board": 
 
 def extractor_class(name: str) -> Any:
     """A name of :data:`EXTRACTORS` (``"small"``, ``"nature"``, ``"board"``) or ``"module:Class"`` to the
-    class; SystemExit naming the choices."""
+    class; UsageError naming the choices."""
     if name in EXTRACTORS:
         return EXTRACTORS[name]
     module, sep, attr = name.partition(":")

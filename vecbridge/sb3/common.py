@@ -69,7 +69,7 @@ SET_BY_TRAIN = {"seed": "--seed", "device": "--device", "tensorboard_log": "the 
 
 
 def check_ppo_keys(kwargs: dict[str, Any]) -> None:
-    """SystemExit naming what is wrong if ``kwargs`` (from --ppo and --config) holds a key PPO cannot take here."""
+    """UsageError naming what is wrong if ``kwargs`` (from --ppo and --config) holds a key PPO cannot take here."""
     require_sb3("vecbridge train")
     import inspect
 
@@ -86,7 +86,7 @@ def check_ppo_keys(kwargs: dict[str, Any]) -> None:
 
 
 def check_backend(backend: str, ray_address: str | None, num_workers: int | None) -> None:
-    """SystemExit naming the flag when --ray-address / --num-workers do not fit ``backend``."""
+    """UsageError naming the flag when --ray-address / --num-workers do not fit ``backend``."""
     if ray_address and backend != "ray":
         raise UsageError(f"vecbridge train: --ray-address is for --backend ray (the backend is {backend!r}): "
                          f"add --backend ray")  # fmt: skip
@@ -97,7 +97,7 @@ def check_backend(backend: str, ray_address: str | None, num_workers: int | None
 
 @contextlib.contextmanager
 def refused_settings(what: str, cleanup: Any = None) -> Iterator[None]:
-    """PPO's (SB3's) errors about its settings or a saved model, as one line: SystemExit starting with ``what``."""
+    """PPO's (SB3's) errors about its settings or a saved model, as one line: UsageError starting with ``what``."""
     try:
         yield
     except (TypeError, ValueError, AssertionError, KeyError) as exc:
@@ -272,7 +272,7 @@ def find_vecnormalize(env: Any) -> Any:
 
 
 def saved_model(path: str | Path, what: str) -> Path:
-    """The file SB3 loads for ``path`` (it adds ``.zip`` to a name without it); SystemExit, naming
+    """The file SB3 loads for ``path`` (it adds ``.zip`` to a name without it); UsageError, naming
     ``what`` (``"vecbridge eval: --model"``), when there is none."""
     path = Path(path)
     for candidate in (path, Path(f"{path}.zip")):
