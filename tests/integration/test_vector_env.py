@@ -424,3 +424,24 @@ def test_gymnasium_backend_gives_a_plain_async_vector_env():
 def test_a_batch_size_outside_one_to_num_envs_is_refused_before_anything_launches(batch_size):
     with pytest.raises(ValueError, match=rf"batch_size must be in \[1, num_envs=2\], got {batch_size}"):
         vecbridge.make("vecbridge/Echo-v0", num_envs=2, batch_size=batch_size)
+
+
+@DRIVERS
+def test_a_call_that_times_out_is_collected_before_the_next_request(num_workers):
+    envs = vecbridge.make("vecbridge/Echo-v0", num_envs=2, num_workers=num_workers, timeout=1.0)
+    try:
+        envs.reset(seed=0)
+        with pytest.raises(InstanceTimeout, match=r"call: instances \[0, 1\] did not answer within 1 s; their answers "
+                                                  r"are waited for \(and dropped\) before the next request"):  # fmt: skip
+            envs.call("sleep", 1.5)
+        obs, *_ = envs.step(np.zeros(2, dtype=np.int64))  # the late answers are collected first, then it steps
+        assert obs[:, 0].tolist() == [1.0, 1.0]
+        assert envs.call("echo", 7)[0]["args"] == [7]  # calls answer their own request, not the late one
+        with pytest.raises(InstanceTimeout):
+            envs.call("sleep", 3)
+        with pytest.raises(InstanceTimeout, match=r"a call that timed out earlier: instances \[0, 1\] did not answer "
+                                                  r"within 1 s either; the next request waits for them again"):
+            envs.step(np.zeros(2, dtype=np.int64))  # still not answered: said, and tried again next time
+        envs.step(np.zeros(2, dtype=np.int64))
+    finally:
+        envs.close()

@@ -137,6 +137,11 @@ class EchoEnv(gym.Env):
         """A game-specific method, reachable through ``call("echo", ...)``."""
         return {"args": list(args), "kwargs": kwargs, "instance": self.instance}
 
+    def sleep(self, seconds: float) -> float:
+        """A call that takes ``seconds`` (for tests of calls that time out)."""
+        time.sleep(float(seconds))
+        return float(seconds)
+
     def environment(self) -> dict[str, str]:
         """The folders this process was given (HOME, TMPDIR, XDG_*) and its working directory."""
         names = ("HOME", "TMPDIR", "XDG_RUNTIME_DIR", "XDG_CONFIG_HOME", "XDG_CACHE_HOME", "XDG_DATA_HOME")

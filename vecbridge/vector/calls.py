@@ -12,14 +12,15 @@ from typing import Any, Sequence
 
 import numpy as np
 
-from vecbridge.errors import StateError
+from vecbridge.errors import InstanceTimeout, StateError
 from vecbridge.vector.driver import CallRequest, MethodCall, Render, SetAttr
 from vecbridge.vector.state import State
 
 
 class GameCalls:
     """The call side of a vector env; needs its ``_driver``, ``_buffers``, ``_require_idle``,
-    ``_await_all``, ``_env_ids``, ``_all``, ``_in_flight``, ``_got``, ``_state`` and ``timeout``."""
+    ``_await_all``, ``_env_ids``, ``_all``, ``_in_flight``, ``_late_calls``, ``_failure``, ``_got``, ``_state``
+    and ``timeout``."""
 
     def _call(self, what: str, ids: list[int], request: CallRequest) -> list[Any]:
         """Run ``request`` on ``ids``; their results, in ``ids`` order (the first error raised)."""
@@ -30,12 +31,31 @@ class GameCalls:
         self._state = State.WAITING_CALL
         try:
             _, results = self._await_all(self.timeout, what)
+        except InstanceTimeout as exc:
+            if self._failure is None:  # this wait's deadline: the answers still come, to be collected and dropped
+                self._late_calls.update(self._in_flight)
+                exc.args = (f"{exc.args[0]}; their answers are waited for (and dropped) before the next request",)
+            raise
         finally:
             self._state = State.DEFAULT
         for i in ids:
             if isinstance(results[i], BaseException):
                 raise results[i]
         return [results[i] for i in ids]
+
+    def _collect_late_calls(self) -> None:
+        """Wait for the answers of calls that timed out (and drop them), so the instances are idle again."""
+        if not self._late_calls:
+            return
+        self._state = State.WAITING_CALL
+        try:
+            self._await_all(self.timeout, "a call that timed out earlier")
+        except InstanceTimeout as exc:
+            exc.args = (f"{exc.args[0]} either; the next request waits for them again",)
+            raise
+        finally:
+            self._state = State.DEFAULT
+        self._late_calls.clear()
 
     def call(self, name: str, *args: Any, **kwargs: Any) -> tuple[Any, ...]:
         """Call the game-specific method ``name`` on every instance; a tuple of their results."""

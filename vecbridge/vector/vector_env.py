@@ -114,6 +114,7 @@ class BridgeVectorEnv(GameCalls, VectorEnv):
         self._state = State.DEFAULT
         self._all = list(range(num_envs))
         self._in_flight: set[int] = set()  # instances with a request at the driver
+        self._late_calls: set[int] = set()  # of those, instances answering a call that timed out
         self._ready: dict[int, None] = {}  # stepped through send(), not returned by recv() yet, in completion order
         self._ready_infos: dict[int, Infos] = {}
         self._failure: VecBridgeError | None = None  # an error that ended the run (a spent restart budget, ...)
@@ -181,6 +182,7 @@ class BridgeVectorEnv(GameCalls, VectorEnv):
     def _require_idle(self, call: str) -> None:
         """No request may be in flight (after send() without recv(), or a wait that timed out)."""
         self._require(State.DEFAULT, call)
+        self._collect_late_calls()
         if self._in_flight:
             raise StateError(f"cannot {call} while instances {sorted(self._in_flight)} are stepping; recv() them first")
 
@@ -297,6 +299,7 @@ class BridgeVectorEnv(GameCalls, VectorEnv):
     def send(self, actions: Any, env_ids: Sequence[int] | np.ndarray | None = None) -> None:
         """Start a step of the instances ``env_ids`` (default: all) with ``actions`` (one row each)."""
         self._require(State.DEFAULT, "send")
+        self._collect_late_calls()
         ids = np.arange(self.num_envs) if env_ids is None else self._env_ids(env_ids)
         id_list = ids.tolist()
         busy = self._in_flight.intersection(id_list)
@@ -317,6 +320,7 @@ class BridgeVectorEnv(GameCalls, VectorEnv):
         batch in the order of ``env_ids``; ``infos["env_id"]`` repeats the ids.
         """
         self._require(State.DEFAULT, "recv")
+        self._collect_late_calls()
         timeout = timeout if timeout is not None else self.timeout
         need = min(self.batch_size, len(self._ready) + len(self._in_flight))
         if need == 0:
