@@ -31,13 +31,10 @@ def _spec_from(args: argparse.Namespace):
 def cmd_list(args: argparse.Namespace) -> int:
     from vecbridge.registry import registered_ids, resolve_spec
 
-    from vecbridge.launch.spec import PLACEHOLDERS
-
-    shown = {name: "{" + name + "}" for name in PLACEHOLDERS}  # filled in per instance: shown by name
     for game_id in registered_ids():
         try:
             spec = resolve_spec(game_id)
-            command = shlex.join(spec.argv(shown))  # as a shell would take it; {name}: a per-instance value
+            command = shlex.join(spec.shown_argv())  # as a shell would take it; {name}: a per-instance value
         except Exception as exc:  # e.g. an emulator that is not installed: say so, list the rest
             command = f"(unavailable here: {exc})"
         print(f"{game_id:34s} {command}")

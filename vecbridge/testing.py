@@ -20,7 +20,7 @@ import numpy as np
 from gymnasium.vector.utils import batch_space
 
 from vecbridge.errors import VecBridgeError
-from vecbridge.launch.spec import PLACEHOLDERS, LaunchSpec
+from vecbridge.launch.spec import LaunchSpec
 
 
 class ConformanceError(VecBridgeError, AssertionError):
@@ -134,7 +134,7 @@ def check_game(spec: LaunchSpec | str, *, steps: int = 100, seed: int = 0, deter
 
     from vecbridge.game_env import GameEnv
 
-    report = CheckReport(spec if isinstance(spec, str) else spec.name or " ".join(spec.argv({k: f"{{{k}}}" for k in PLACEHOLDERS})))
+    report = CheckReport(spec if isinstance(spec, str) else spec.name or " ".join(spec.shown_argv()))
     holder: dict[str, Any] = {}
 
     def launch() -> str:

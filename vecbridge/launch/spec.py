@@ -80,6 +80,11 @@ class LaunchSpec:
         parts = shlex.split(self.command) if isinstance(self.command, str) else list(self.command)
         return [part.format(**values) for part in parts]
 
+    def shown_argv(self) -> list[str]:
+        """The command with each placeholder shown by its name (``{port}``): what ``vecbridge list``
+        and check reports print."""
+        return self.argv({name: "{" + name + "}" for name in PLACEHOLDERS})
+
     def template_values(
         self, *, host: str, port: int, instance: int, token: str, workdir: Path, socket: str = ""
     ) -> dict[str, Any]:

@@ -178,11 +178,12 @@ class BridgeVectorEnv(GameCalls, VectorEnv):
                     f"cannot call {call} while a {self._state.value} is pending; call {self._state.value}_wait() first"
                 )
             raise StateError(f"{call} needs a pending {state.value}: call {state.value}_async() first")
+        if state is State.DEFAULT:  # a new request: the answers of calls that timed out come first
+            self._collect_late_calls()
 
     def _require_idle(self, call: str) -> None:
         """No request may be in flight (after send() without recv(), or a wait that timed out)."""
         self._require(State.DEFAULT, call)
-        self._collect_late_calls()
         if self._in_flight:
             raise StateError(f"cannot {call} while instances {sorted(self._in_flight)} are stepping; recv() them first")
 
@@ -229,14 +230,11 @@ class BridgeVectorEnv(GameCalls, VectorEnv):
         self._require(state, what)
         try:
             got = self._await_all(timeout or self.timeout, what)
-        except InstanceTimeout as exc:
-            if self._failure is None:  # this wait's deadline, not a driver's error: the request is still on
+        except Exception as exc:
+            if isinstance(exc, InstanceTimeout) and self._failure is None:  # this wait's deadline: still on
                 exc.args = (f"{exc.args[0]}; the {state.value} is still pending: call {what}() again to wait on",)
-                raise
-            self._state = State.DEFAULT
-            raise
-        except Exception:
-            self._state = State.DEFAULT
+            else:  # an error that ends the wait
+                self._state = State.DEFAULT
             raise
         self._state = State.DEFAULT
         return got
@@ -299,7 +297,6 @@ class BridgeVectorEnv(GameCalls, VectorEnv):
     def send(self, actions: Any, env_ids: Sequence[int] | np.ndarray | None = None) -> None:
         """Start a step of the instances ``env_ids`` (default: all) with ``actions`` (one row each)."""
         self._require(State.DEFAULT, "send")
-        self._collect_late_calls()
         ids = np.arange(self.num_envs) if env_ids is None else self._env_ids(env_ids)
         id_list = ids.tolist()
         busy = self._in_flight.intersection(id_list)
@@ -320,7 +317,6 @@ class BridgeVectorEnv(GameCalls, VectorEnv):
         batch in the order of ``env_ids``; ``infos["env_id"]`` repeats the ids.
         """
         self._require(State.DEFAULT, "recv")
-        self._collect_late_calls()
         timeout = timeout if timeout is not None else self.timeout
         need = min(self.batch_size, len(self._ready) + len(self._in_flight))
         if need == 0:
