@@ -9,6 +9,7 @@ raw_liar.py. Set CLUMSY to one of these, and CLUMSY_INSTANCE to the instance tha
   badrelaunch   its 3rd step crashes (exit 7); its first relaunch says a hello with an invalid
                 space, the next relaunch is well behaved
   instancestr   its hello gives its instance number as a JSON string ("instance": "1")
+  hangup        it connects, closes the connection before any hello, and exits 5 half a second later
 CLUMSY_UNIX=1 connects to VECBRIDGE_SOCKET (a Unix-domain socket) instead of TCP.
 Standard library only.
 """
@@ -18,6 +19,7 @@ import os
 import socket
 import struct
 import sys
+import time
 
 MODE = os.environ.get("CLUMSY", "")
 ME = int(os.environ["VECBRIDGE_INSTANCE"]) == int(os.environ.get("CLUMSY_INSTANCE", "0"))
@@ -65,6 +67,10 @@ def main() -> None:
         sock.connect(os.environ["VECBRIDGE_SOCKET"])
     else:
         sock = socket.create_connection((os.environ["VECBRIDGE_HOST"], int(os.environ["VECBRIDGE_PORT"])))
+    if ME and MODE == "hangup":
+        sock.close()
+        time.sleep(0.5)
+        sys.exit(5)
     obs_space = '"float[4]"'
     if ME and (MODE == "hello1e400" or (MODE == "badrelaunch" and before == 1)):
         obs_space = '{"type":"Discrete","n":1e400}'

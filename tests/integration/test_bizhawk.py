@@ -243,3 +243,12 @@ def test_install_script_dry_run():
         assert "export BIZHAWK_DIR=/opt/bh" in done.stdout
     done = subprocess.run(["bash", str(script), "--dry-run", "2.9"], capture_output=True, text=True, timeout=30)
     assert done.returncode == 2 and "use 2.9.1 or later" in done.stderr
+
+
+@pytest.mark.parametrize("option, value, least", [("lives", 2.5, 1), ("lives", 0, 1), ("max_steps", "x", 0)])
+def test_escape_from_pong_processor_refuses_an_option_that_is_no_whole_number(fake_emuhawk, option, value, least):
+    """Under another spec than vecbridge's (which checks them first), the processor itself refuses them."""
+    spec = bizhawk_spec("escape_from_pong", rom=EFP_ROM, emuhawk=fake_emuhawk, windows=True, observation_type="value",
+                        **{option: value})  # fmt: skip
+    with pytest.raises(LaunchError, match=rf"{option} must be a whole number, {least} or more, got {value}"):
+        GameEnv(spec)

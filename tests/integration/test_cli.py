@@ -273,6 +273,7 @@ def test_resume_from_an_earlier_checkpoint_and_runs_that_do_not_fit(tmp_path):
                     "--run-dir", str(tmp_path / "other"), "--no-progress")  # fmt: skip
     assert out.returncode == 1 and "Traceback" not in out.stderr, out.stderr
     assert "does not fit this game or its settings: AssertionError: spaces must have the same shape" in out.stderr
+    assert f"; resume with the game, game options and preprocessing it was trained with ({run / 'config.json'})" in out.stderr
     assert not (tmp_path / "other").exists()
 
 

@@ -190,6 +190,22 @@ def test_a_hello_whose_instance_is_no_number_fails_its_launch_at_once(num_envs, 
     assert "the hello's 'instance' must be a JSON integer" in str(err.value) and "got string '" in str(err.value)
 
 
+@pytest.mark.parametrize("unix", [False, True])
+def test_a_game_that_hangs_up_before_its_hello_and_exits_is_not_said_to_be_refused(unix):
+    spec = clumsy("hangup", instance=0)
+    if unix:  # told by its process id: the launch error quotes what happened to its connection
+        spec = replace(spec, env={**spec.env, "CLUMSY_UNIX": "1"})
+    with pytest.raises(LaunchError) as err:
+        vecbridge.make(spec, num_envs=1)
+    said = str(err.value)
+    assert "exited with status 5" in said and "refused" not in said, said
+    assert "it closed the connection before its hello was complete" in said, said
+    if unix:
+        assert "after a connection that claimed to be it ended without a welcome: " in said, said
+    else:
+        assert "before it connected and said hello (connections that ended without a welcome lately: " in said, said
+
+
 def test_a_hello_with_discrete_n_1e400_is_a_launch_error_at_the_handshake():
     with pytest.raises(LaunchError) as err:
         vecbridge.make(clumsy("hello1e400", instance=0), num_envs=2, num_workers=1)

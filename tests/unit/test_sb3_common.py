@@ -26,6 +26,9 @@ def test_refused_settings_is_one_line_and_cleans_up(tmp_path):
         with refused_settings("vecbridge train: no", lambda: remove_if_empty(made, made.parent)):
             raise ValueError("bad n_steps")
     assert not (tmp_path / "runs").exists()
+    with pytest.raises(SystemExit, match=r"^vecbridge train: no: KeyError: 'x'; use the run's settings$"):
+        with refused_settings("vecbridge train: no", fix="use the run's settings"):
+            raise KeyError("x")
 
 
 def test_remove_if_empty_stops_at_the_first_folder_with_something_in_it(tmp_path):

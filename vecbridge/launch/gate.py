@@ -170,7 +170,7 @@ class Gate:
         note = self.notes.get(i)
         if note is not None:
             return launch_error("handshake", process=proc, what=f"did not say a valid hello within {self.spec.startup_timeout:g} s; "
-                                                   f"vecbridge refused a connection that claimed to be it: {note}")  # fmt: skip
+                                                   f"a connection that claimed to be it ended without a welcome: {note}")  # fmt: skip
         connected = proc.has_connection_to(self.port) or self._unix_peer_of(proc)
         stage = "handshake" if connected else "connected"
         what = "connected but sent no valid hello" if connected else "did not connect to vecbridge"
@@ -193,8 +193,8 @@ class Gate:
     def died(self, proc: GameProcess) -> LaunchError:
         note = self.notes.get(proc.instance)
         if note is not None:
-            return launch_error("handshake", process=proc, what=f"{proc.describe_exit()} after vecbridge refused a connection "
-                                                   f"that claimed to be it: {note}")  # fmt: skip
+            return launch_error("handshake", process=proc, what=f"{proc.describe_exit()} after a connection that "
+                                                   f"claimed to be it ended without a welcome: {note}")  # fmt: skip
         return launch_error("connected", process=proc, what=f"{proc.describe_exit()} before it connected and said hello{self._meanwhile()}")
 
     @property
@@ -289,5 +289,5 @@ class Gate:
     def _meanwhile(self) -> str:
         if not self.recent:
             return ""
-        return f" (connections vecbridge refused lately: {'; '.join(self.recent)})"[:1500]
+        return f" (connections that ended without a welcome lately: {'; '.join(self.recent)})"[:1500]
 

@@ -96,14 +96,15 @@ def check_backend(backend: str, ray_address: str | None, num_workers: int | None
 
 
 @contextlib.contextmanager
-def refused_settings(what: str, cleanup: Any = None) -> Iterator[None]:
-    """PPO's (SB3's) errors about its settings or a saved model, as one line: UsageError starting with ``what``."""
+def refused_settings(what: str, cleanup: Any = None, fix: str = "") -> Iterator[None]:
+    """PPO's (SB3's) errors about its settings or a saved model, as one line: UsageError starting with ``what``
+    and ending with ``fix`` (what to do instead), if given."""
     try:
         yield
     except (TypeError, ValueError, AssertionError, KeyError) as exc:
         if cleanup is not None:
             cleanup()
-        raise UsageError(f"{what}: {type(exc).__name__}: {exc}") from None
+        raise UsageError(f"{what}: {type(exc).__name__}: {exc}" + (f"; {fix}" if fix else "")) from None
 
 
 def remove_if_empty(*folders: Path) -> None:

@@ -23,26 +23,10 @@ from vecbridge.errors import UsageError
 from vecbridge.keyvalue import nonnegative_int, parse_pairs, positive_int
 from vecbridge.sb3.algos import ALGOS, algo_class, algo_of
 from vecbridge.sb3.run_config import check_run_dir, current_torch_threads, saved_config, write_config
-from vecbridge.sb3.common import (
-    VECNORMALIZE_FILE,
-    check_backend,
-    check_ppo_keys,
-    describe_limit,
-    episode_limit,
-    frame_stack_for,
-    frame_stack_of,
-    load_config,
-    new_run_dir,
-    policy_for,
-    require_sb3,
-    find_vecnormalize,
-    normalize_of,
-    refused_settings,
-    remove_if_empty,
-    run_dir_of,
-    saved_hyperparameters,
-    saved_model,
-    vecnormalize_for,
+from vecbridge.sb3.common import (  # fmt: skip
+    VECNORMALIZE_FILE, check_backend, check_ppo_keys, describe_limit, episode_limit, find_vecnormalize,
+    frame_stack_for, frame_stack_of, load_config, new_run_dir, normalize_of, policy_for, refused_settings,
+    remove_if_empty, require_sb3, run_dir_of, saved_hyperparameters, saved_model, vecnormalize_for,
 )
 
 #: PPO hyperparameters that differ from stable-baselines3's defaults, per policy.
@@ -229,7 +213,9 @@ def train(
 
             saved, _, _ = load_from_zip_file(str(resume), device="cpu")
             stats = vecnormalize_for(resume)
-            with refused_settings(f"vecbridge train: --resume {resume} does not fit this game or its settings", unmake):
+            with refused_settings(f"vecbridge train: --resume {resume} does not fit this game or its settings", unmake,
+                                  fix="resume with the game, game options and preprocessing it was trained with"
+                                  + (f" ({resumed_run / 'config.json'})" if resumed_run else "")):  # fmt: skip
                 stack = frame_stack_of(saved["observation_space"], venv.observation_space)
                 env = wrap(venv, frame_stack=stack, normalize=stats or False)  # (VecNormalize asserts on other spaces)
                 model = PPO.load(str(resume), env=env, device=device, custom_objects=_resolve(overrides) or None,

@@ -42,6 +42,15 @@ local function signed16(lo, hi)
 	return v / 256
 end
 
+-- a whole-number option, at least `least` (2.5 lives or "x" steps are refused, not floored)
+local function whole(raw, name, least)
+	local n = tonumber(raw)
+	if n == nil or n < least or n ~= math.floor(n) then
+		error(name .. " must be a whole number, " .. least .. " or more, got " .. tostring(raw), 0)
+	end
+	return n
+end
+
 local function parse_setup(setup_str)
 	local t = {}
 	for k, v in string.gmatch(setup_str or "", "([%w_]+)%s*=%s*([^,;%s]+)") do t[k] = v end
@@ -62,8 +71,8 @@ EnvProcessor.new = function()
 		self.env = env
 		local opts = parse_setup(setup_str)
 		local config = env.config or {}
-		self.lives_max = tonumber(config.lives or opts.lives or 3)
-		self.max_steps = tonumber(config.max_steps or opts.max_steps or 0)
+		self.lives_max = whole(config.lives or opts.lives or 3, "lives", 1)
+		self.max_steps = whole(config.max_steps or opts.max_steps or 0, "max_steps", 0)
 	end
 
 	this._ptr = function(self)
