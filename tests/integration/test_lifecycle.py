@@ -80,6 +80,34 @@ def test_sigkill_of_the_parent_ends_a_game_child_that_left_its_process_group(num
     assert wait_for_no_processes(start, timeout=10.0) == []
 
 
+# a game that writes into its HOME after it has closed (as FCEUX writes its configuration on exit)
+WRITES_ON_EXIT = "{python} -m vecbridge.game vecbridge.games.echo:EchoEnv; sleep 0.5; mkdir -p \"$HOME/.late\"; echo x > \"$HOME/.late/cfg\""
+
+
+@pytest.mark.parametrize("num_workers", [0, 1])
+def test_sigkill_of_the_parent_leaves_no_run_folder_even_when_games_write_while_closing(num_workers, tmp_path):
+    # With worker processes, the run folder went at once while the workers were still closing
+    # their games, and FCEUX or Chromium wrote their configuration into it again (found by a trial).
+    (tmp_path / "tmp").mkdir()
+    start = time.time()
+    proc = subprocess.Popen([sys.executable, "-c", textwrap.dedent(f"""
+        import vecbridge
+        from dataclasses import replace
+        spec = replace(vecbridge.registered()["vecbridge/Echo-v0"], command=["sh", "-c", {WRITES_ON_EXIT!r}])
+        envs = vecbridge.make(spec, num_envs=2, num_workers={num_workers})
+        envs.reset(seed=0)
+        print("ready", flush=True)
+        import time; time.sleep(600)
+        """)], stdout=subprocess.PIPE, text=True, env={**os.environ, "TMPDIR": str(tmp_path / "tmp")})  # fmt: skip
+    assert proc.stdout.readline().strip() == "ready"
+    os.kill(proc.pid, signal.SIGKILL)
+    proc.wait()
+    proc.stdout.close()
+    assert wait_for_no_processes(start, timeout=15.0) == []
+    time.sleep(1.0)  # (a write after the removal came ~0.5 s after it)
+    assert os.listdir(tmp_path / "tmp") == []
+
+
 @pytest.mark.parametrize("num_workers", [0, 1])
 def test_close_ends_a_game_child_that_left_its_process_group(num_workers):
     start = time.time()

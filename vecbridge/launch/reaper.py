@@ -54,6 +54,14 @@ class Reaper:
     def forget_group(self, pgid: int) -> None:
         self._say(f"del {pgid}")
 
+    def watch_process(self, pid: int) -> None:
+        """A process that cleans up after itself when the launcher dies (a worker): waited
+        for, with its descendants, before the folders are removed (killed if it takes too long)."""
+        self._say(f"wait {pid}")
+
+    def forget_process(self, pid: int) -> None:
+        self._say(f"unwait {pid}")
+
     def watch_dir(self, path: str | os.PathLike) -> None:
         self._say(f"dir {path}")
 

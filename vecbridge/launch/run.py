@@ -21,9 +21,9 @@ class RunContext:
 
     def __init__(self, run_dir: str | Path | None = None, token: str | None = None, reaper: bool = True) -> None:
         self.keep = run_dir is not None
+        self.reaper = Reaper() if reaper else None  # first: a kill in its ~50-ms start-up would leave the folder
         self.run_dir = run_folder(run_dir) if run_dir is not None else Path(tempfile.mkdtemp(prefix="vecbridge-"))
         self.token = token or secrets.token_hex(16)
-        self.reaper = Reaper() if reaper else None
         if self.reaper is not None and not self.keep:
             self.reaper.watch_dir(self.run_dir)
 

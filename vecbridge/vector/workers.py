@@ -58,6 +58,8 @@ class WorkerDriver(Driver):
             finally:
                 child_sock.close()
             pipe = Connection(parent_sock.detach())
+            if run.reaper is not None:  # if this process dies, the run folder goes only once the worker has closed its games
+                run.reaper.watch_process(proc.pid)
             self._procs.append(proc)
             self._pipes.append(pipe)
             pipe.send((s.spec, ids, str(run.run_dir), run.token, s.budget, s.same_step, s.preprocess))
@@ -198,6 +200,9 @@ class WorkerDriver(Driver):
                     proc.wait()
         for pipe in self._pipes:
             pipe.close()
+        if self.settings.run.reaper is not None:
+            for proc in self._procs:
+                self.settings.run.reaper.forget_process(proc.pid)
 
     def __repr__(self) -> str:
         return f"WorkerDriver(workers={len(self.owned)})"
