@@ -84,11 +84,14 @@ def _gymnasium_async(launch: LaunchSpec, num_envs: int, vector_kwargs: dict[str,
 
     render_mode = vector_kwargs.pop("render_mode", None)
     autoreset = vector_kwargs.pop("autoreset_mode", gym.vector.AutoresetMode.NEXT_STEP)
+    limit = vector_kwargs.pop("max_episode_steps", None)
     unsupported = set(vector_kwargs) - {"copy"}
     if unsupported:
         raise ValueError(f"backend='gymnasium' does not take {sorted(unsupported)}")
 
     def factory(i: int):
+        if limit is not None:
+            return lambda: gym.wrappers.TimeLimit(GameEnv(launch, render_mode=render_mode, instance=i), limit)
         return lambda: GameEnv(launch, render_mode=render_mode, instance=i)
 
     # Gymnasium's AsyncVectorEnv builds one extra instance in the parent to read the spaces.
@@ -113,6 +116,8 @@ def make_single(game_id: str, render_mode: str | None = None, **config: Any):
 
 
 def make_vector(num_envs: int = 1, game_id: str = "", **kwargs: Any):
-    """Gymnasium ``vector_entry_point`` (``gymnasium.make_vec``): vecbridge options and game options in one kwargs dict."""
-    kwargs.pop("max_episode_steps", None)
+    """Gymnasium ``vector_entry_point`` (``gymnasium.make_vec``): vecbridge options and game options in one kwargs dict.
+    ``max_episode_steps`` (the registered limit, or the caller's; -1 or None: none) is applied by the vector env."""
+    if kwargs.get("max_episode_steps") == -1:  # gymnasium.make's way to ask for no TimeLimit
+        kwargs["max_episode_steps"] = None
     return make(game_id, num_envs=num_envs, **kwargs)

@@ -31,7 +31,7 @@ def register(id: str, spec: SpecSource, *, max_episode_steps: int | None = None,
 
     ``spec`` is a :class:`LaunchSpec`, a function returning one, or ``"module:function"``
     (imported on first use). ``max_episode_steps`` is the episode step limit Gymnasium's
-    ``TimeLimit`` and ``vecbridge eval`` apply.
+    ``TimeLimit`` (``gymnasium.make``), ``gymnasium.make_vec`` and ``vecbridge train``/``eval`` apply.
     """
     if not isinstance(spec, (LaunchSpec, str)) and not callable(spec):
         raise TypeError(f"register({id!r}, ...) needs a LaunchSpec, a function returning one or 'module:function', got {spec!r}")

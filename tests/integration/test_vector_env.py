@@ -407,6 +407,31 @@ def test_gymnasium_make_vec_uses_the_vector_entry_point():
         envs.close()
 
 
+@pytest.mark.parametrize("how", ["make_vec", "registered", "workers", "gymnasium"])
+def test_max_episode_steps_truncates_the_step_that_reaches_it(how):
+    """gymnasium.make_vec passes the registered limit (or the caller's) to the vector entry point,
+    which used to drop it: episodes never ended by time."""
+    import gymnasium as gym
+
+    if how == "make_vec":
+        envs = gym.make_vec("vecbridge/Echo-v0", num_envs=2, max_episode_steps=3)
+    elif how == "registered":
+        vecbridge.register("test/ShortEcho-v0", vecbridge.registered()["vecbridge/Echo-v0"], max_episode_steps=3)
+        envs = gym.make_vec("test/ShortEcho-v0", num_envs=2)
+    else:
+        envs = vecbridge.make("vecbridge/Echo-v0", 2, max_episode_steps=3, **(
+            {"num_workers": 1} if how == "workers" else {"backend": "gymnasium"}))  # fmt: skip
+    try:
+        envs.reset(seed=0)
+        truncated = [envs.step(np.array([1, 1]))[3].tolist() for _ in range(7)]
+        # steps 1-3, then the NEXT_STEP reset step, then steps 1-3 of the next episode
+        assert truncated == [[False, False]] * 2 + [[True, True]] + [[False, False]] * 3 + [[True, True]], truncated
+    finally:
+        envs.close()
+    with pytest.raises(ValueError, match=r"max_episode_steps must be a whole number of steps, 1 or more \(or None\), got 0"):
+        vecbridge.make("vecbridge/Echo-v0", 1, max_episode_steps=0)
+
+
 def test_gymnasium_backend_gives_a_plain_async_vector_env():
     import gymnasium as gym
 

@@ -125,6 +125,37 @@ def test_same_step_a_done_step_finishes_with_the_reset_observation_and_the_final
     assert s.step([0, 1], 2.0) == [Send([0, 1], STEP)]  # no reset owed in SAME_STEP
 
 
+# ---------------------------------------------------------------- the episode step limit
+def test_next_step_the_step_limit_truncates_the_step_that_reaches_it_and_counts_again_after_the_reset():
+    s = Scheduler(range(2), same_step=False, step_timeout=TIMEOUT, budget=RestartBudget(), max_episode_steps=2)
+    s.reset([0, 1], [None, None], None, 0.0)
+    for i in range(2):
+        replied(s, i, ResetResult(f"r{i}", {}), 0.0)
+    s.step([0, 1], 1.0)
+    assert replied(s, 0, step("a"), 1.1) == [Finish(0, "a", 0.0, False, False, None)]
+    assert replied(s, 1, step("b", terminated=True), 1.1) == [Finish(1, "b", 0.0, True, False, None)]  # its own end
+    s.step([0, 1], 2.0)  # instance 1 resets (NEXT_STEP); instance 0's second step reaches the limit
+    assert replied(s, 0, step("a2", 1.0), 2.1) == [Finish(0, "a2", 1.0, False, True, None)]
+    assert replied(s, 1, ResetResult("r1", {}), 2.1) == [Finish(1, "r1", 0.0, False, False, None, new_episode=True)]
+    assert s.step([0, 1], 3.0) == [Send([1], STEP), Send([0], AUTORESET)]
+    replied(s, 0, ResetResult("r0", {}), 3.1)
+    assert replied(s, 1, step("b1"), 3.1) == [Finish(1, "b1", 0.0, False, False, None)]  # 1 step into its new episode
+    s.step([0, 1], 4.0)
+    assert replied(s, 0, step("a3"), 4.1) == [Finish(0, "a3", 0.0, False, False, None)]  # counting again from the reset
+    assert replied(s, 1, step("b2", terminated=True), 4.1) == [Finish(1, "b2", 0.0, True, True, None)]  # both, as TimeLimit
+
+
+def test_same_step_the_step_limit_ends_the_episode_with_final_obs_and_the_reset_observation():
+    s = Scheduler(range(1), same_step=True, step_timeout=TIMEOUT, budget=RestartBudget(), max_episode_steps=1)
+    s.reset([0], [None], None, 0.0)
+    replied(s, 0, ResetResult("r", {}), 0.0)
+    s.step([0], 1.0)
+    assert replied(s, 0, step("end", 0.5), 1.1) == [Send([0], FinalReset(Final("end", {}, 0.5, False, True)))]
+    assert replied(s, 0, ResetResult("new", {}), 1.2) == [
+        Finish(0, "new", 0.5, False, True, {"final_obs": "end", "final_info": {}}, new_episode=True)
+    ]
+
+
 # ---------------------------------------------------------------- failures
 def test_next_step_a_crashed_step_ends_truncated_and_the_next_step_resets_the_new_process():
     s = started(2)

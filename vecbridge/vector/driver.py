@@ -108,6 +108,7 @@ class DriverSettings:
     #: image preprocessing, run by whoever writes the observation rows, a batch at a time
     #: (vecbridge.vector.staging); the buffers' observations have its output shape
     preprocess: Pipeline | None = None
+    max_episode_steps: int | None = None  # the episode step limit, applied by the schedulers
 
 
 class Driver(abc.ABC):

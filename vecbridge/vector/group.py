@@ -79,12 +79,14 @@ class InstanceGroup:
         budget: RestartBudget,
         same_step: bool,
         pipeline: Pipeline | None = None,
+        max_episode_steps: int | None = None,
     ) -> None:
         self.spec = spec
         self.pipeline = pipeline  # image preprocessing at the batch boundary (vecbridge.vector.staging)
         self._staging: Staging | None = None
         self.ids = list(ids)
-        self.scheduler = Scheduler(self.ids, same_step=same_step, step_timeout=spec.step_timeout, budget=budget)
+        self.scheduler = Scheduler(self.ids, same_step=same_step, step_timeout=spec.step_timeout, budget=budget,
+                                   max_episode_steps=max_episode_steps)  # fmt: skip
         self.instances: dict[int, Instance] = {}
         self.summary: GameSummary | None = None
         self.buffers: Buffers | None = None

@@ -23,7 +23,8 @@ class InProcessDriver(Driver):
         rows are indexed by instance all the same)."""
         self.num_envs = settings.num_envs
         ids = range(settings.num_envs) if ids is None else ids
-        self.group = InstanceGroup(settings.spec, ids, settings.run, settings.budget, settings.same_step, settings.preprocess)
+        self.group = InstanceGroup(settings.spec, ids, settings.run, settings.budget, settings.same_step, settings.preprocess,
+                                   settings.max_episode_steps)  # fmt: skip
         self._together = False  # report the requests in flight in one batch, once all are done
 
     def start(self) -> GameSummary:

@@ -85,12 +85,14 @@ class GroupActor:
     """
 
     def __init__(self, spec: LaunchSpec, ids: list[int], num_envs: int, budget: RestartBudget, same_step: bool,
-                 run_dir: str | None = None, fresh: bool = False, pipeline: Pipeline | None = None) -> None:  # fmt: skip
+                 run_dir: str | None = None, fresh: bool = False, pipeline: Pipeline | None = None,
+                 max_episode_steps: int | None = None) -> None:  # fmt: skip
         self.ids = list(ids)
         if _in_actor():
             exit_with_parent(f"the Ray actor of instances {self.ids}")
         self.run = RunContext(run_dir, reaper=True)
-        self.driver: InProcessDriver | None = InProcessDriver(DriverSettings(spec, num_envs, self.run, budget, same_step, pipeline), ids)
+        settings = DriverSettings(spec, num_envs, self.run, budget, same_step, pipeline, max_episode_steps)
+        self.driver: InProcessDriver | None = InProcessDriver(settings, ids)
         self.pipeline = pipeline
         self.buffers: Buffers | None = None
         self.needs_reset = set(self.ids) if fresh else set()

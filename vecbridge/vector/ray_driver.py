@@ -166,7 +166,8 @@ class RayDriver(Driver):
             g = self._generation[a]
             run_dir = str(s.run.run_dir / (f"actor-{a}" + (f".restart-{g}" if g else "")))
         remote = self.ray.remote(GroupActor).options(**self.actor_options)
-        return remote.remote(s.spec, self._slices[a], self.num_envs, s.budget, s.same_step, run_dir, fresh, s.preprocess)
+        return remote.remote(s.spec, self._slices[a], self.num_envs, s.budget, s.same_step, run_dir, fresh, s.preprocess,
+                             s.max_episode_steps)  # fmt: skip
 
     def _resources_text(self) -> str:
         o = self.actor_options

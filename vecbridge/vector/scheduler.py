@@ -11,6 +11,8 @@ info), ``Answer`` a call, ``Relaunch`` an instance, ``Raise``. The instance grou
 performs them; the rules all live here:
 
 - NEXT_STEP autoreset: the step after a done is a reset (reward 0, not done).
+- An episode step limit (``max_episode_steps``, as Gymnasium's ``TimeLimit``): the step that
+  reaches it ends truncated (terminated too if the game said so), and autoresets as any done.
 - SAME_STEP autoreset: a done step is followed at once by a reset; the instance completes
   with the reset's observation, the final step's reward and flags, and ``final_obs`` /
   ``final_info`` in its info.
@@ -78,10 +80,13 @@ class Scheduler:
     returns the actions to perform, in order.
     """
 
-    def __init__(self, ids: Iterable[int], *, same_step: bool, step_timeout: float, budget: RestartBudget) -> None:
+    def __init__(self, ids: Iterable[int], *, same_step: bool, step_timeout: float, budget: RestartBudget,
+                 max_episode_steps: int | None = None) -> None:  # fmt: skip
         ids = list(ids)
         self.same_step = same_step
         self.step_timeout = step_timeout
+        self.max_episode_steps = max_episode_steps
+        self._elapsed: dict[int, int] = {}  # with a step limit: the steps of each instance's episode
         # Requests sent, in deadline order: every request gets the same timeout, and an
         # entry is always removed before it is set again, so the first holds the earliest.
         self._in_flight: dict[int, Pending] = {}
@@ -169,6 +174,8 @@ class Scheduler:
         request = self._in_flight.pop(i).request
         if type(event) is StepResult:  # the hot path first
             self._observed.add(i)
+            if self.max_episode_steps is not None:
+                event = self._count_step(i, event)
             if event.terminated or event.truncated:
                 if self.same_step:
                     final = Final(event.observation, event.info, event.reward, event.terminated, event.truncated)
@@ -198,12 +205,19 @@ class Scheduler:
             return [Answer(i, event.frame if type(event) is RenderResult else event.value)]
         # a ResetResult, to a user reset or an autoreset
         self._observed.add(i)
+        self._elapsed[i] = 0
         if type(request) is FinalReset:
             final = request.final
             info = {**event.info, "final_obs": final.observation, "final_info": final.info}
             return [self._finish(i, event.observation, final.reward, final.terminated, final.truncated, info, True)]
         self._needs_reset.discard(i)
         return [self._finish(i, event.observation, 0.0, False, False, event.info, True)]
+
+    def _count_step(self, i: int, event: StepResult) -> StepResult:
+        elapsed = self._elapsed[i] = self._elapsed.get(i, 0) + 1
+        if elapsed >= self.max_episode_steps and not event.truncated:
+            return replace(event, truncated=True)
+        return event
 
     def _finish(
         self, i: int, obs: Any, reward: float, terminated: bool, truncated: bool, info: Info | None, new: bool = False

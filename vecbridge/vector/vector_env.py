@@ -68,6 +68,8 @@ class BridgeVectorEnv(GameCalls, VectorEnv):
         preprocess: image preprocessing (a spec such as ``"gray,resize=84x84,stack=4"`` or a
             :class:`~vecbridge.transforms.Pipeline`), run by the instance groups on each batch;
             ``single_observation_space`` is its result, ``raw_observation_space`` the game's.
+        max_episode_steps: an episode step limit (as Gymnasium's ``TimeLimit``; ``gymnasium.make_vec``
+            passes the registered one): the step that reaches it is truncated, then autoresets.
     """
 
     def __init__(
@@ -85,6 +87,7 @@ class BridgeVectorEnv(GameCalls, VectorEnv):
         render_mode: str | None = None,
         run_dir: str | None = None,
         preprocess: PreprocessSpec = None,
+        max_episode_steps: int | None = None,
     ) -> None:
         self._driver: Driver | None = None
         self._buffers: Buffers | None = None
@@ -92,6 +95,8 @@ class BridgeVectorEnv(GameCalls, VectorEnv):
         self._pipeline: Pipeline | None = None
         if num_envs < 1:
             raise ValueError(f"num_envs must be at least 1, got {num_envs}")
+        if max_episode_steps is not None and (not isinstance(max_episode_steps, (int, np.integer)) or max_episode_steps < 1):
+            raise ValueError(f"max_episode_steps must be a whole number of steps, 1 or more (or None), got {max_episode_steps!r}")
         self.spec_launch = spec
         self.num_envs = num_envs
         self.autoreset_mode = AutoresetMode(autoreset_mode)
@@ -126,7 +131,7 @@ class BridgeVectorEnv(GameCalls, VectorEnv):
             same_step = self.autoreset_mode == AutoresetMode.SAME_STEP
             self._pipeline = (Pipeline.of(preprocess) if preprocess is not None else None) or None  # "none": None
             settings = DriverSettings(spec, num_envs, self._run, restart_budget or RestartBudget(), same_step,
-                                      self._pipeline)  # fmt: skip
+                                      self._pipeline, None if max_episode_steps is None else int(max_episode_steps))  # fmt: skip
             if driver is not None:
                 self._driver = driver(settings)
             elif num_workers == 0:

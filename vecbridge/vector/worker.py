@@ -49,13 +49,14 @@ def worker_main(
     budget: RestartBudget,
     same_step: bool,
     pipeline: Pipeline | None = None,
+    max_episode_steps: int | None = None,
 ) -> None:
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C is the parent's to handle; it closes us
     signal.signal(signal.SIGTERM, _on_sigterm)
     run = RunContext(run_dir=run_dir, token=token)
     group: InstanceGroup | None = None
     try:
-        group = InstanceGroup(spec, ids, run, budget, same_step, pipeline)
+        group = InstanceGroup(spec, ids, run, budget, same_step, pipeline, max_episode_steps)
         pipe.send(("hello", group.start()))
         group.watch_wakeup(pipe)
         serve(pipe, group)

@@ -62,7 +62,7 @@ class WorkerDriver(Driver):
                 run.reaper.watch_process(proc.pid)
             self._procs.append(proc)
             self._pipes.append(pipe)
-            pipe.send((s.spec, ids, str(run.run_dir), run.token, s.budget, s.same_step, s.preprocess))
+            pipe.send((s.spec, ids, str(run.run_dir), run.token, s.budget, s.same_step, s.preprocess, s.max_episode_steps))
         startup = s.spec.startup_timeout * (1 + max(len(ids) for ids in self.owned) / 8) + 30
         summaries = [self._expect(w, "hello", startup) for w in range(len(self._pipes))]
         for summary in summaries[1:]:
