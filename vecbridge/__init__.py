@@ -12,6 +12,7 @@ from vecbridge.game_env import GameEnv
 from vecbridge.factory import make
 from vecbridge.errors import (
     GameError,
+    FolderInUse,
     GameOptionError,
     InstanceTimeout,
     InvalidAction,
@@ -46,6 +47,7 @@ __all__ = [
     "BridgeVectorEnv",
     "GameEnv",
     "GameError",
+    "FolderInUse",
     "GameOptionError",
     "InstanceTimeout",
     "InvalidAction",

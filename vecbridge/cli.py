@@ -179,12 +179,12 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(f"\nvecbridge {args.cmd}: interrupted", file=sys.stderr)
         return 130
     except UsageError as exc:  # a setting of the user's: its one line says which and the fix
-        if os.environ.get("VECBRIDGE_TRACEBACK"):
+        if _traceback_wanted():
             raise
         print(exc, file=sys.stderr)
         return 1
     except Exception as exc:
-        if not _is_user_facing(exc) or os.environ.get("VECBRIDGE_TRACEBACK"):
+        if not _is_user_facing(exc) or _traceback_wanted():
             raise
         # vecbridge's own errors already say which instance, what was expected and what came,
         # and where the log is: the message is the answer, a traceback through vecbridge is noise
@@ -199,12 +199,17 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 1
 
 
+def _traceback_wanted() -> bool:
+    return os.environ.get("VECBRIDGE_TRACEBACK", "").strip().lower() not in ("", "0", "no", "false", "off")
+
+
 def _is_user_facing(exc: BaseException) -> bool:
-    """An error vecbridge raised on purpose (a game that failed, a bad spec), not a bug."""
+    """An error vecbridge raised on purpose (a game that failed, a bad spec), not a bug; or the
+    operating system's about a path or a limit of the user's (a read-only folder, too many open files)."""
     from vecbridge.errors import VecBridgeError
     from vecbridge.transforms.base import PreprocessError
 
-    return isinstance(exc, (VecBridgeError, PreprocessError))
+    return isinstance(exc, (VecBridgeError, PreprocessError, OSError))
 
 
 if __name__ == "__main__":

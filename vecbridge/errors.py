@@ -22,6 +22,7 @@ catches any failure of the bridge while leaving bugs in user code alone::
     ├── GameOptionError          a game option the game does not read, or a value it cannot take (also ValueError)
     ├── UsageError               a setting of the user's cannot work (also SystemExit, its code the message)
     ├── UnsafeFolder             a folder to launch in is not yours alone (also PermissionError)
+    ├── FolderInUse              a run folder another vecbridge run is using
     ├── ConnectionClosed         the game closed its connection (also ConnectionError)
     ├── InstanceTimeout          an instance did not answer in time (also TimeoutError)
     ├── RestartBudgetExceeded    an instance kept failing and its restart budget is spent
@@ -142,6 +143,11 @@ class GameOptionError(VecBridgeError, ValueError):
 class UnsafeFolder(VecBridgeError, PermissionError):
     """A folder vecbridge would launch games in is not yours alone: another user's, a symbolic
     link, or not a folder. Attribute: ``path``."""
+
+
+class FolderInUse(VecBridgeError):
+    """A run folder another vecbridge run is using (its runs would mix their logs, instance
+    folders, progress rows and models). Attribute: ``path``."""
 
 
 class ConnectionClosed(VecBridgeError, ConnectionError):

@@ -202,6 +202,35 @@ def test_vecbridge_traceback_shows_where_an_error_was_raised():
     assert "vecbridge.transforms.base.PreprocessError: image preprocessing needs" in out.stderr
 
 
+def test_an_os_error_is_one_line_and_vecbridge_traceback_0_hides_tracebacks(tmp_path):
+    import os
+
+    (tmp_path / "a-file").write_text("")
+    for value in ("0", "no", ""):
+        out = subprocess.run([VECBRIDGE, "run", "vecbridge/Catch-v0", "--run-dir", str(tmp_path / "a-file" / "run")],
+                             capture_output=True, text=True, timeout=240, env={**os.environ, "VECBRIDGE_TRACEBACK": value})  # fmt: skip
+        assert out.returncode == 1 and "Traceback" not in out.stderr, (value, out.stderr)
+        assert out.stderr.startswith("vecbridge run: NotADirectoryError: [Errno 20] Not a directory: "), out.stderr
+
+
+def test_two_runs_in_one_run_folder_at_once_the_second_is_refused(tmp_path):
+    from vecbridge.launch.folders import hold
+
+    run = tmp_path / "run"
+    run.mkdir(mode=0o700)
+    lock = hold(run)  # a run under way there
+    try:
+        for argv in (["run", "vecbridge/Catch-v0", "-n", "1", "--seconds", "1"], ["train", "vecbridge/Catch-v0", "-t", "64"]):
+            out = vecbridge(*argv, "--run-dir", str(run))
+            assert out.returncode == 1 and "Traceback" not in out.stderr, out.stderr
+            assert f"FolderInUse: the run folder {run} is in use by another vecbridge run" in out.stderr, out.stderr
+            assert os.listdir(run) == []  # nothing of the second run's
+    finally:
+        os.close(lock)
+    out = vecbridge("run", "vecbridge/Catch-v0", "-n", "1", "--seconds", "1", "--run-dir", str(run))
+    assert out.returncode == 0, out.stderr  # free again once the first run is over
+
+
 def test_a_users_own_game_through_run_check_eval_and_bench(tmp_path):
     """my_games.py in the working folder registers Walk-v0 (vecbridge) and GymWalk-v0 (Gymnasium)."""
     write_user_games(tmp_path)

@@ -432,6 +432,18 @@ def test_max_episode_steps_truncates_the_step_that_reaches_it(how):
         vecbridge.make("vecbridge/Echo-v0", 1, max_episode_steps=0)
 
 
+def test_a_run_folder_in_use_by_another_env_is_refused_and_free_again_after_its_close(tmp_path):
+    first = vecbridge.make("vecbridge/Echo-v0", 2, num_workers=1, run_dir=str(tmp_path / "run"))  # its worker joins it
+    try:
+        with pytest.raises(vecbridge.FolderInUse, match="is in use by another vecbridge run") as err:
+            vecbridge.make("vecbridge/Echo-v0", 1, run_dir=str(tmp_path / "run"))
+        assert err.value.path == str(tmp_path / "run")
+        first.reset(seed=0)
+    finally:
+        first.close()
+    vecbridge.make("vecbridge/Echo-v0", 1, run_dir=str(tmp_path / "run")).close()
+
+
 def test_gymnasium_backend_gives_a_plain_async_vector_env():
     import gymnasium as gym
 

@@ -2,7 +2,7 @@
 
 A run folder is ``tempfile.mkdtemp``'s (mode 0700) unless the user names one (``run_dir=``,
 ``--run-dir``). A named one may already exist, and on a shared machine it may be someone
-else's: a stranger who created ``/tmp/run1`` first could plant ``instance-0/vecbridge/__init__.py``
+else's, or another run's (two runs in one folder mixed their logs: a trial): a stranger who created ``/tmp/run1`` first could plant ``instance-0/vecbridge/__init__.py``
 (run by the Python game client, whose working folder that is), bind the Unix socket in
 ``.sockets`` first and read the token from the hellos, or put a symbolic link where a log is
 appended (a review, 2026-12-01, did all three). So every folder vecbridge launches into is
@@ -12,11 +12,12 @@ else, and vecbridge's own folders in it are made 0700, as the temporary one is.
 
 from __future__ import annotations
 
+import fcntl
 import os
 import stat
 from pathlib import Path
 
-from vecbridge.errors import UnsafeFolder
+from vecbridge.errors import FolderInUse, UnsafeFolder
 
 
 def private_folder(path: str | os.PathLike, what: str = "folder") -> Path:
@@ -81,3 +82,17 @@ def _user(uid: int) -> str:
         return f"user {pwd.getpwuid(uid).pw_name!r} (uid {uid})"
     except (ImportError, KeyError):
         return f"uid {uid}"
+
+
+def hold(folder: str | os.PathLike, what: str = "run folder") -> int:
+    """Lock ``folder`` for this process's run: a second run there raises :class:`FolderInUse`.
+    Returns the lock's file descriptor (close it to release; the kernel releases it when the
+    process ends, however it ends)."""
+    fd = os.open(folder, os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC)
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except BlockingIOError:
+        os.close(fd)
+        raise FolderInUse(f"the {what} {folder} is in use by another vecbridge run (their logs, instance folders or "
+                          f"models would mix): give each run a folder of its own", path=str(folder)) from None  # fmt: skip
+    return fd

@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
+import os
 import secrets
 import shutil
 import tempfile
 from pathlib import Path
 
-from vecbridge.launch.folders import run_folder
+from vecbridge.launch.folders import hold, run_folder
 from vecbridge.launch.gate_stats import STATS_FOLDER, read_stats, run_tag
 from vecbridge.launch.reaper import Reaper
 
@@ -16,13 +17,22 @@ class RunContext:
     """A private run folder (removed on close), the per-run secret token and a reaper.
 
     Pass ``run_dir`` to keep logs after the run (it is then not deleted; it must be yours:
-    see :mod:`vecbridge.launch.folders`).
+    see :mod:`vecbridge.launch.folders`; and no other run's: it is locked, unless ``token`` is
+    given, as a worker process joining its parent's run does).
     """
 
     def __init__(self, run_dir: str | Path | None = None, token: str | None = None, reaper: bool = True) -> None:
         self.keep = run_dir is not None
+        self._lock: int | None = None
         self.reaper = Reaper() if reaper else None  # first: a kill in its ~50-ms start-up would leave the folder
-        self.run_dir = run_folder(run_dir) if run_dir is not None else Path(tempfile.mkdtemp(prefix="vecbridge-"))
+        try:
+            self.run_dir = run_folder(run_dir) if run_dir is not None else Path(tempfile.mkdtemp(prefix="vecbridge-"))
+            if self.keep and token is None:
+                self._lock = hold(self.run_dir)
+        except BaseException:
+            if self.reaper is not None:
+                self.reaper.close()
+            raise
         self.token = token or secrets.token_hex(16)
         if self.reaper is not None and not self.keep:
             self.reaper.watch_dir(self.run_dir)
@@ -44,3 +54,6 @@ class RunContext:
             self.reaper = None
         if not self.keep:
             shutil.rmtree(self.run_dir, ignore_errors=True)
+        if self._lock is not None:
+            os.close(self._lock)
+            self._lock = None

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import argparse
 import functools
+import os
 import sys
 import time
 from dataclasses import dataclass, field
@@ -20,6 +21,7 @@ from pathlib import Path
 from typing import Any, Sequence
 
 from vecbridge.errors import UsageError
+from vecbridge.launch.folders import hold
 from vecbridge.keyvalue import nonnegative_int, parse_pairs, positive_int
 from vecbridge.sb3.algos import ALGOS, algo_class, algo_of
 from vecbridge.sb3.run_config import check_run_dir, current_torch_threads, saved_config, write_config
@@ -167,6 +169,7 @@ def train(
         made = [] if Path(runs_dir).exists() else [Path(runs_dir)]
         run = new_run_dir(runs_dir, game)
         made.insert(0, run)
+    lock = hold(run)  # two trainings at once in one folder would mix their progress rows and models (a trial did)
     unmake = functools.partial(remove_if_empty, *made)  # the folders this run made, removed while still empty
     files = {
         "config": run / "config.json",
@@ -193,6 +196,7 @@ def train(
         venv = make_sb3_env(resolved, num_envs, max_episode_steps=limit, num_workers=num_workers,
                             preprocess=pipeline or None, **where, **(game_options or {}))  # fmt: skip
     except BaseException:
+        os.close(lock)
         unmake()  # still empty: the game did not start, no run happened
         raise
     env: Any = venv
@@ -285,6 +289,7 @@ def train(
                              files, interrupted, rate)  # fmt: skip
     finally:
         env.close()  # before any evaluation: its instances need the cores
+        os.close(lock)
     from vecbridge.sb3.compare import compare_with_random, print_where
 
     if eval_episodes > 0 and not interrupted:
