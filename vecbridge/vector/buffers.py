@@ -16,7 +16,7 @@ from typing import Any
 import numpy as np
 from gymnasium import spaces
 
-from vecbridge.errors import SpaceError
+from vecbridge.errors import SpaceError, VecBridgeError
 
 ArrayLayout = tuple[str, str, tuple[int, ...]]  # (file path, dtype name, shape)
 
@@ -45,13 +45,32 @@ def _shm_dir() -> str:
     return "/dev/shm" if os.path.isdir("/dev/shm") and os.access("/dev/shm", os.W_OK) else tempfile.gettempdir()
 
 
+def _reserve(fd: int, path: str, nbytes: int) -> None:
+    """Size the new file ``path``, its memory reserved now: a sparse one (ftruncate) on a full
+    /dev/shm ended the run with SIGBUS at the first write (a trial, with a 64-KiB /dev/shm)."""
+    try:
+        if hasattr(os, "posix_fallocate"):
+            os.posix_fallocate(fd, 0, nbytes)
+        else:
+            os.ftruncate(fd, nbytes)
+    except OSError as exc:
+        os.unlink(path)
+        folder = os.path.dirname(path)
+        st = os.statvfs(folder)
+        raise VecBridgeError(
+            f"no room for vecbridge's shared buffers in {folder}: one needs {nbytes:,} bytes, {st.f_bavail * st.f_frsize:,} "
+            f"of {st.f_blocks * st.f_frsize:,} are free ({exc.strerror}); free some, or give it more (a container: "
+            f"docker run --shm-size=1g)"
+        ) from None
+
+
 def _map(path: str, dtype: np.dtype, shape: tuple[int, ...], create: bool) -> tuple[mmap.mmap, np.ndarray]:
     nbytes = max(1, int(np.prod(shape, dtype=np.int64)) * dtype.itemsize)
     flags = os.O_RDWR | (os.O_CREAT | os.O_EXCL if create else 0)
     fd = os.open(path, flags, 0o600)
     try:
         if create:
-            os.ftruncate(fd, nbytes)
+            _reserve(fd, path, nbytes)
         mm = mmap.mmap(fd, nbytes)
     finally:
         os.close(fd)
