@@ -326,11 +326,15 @@ def test_train_and_eval_a_users_own_game_and_a_command(tmp_path):
     assert json.loads((tmp_path / "liar" / "config.json").read_text())["game"] == f"env EPISODE=4 {{python}} {RAW_LIAR}"
 
 
-def test_sigterm_stops_train_and_saves_the_model_as_ctrl_c_does(tmp_path):
+@pytest.mark.parametrize("signame", ["SIGTERM", "SIGHUP"])
+def test_sigterm_or_sighup_stops_train_and_saves_the_model_as_ctrl_c_does(tmp_path, signame):
     # As `nohup vecbridge train ... &` from a script runs it: SIGINT ignored, so Ctrl-C's path is closed.
+    # SIGHUP: a closed terminal or a dropped ssh session (it used to end train without a model).
     import os
     import signal
     import time
+
+    signum = getattr(signal, signame)
 
     import psutil
 
@@ -349,13 +353,13 @@ def test_sigterm_stops_train_and_saves_the_model_as_ctrl_c_does(tmp_path):
         assert proc.poll() is None, proc.communicate()
         games = psutil.Process(proc.pid).children(recursive=True)
         assert games, "train started no game processes"
-        proc.send_signal(signal.SIGTERM)
+        proc.send_signal(signum)
         out, err = proc.communicate(timeout=120)
     finally:
         if proc.poll() is None:
             proc.kill()
             proc.wait()
-    assert proc.returncode == 128 + signal.SIGTERM, err
+    assert proc.returncode == 128 + signum, err
     assert "interrupted: saving the model as it is" in out, out + err
     assert "(interrupted)" in out and "Traceback" not in err
     from stable_baselines3 import PPO
