@@ -43,6 +43,19 @@ def test_names_and_folders():
     assert npm.package_dir("@scope/pkg", "1.0.0", "/c").as_posix() == "/c/scope+pkg-1.0.0"
 
 
+def test_a_relative_or_home_cache_is_made_absolute_here_not_in_the_instance_folder(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setenv("HOME", str(tmp_path / "home"))
+    assert npm.cache_root({"VECBRIDGE_NPM_CACHE": "npmc"}) == tmp_path / "npmc"
+    assert npm.cache_root({"VECBRIDGE_NPM_CACHE": "~/npmc"}) == tmp_path / "home" / "npmc"
+    assert npm.cache_root({"XDG_CACHE_HOME": "rel", "HOME": "/h"}) == tmp_path / "rel" / "vecbridge" / "npm"
+    assert npm.package_dir("jsnes", "3.0.0", "c") == tmp_path / "c" / "jsnes-3.0.0"
+    from vecbridge.backends.node import node_spec
+
+    spec = node_spec("game.js", npm_packages=[("jsnes", "3.0.0", "sha512-x")], npm_cache="npmc")
+    assert str(tmp_path / "npmc") in spec.command  # what the launcher gets, in the instance's folder
+
+
 def test_unpacking_keeps_regular_files_and_folders(tmp_path):
     tgz = tmp_path / "ok.tgz"
     with tarfile.open(tgz, "w:gz") as tar:

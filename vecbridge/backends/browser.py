@@ -113,7 +113,7 @@ def browser_spec(
             raise ValueError(
                 "browser_spec: npm_package needs its integrity string (npm view NAME@VERSION dist.integrity)"
             )
-        root = Path(npm_cache) if npm_cache is not None else npm.cache_root()
+        root = npm.absolute(npm_cache) if npm_cache is not None else npm.cache_root()
         command += ["--npm", _literal(npm_package), "--integrity", _literal(integrity), "--page", _literal(page)]
         command += ["--npm-cache", _literal(root)]
         if query:

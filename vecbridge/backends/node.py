@@ -122,7 +122,7 @@ def node_spec(
     if framing == "websocket" and not any(p[0] == WS["name"] for p in packages):
         packages.append((WS["name"], WS["version"], WS["integrity"]))
     if packages:
-        root = Path(npm_cache) if npm_cache is not None else npm.cache_root()
+        root = npm.absolute(npm_cache) if npm_cache is not None else npm.cache_root()
         command = ["{python}", _literal(LAUNCHER), "--npm-cache", _literal(root)]
         for pkg_name, version, integrity in packages:
             command += ["--npm", _literal(f"{pkg_name}@{version}"), "--integrity", _literal(integrity)]

@@ -42,16 +42,22 @@ class NpmError(RuntimeError):
 
 
 def cache_root(environ: dict[str, str] | None = None) -> Path:
+    """The cache folder, absolute: a relative or ``~`` path given in this process would mean another
+    folder in the instance's (a trial's ``VECBRIDGE_NPM_CACHE=npmc`` broke every Node game)."""
     env = os.environ if environ is None else environ
     if env.get("VECBRIDGE_NPM_CACHE"):
-        return Path(env["VECBRIDGE_NPM_CACHE"])
+        return absolute(env["VECBRIDGE_NPM_CACHE"])
     base = env.get("XDG_CACHE_HOME") or os.path.join(env.get("HOME") or os.path.expanduser("~"), ".cache")
-    return Path(base) / "vecbridge" / "npm"
+    return absolute(base) / "vecbridge" / "npm"
+
+
+def absolute(path: str | os.PathLike) -> Path:
+    return Path(path).expanduser().absolute()
 
 
 def package_dir(name: str, version: str, root: str | os.PathLike | None = None) -> Path:
     safe = name.replace("/", "+").lstrip("@")
-    return Path(root or cache_root()) / f"{safe}-{version}"
+    return absolute(root or cache_root()) / f"{safe}-{version}"
 
 
 def check_integrity(data: bytes, integrity: str) -> None:
@@ -117,9 +123,10 @@ def _npm_pack(spec: str, workdir: Path, npm: str) -> Path:
         raise NpmError(f"`npm pack {spec}` took longer than 300 s") from None
     tarballs = sorted(workdir.glob("*.tgz"))
     if done.returncode != 0 or len(tarballs) != 1:
-        raise NpmError(
-            f"`npm pack {spec}` failed (status {done.returncode}): {(done.stderr or done.stdout).strip()[-2000:]}"
-        )
+        said = (done.stderr or done.stdout).strip()[-2000:]
+        if done.returncode == 0:
+            raise NpmError(f"`npm pack {spec}` left {len(tarballs)} tarballs in {workdir}, not one (npm said: {said})")
+        raise NpmError(f"`npm pack {spec}` failed (status {done.returncode}): {said}")
     return tarballs[0]
 
 
