@@ -306,7 +306,7 @@ def test_a_chatty_games_log_keeps_its_last_part(num_workers, tmp_path):
     for log in sorted((tmp_path / "run").glob("instance-*/game.log")):
         text = log.read_text()
         assert text.startswith("[vecbridge: ") and "bytes of this log were dropped at 200,000" in text, text[:200]
-        assert log.stat().st_size < 200_000 + 2.5 * steps / 6.0 * 10_000, log.stat().st_size  # trimmed, then 2.5 s more
+        assert log.stat().st_size <= 200_000, log.stat().st_size  # trimmed once more at close (it grew 2 s at a time)
 
 
 def test_run_dir_keeps_logs_per_instance(tmp_path):

@@ -149,6 +149,9 @@ class InstanceGroup:
         self.relauncher.close()
         close_instances(instances, self.spec.close_grace)
         self._poller.close()
+        if self.spec.max_log_bytes:  # a kept run folder's logs: trimmed once more, as the games wrote them last
+            for process in {*(inst.process for inst in instances), *self._ended.values()}:
+                process.trim_log(self.spec.max_log_bytes)
 
     # ------------------------------------------------------------ requests
     @property
