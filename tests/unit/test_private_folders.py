@@ -117,6 +117,13 @@ def test_fceux_is_not_started_where_its_fixed_log_is_a_strangers_link(tmp_path):
     refused = prelude(rom, log, protected=False)
     assert refused.returncode == 77 and refused.stdout == ""
     assert "refusing to start FCEUX" in refused.stderr and "fs.protected_symlinks" in refused.stderr
+    assert "which is a symbolic link, and" in refused.stderr and "its owner or root can remove" in refused.stderr
+    if os.geteuid() == 0:  # (only root can make a file another user's)
+        log.unlink()
+        log.write_text("")
+        os.chown(log, 65534, 65534)  # another user's (nobody's) file: named, as the one who can remove it
+        refused = prelude(rom, log, protected=False)
+        assert refused.returncode == 77 and "which is user nobody's file, and" in refused.stderr, refused.stderr
     assert prelude(rom, log, protected=True).returncode == 0  # the kernel itself refuses to follow such links
     assert victim.read_text() == "mine\n"
     missing = prelude(tmp_path / "nope.nes", log, protected=False)

@@ -48,9 +48,11 @@ PRELUDE = (
     '[ -f "$1" ] || { echo "vecbridge: the ROM file $1 does not exist" >&2; exit 66; }; '
     'if [ "$(cat /proc/sys/fs/protected_symlinks 2>/dev/null)" != 1 ]; then '
     '[ -e "$2" ] || [ -L "$2" ] || (set -C; umask 077; : > "$2") 2>/dev/null; '
-    'if [ -L "$2" ] || [ ! -O "$2" ]; then echo "vecbridge: refusing to start FCEUX: it writes its log to $2 '
-    '(a path compiled into it), which is a symbolic link or another user\'s file, and this kernel follows other '
-    'users\' links in /tmp (fs.protected_symlinks = 0); remove $2, or set fs.protected_symlinks = 1" >&2; exit 77; fi; '
+    'if [ -L "$2" ] || [ ! -O "$2" ]; then '
+    'if [ -L "$2" ]; then what="a symbolic link"; else what="user $(stat -c %U "$2" 2>/dev/null)\'s file"; fi; '
+    'echo "vecbridge: refusing to start FCEUX: it writes its log to $2 (a path compiled into it), which is $what, '
+    'and this kernel follows other users\' links in /tmp (fs.protected_symlinks = 0); its owner or root can remove '
+    '$2 (you cannot, in the sticky /tmp), or root can set fs.protected_symlinks = 1" >&2; exit 77; fi; '
     'fi; shift 2; exec "$@"'
 )
 
