@@ -216,15 +216,17 @@ class BridgeVectorEnv(GameCalls, VectorEnv):
         in_flight = self._in_flight
         deadline = None if timeout is None else time.monotonic() + timeout
         while in_flight:
-            remaining = None if deadline is None else deadline - time.monotonic()
-            if remaining is not None and remaining <= 0:
-                raise InstanceTimeout(f"{what}: instances {sorted(in_flight)} did not answer within {timeout:g} s")
+            # Always look once, without blocking when the time is up: timeout=0 polls (as in Gymnasium's
+            # AsyncVectorEnv), so replies that are already there are taken, not reported as late.
+            remaining = None if deadline is None else max(0.0, deadline - time.monotonic())
             done = self._wait(remaining)
             in_flight.difference_update(done.ids)
             if done.infos:
                 infos.update(done.infos)
             if done.results:
                 results.update(done.results)
+            if in_flight and remaining == 0.0:
+                raise InstanceTimeout(f"{what}: instances {sorted(in_flight)} did not answer within {timeout:g} s")
         self._got = ({}, {})
         return infos, results
 
@@ -234,7 +236,7 @@ class BridgeVectorEnv(GameCalls, VectorEnv):
         ``what`` again goes on waiting and returns the batch."""
         self._require(state, what)
         try:
-            got = self._await_all(timeout or self.timeout, what)
+            got = self._await_all(self.timeout if timeout is None else timeout, what)  # 0: poll, not 'no timeout'
         except Exception as exc:
             if isinstance(exc, InstanceTimeout) and self._failure is None:  # this wait's deadline: still on
                 exc.args = (f"{exc.args[0]}; the {state.value} is still pending: call {what}() again to wait on",)
