@@ -155,6 +155,21 @@ def test_wrong_actions_are_rejected_with_the_instance_named(echo4):
     echo4.step(np.zeros(4, dtype=np.int64))  # still usable
 
 
+def test_bad_rows_seeds_and_options_are_named(echo4):
+    echo4.reset(seed=0)
+    with pytest.raises(InvalidAction, match=r"instance 3: expected an action of an integer in \[0, 1\].*, got None$"):
+        echo4.step(np.array([0, 1, 1, None], dtype=object))  # rows 0-2 are fine (it blamed row 0)
+    with pytest.raises(InvalidAction, match=r"instance 2: expected an action of .*, got 'a'$"):
+        echo4.step(np.array([0, 1, "a", 0], dtype=object))
+    with pytest.raises(TypeError, match=r"seed must be an integer, a list of 4 integers \(or None\), or None; "
+                                        r"got array\(3\) \(ndarray\) \(a 0-d array: pass int\(seed\)\)"):  # fmt: skip
+        echo4.reset(seed=np.array(3))  # (it was "len() of unsized object")
+    with pytest.raises(TypeError, match=r"options must be a dict \(or None\), got 'x' \(str\)"):
+        echo4.reset(options="x")  # (it was "dictionary update sequence element #0 ...")
+    obs, *_ = echo4.step(np.array([0, 1, 1.0, True], dtype=object))  # whole numbers in an object array are fine
+    assert obs[:, 1].tolist() == [0, 1, 1, 1]
+
+
 @pytest.mark.parametrize("num_workers", [0, 2])
 def test_call_get_attr_set_attr_render(num_workers):
     envs = vecbridge.make("vecbridge/Echo-v0", num_envs=3, num_workers=num_workers, render_mode="rgb_array")

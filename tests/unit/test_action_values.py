@@ -44,6 +44,14 @@ def rows(*values, dtype=None):
         (SHIFTED, rows(3.0, 1.7 + 2), 1),
         (SHIFTED, rows(np.inf), 0),
         (SHIFTED, rows("3"), 0),
+        (SHIFTED, rows(2, 3, 4, None, dtype=object), 3),  # an object array: row by row (it said row 0)
+        (SHIFTED, rows(2, 3.0, True + 2, np.int8(6), dtype=object), None),  # whole numbers of any kind
+        (SHIFTED, rows(2, 3.5, dtype=object), 1),
+        (SHIFTED, rows(2, float("nan"), dtype=object), 1),
+        (SHIFTED, rows(2, 10**400, dtype=object), 1),
+        (PADS, rows([0, 0, 0], [1, "a", 2], dtype=object), 1),
+        (BUTTONS, rows([0] * 12, [1] * 11 + [[1]], dtype=object), 1),
+        (SHIFTED, rows(3 + 0j), 0),
         (spaces.Box(0, 1, (2,)), rows([5.0, -3.0]), None),  # Box bounds are the game's to enforce (SB3 clips)
     ],
 )

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import re
+
 import numpy as np
 import pytest
 
@@ -27,6 +29,8 @@ def test_seeds_one_per_instance():
     ([1, 2, 3], ValueError, "expected 2 seeds, got 3"),
     ([1, 2.0], TypeError, r"seed\[1\] must be an integer or None, got 2.0"),
     ([0, -5], ValueError, r"seed\[1\] must be in \[0, 2\*\*53\)"),
+    (np.array(3), TypeError, r"seed must be .* or None; got array\(3\) \(ndarray\) \(a 0-d array: pass int\(seed\)\)"),
+    (np.array([3])[0:1].reshape(()), TypeError, r"a 0-d array"),
 ])  # fmt: skip
 def test_bad_seeds_are_refused_naming_the_seed(seed, error, words):
     with pytest.raises(error, match=words):
@@ -39,6 +43,16 @@ def test_reset_mask_picks_the_instances_and_is_not_sent():
     assert reset_ids(2, {"reset_mask": np.array([False, True])}) == ([1], None)
     with pytest.raises(ValueError, match=r"options\['reset_mask'\] must be a bool array of shape \(3,\)"):
         reset_ids(3, {"reset_mask": [1, 0, 1]})
+    for options in ("x", [("level", 2)], 3):  # not a dict: named (dict() said "dictionary update sequence ...")
+        with pytest.raises(TypeError, match=rf"options must be a dict \(or None\), got {re.escape(repr(options))} "
+                                            rf"\({type(options).__name__}\)"):  # fmt: skip
+            reset_ids(3, options)
+
+
+def test_a_0d_tensor_seed_is_named():
+    torch = pytest.importorskip("torch")
+    with pytest.raises(TypeError, match=r"got tensor\(3\) \(Tensor\) \(a 0-d array: pass int\(seed\)\)"):
+        seeds_for(2, torch.tensor(3))  # (it was "len() of a 0-d tensor")
 
 
 def test_env_ids_are_distinct_integers_in_range():

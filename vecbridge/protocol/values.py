@@ -108,11 +108,23 @@ def first_invalid(space: spaces.Space, batch: np.ndarray) -> int | None:
         bad = ~((batch >= low) & (batch <= high))  # NaN compares false: out
         if kind == "f":
             bad |= batch != np.floor(batch)
-    else:  # strings, objects, complex numbers: no integer value at all
+    elif kind == "O":  # Python objects: each row on its own (ints may sit beside a None or a string)
+        bad = ~_whole_in(batch, low, high).astype(np.bool_)
+    else:  # strings, bytes, complex numbers: no row holds an integer value
         return 0 if len(batch) else None
     if bad.ndim > 1:
         bad = bad.any(axis=tuple(range(1, bad.ndim)))
     return int(np.flatnonzero(bad)[0]) if bad.any() else None
+
+
+def _whole(x: Any, low: Any, high: Any) -> bool:
+    """An object that is a whole number (an int, a bool, or a float without a fraction) in [low, high]."""
+    if isinstance(x, (float, np.floating)):
+        return float(x).is_integer() and low <= x <= high  # NaN and infinities are not
+    return isinstance(x, (int, np.integer, np.bool_)) and low <= x <= high  # Python ints: compared exactly
+
+
+_whole_in = np.frompyfunc(_whole, 3, 1)  # element-wise over an object batch, the bounds broadcast along
 
 
 def _leaf_fits(space: spaces.Space, value: Any) -> bool:

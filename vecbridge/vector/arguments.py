@@ -6,7 +6,7 @@ requests go out, it would leave part of a batch sent.
 
 from __future__ import annotations
 
-from typing import Any, Sequence
+from typing import Any, Mapping, Sequence
 
 import numpy as np
 from gymnasium import spaces
@@ -36,15 +36,23 @@ def seeds_for(num_envs: int, seed: int | Sequence[int | None] | None) -> list[in
         first = check_seed(seed)
         check_seed(first + num_envs - 1, f"seed + {num_envs - 1} (the seed of instance {num_envs - 1})")
         return [first + i for i in range(num_envs)]
-    if isinstance(seed, (str, bytes, float, np.floating, bool, np.bool_)) or not hasattr(seed, "__len__"):
-        raise TypeError(f"seed must be an integer, a list of {num_envs} integers (or None), or None; got {seed!r}")
-    if len(seed) != num_envs:
+    try:
+        count = len(seed)
+    except TypeError:  # no length: a number of another kind, or a 0-d array or tensor (whose len() raises)
+        count = None
+    if count is None or isinstance(seed, (str, bytes, float, np.floating, bool, np.bool_)):
+        zero_d = " (a 0-d array: pass int(seed))" if getattr(seed, "ndim", None) == 0 else ""
+        raise TypeError(f"seed must be an integer, a list of {num_envs} integers (or None), or None; "
+                        f"got {seed!r} ({type(seed).__name__}){zero_d}")  # fmt: skip
+    if count != num_envs:
         raise ValueError(f"expected {num_envs} seeds, got {len(seed)}")
     return [check_seed(s, f"seed[{i}]") for i, s in enumerate(seed)]
 
 
 def reset_ids(num_envs: int, options: dict[str, Any] | None) -> tuple[list[int], dict[str, Any] | None]:
     """The instances a reset is for (``options["reset_mask"]``, default all) and the options left for the games."""
+    if options is not None and not isinstance(options, Mapping):  # dict() would fail on it, or take a list of pairs
+        raise TypeError(f"options must be a dict (or None), got {options!r} ({type(options).__name__})")
     options = dict(options or {})
     mask = options.pop("reset_mask", None)
     if mask is None:
