@@ -309,6 +309,17 @@ def test_node_calls_attributes_and_errors():
 
 
 @pytest.mark.node
+@pytest.mark.parametrize("speeds", [[1.0, 2.5], [2.5, 1.0]])
+def test_node_infos_of_ints_and_floats_merge_as_floats(speeds):
+    """tests/games/js/speed.mjs: JSON writes JavaScript's 1.0 as 1; the merged array must not truncate 2.5 to 2."""
+    with vector_env(node_spec("speed.mjs", config={"speeds": speeds}), num_envs=2) as envs:
+        _, info = envs.reset(seed=0)
+        assert info["speed"].dtype == np.float64 and info["speed"].tolist() == speeds
+        *_, info = envs.step(np.array([0, 0]))
+        assert info["speed"].tolist() == speeds and info["final"]["speed"].tolist() == speeds
+
+
+@pytest.mark.node
 def test_node_vector_env_call_get_set_attr():
     with vector_env(node_spec("counter.mjs"), num_envs=2) as envs:
         obs, _ = envs.reset(seed=5)

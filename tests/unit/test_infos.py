@@ -40,3 +40,18 @@ def test_numpy_scalars_keep_their_dtype():
 
 def test_no_infos_merge_to_an_empty_dict():
     assert merge_infos({}, 4) == {}
+
+
+def test_ints_and_floats_mixed_make_a_float_array_whatever_the_row_order():
+    # a game's speed 1.0 arrives as the JSON integer 1; the first row must not truncate 2.5 to 2
+    for infos in ({0: {"speed": 1}, 1: {"speed": 2.5}}, {0: {"speed": 2.5}, 1: {"speed": 1}}):
+        merged = merge_infos(infos, 2)
+        assert merged["speed"].dtype == np.float64
+        assert merged["speed"].tolist() == [infos[0]["speed"], infos[1]["speed"]]
+    nested = merge_infos({0: {"final_info": {"speed": 1}}, 1: {"final_info": {"speed": 2.5}}}, 2)
+    assert nested["final_info"]["speed"].tolist() == [1.0, 2.5]
+    arrays = merge_infos({0: {"v": np.array([1, 2])}, 1: {"v": np.array([0.5, 2.0])}}, 2)
+    assert arrays["v"].tolist() == [[1.0, 2.0], [0.5, 2.0]]
+    assert merge_infos({0: {"n": True}, 1: {"n": 3}}, 2)["n"].tolist() == [1, 3]  # not True, True
+    big = merge_infos({0: {"n": 1}, 1: {"n": 2**70}}, 2)["n"]  # no int64 holds it: objects, exact
+    assert big.tolist() == [1, 2**70]

@@ -3,7 +3,9 @@
 The same layout as Gymnasium's own vector envs: each key becomes an array with one row
 per instance (numbers and booleans a numeric array of their type, numpy arrays stacked,
 anything else an object array, ``final_obs`` always an object array), nested dicts
-merge recursively, and ``_key`` marks the rows that have the key.
+merge recursively, and ``_key`` marks the rows that have the key. Unlike Gymnasium's, the
+array's dtype holds every row's value: ints and floats mixed make a float array, whatever
+instance sent which (JSON writes a float 1.0 as 1).
 """
 
 from __future__ import annotations
@@ -33,7 +35,7 @@ def _add(merged: Info, info: Mapping[str, Any], row: int, size: int) -> Info:
             array = _add(merged.get(key, {}), value, row, size)
         else:
             if key in merged:
-                array = merged[key]
+                array = _widened(merged[key], value)
             elif type(value) in (int, float, bool) or isinstance(value, np.number):
                 array = np.zeros(size, dtype=type(value))
             elif isinstance(value, np.ndarray):
@@ -47,3 +49,16 @@ def _add(merged: Info, info: Mapping[str, Any], row: int, size: int) -> Info:
         mask[row] = True
         merged[key], merged[f"_{key}"] = array, mask
     return merged
+
+
+def _widened(array: np.ndarray, value: Any) -> np.ndarray:
+    """``array``, or a copy of a dtype that also holds ``value`` exactly: the first row's type must not decide
+    (a JSON 1.0 arrives as the integer 1, and a 2.5 in an int64 array would be 2)."""
+    if array.dtype == object:
+        return array
+    if type(value) in (int, float, bool) or isinstance(value, (np.number, np.ndarray)):
+        # numpy's promotion: bool < int < float; an int too large for int64 makes an object array
+        dtype = np.promote_types(array.dtype, np.asarray(value).dtype)
+        if dtype != array.dtype:
+            return array.astype(dtype)
+    return array
