@@ -184,3 +184,14 @@ def owned_copy(value: Any) -> Any:
     if isinstance(value, tuple):
         return tuple(owned_copy(v) for v in value)
     return value
+
+
+def writeable(value: Any) -> Any:
+    """``value`` with each read-only array in it (a view of a received frame) replaced by a copy; the rest as it is."""
+    if isinstance(value, np.ndarray):
+        return value if value.flags.writeable else value.copy()
+    if type(value) is dict:
+        return {k: writeable(v) for k, v in value.items()}
+    if type(value) in (list, tuple):
+        return type(value)(writeable(v) for v in value)
+    return value
