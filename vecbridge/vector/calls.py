@@ -58,12 +58,18 @@ class GameCalls:
         self._late_calls.clear()
 
     def call(self, name: str, *args: Any, **kwargs: Any) -> tuple[Any, ...]:
-        """Call the game-specific method ``name`` on every instance; a tuple of their results."""
-        return tuple(self._call("call", self._all, MethodCall(name, args, kwargs)))
+        """Call the game-specific method ``name`` on every instance; a tuple of their results.
+
+        ``call("render")`` gives the frames ``render()`` gives (RGB ``uint8 [H, W, 3]`` arrays)."""
+        return self.call_at(self._all, name, *args, **kwargs)
 
     def call_at(self, env_ids: Sequence[int], name: str, *args: Any, **kwargs: Any) -> tuple[Any, ...]:
         """Call ``name`` on the instances ``env_ids`` only; their results, in that order."""
         ids = self._env_ids(env_ids).tolist()
+        if name == "render" and not args and not kwargs:
+            # as a render request: a game's render() may return its frame in a pixel format (FCEUX's xrgb,
+            # a browser's RGBA, ...), which only a render reply has decoded into RGB
+            return tuple(self._call("call", ids, Render()))
         return tuple(self._call("call", ids, MethodCall(name, args, kwargs)))
 
     def get_attr(self, name: str) -> tuple[Any, ...]:
