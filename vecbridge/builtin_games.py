@@ -7,13 +7,20 @@ a natural episode, so it only ends one that would never end (a policy that keeps
 ball forever, or repeats a move that changes nothing).
 """
 
-from vecbridge.launch.spec import python_game
+from functools import partial
+
+from vecbridge.launch.spec import declared_python_game
 from vecbridge.registry import register
 
-# Echo's episodes are 200 steps, Catch's 70 (by default): the limit never touches them.
-register("vecbridge/Echo-v0", python_game("vecbridge.games.echo:EchoEnv", name="Echo"), max_episode_steps=1000)
-register("vecbridge/EchoImage-v0", python_game("vecbridge.games.echo:EchoImageEnv", name="EchoImage"), max_episode_steps=1000)
-register("vecbridge/Catch-v0", python_game("vecbridge.games.catch:CatchEnv", name="Catch"), max_episode_steps=1000)
+# The Python games: built when first made (their options, the constructors' keyword parameters, are
+# read by importing the game module). Echo's episodes are 200 steps, Catch's 70 (by default): the
+# limit never touches them.
+register("vecbridge/Echo-v0", partial(declared_python_game, "vecbridge.games.echo:EchoEnv", name="Echo"),
+         max_episode_steps=1000)
+register("vecbridge/EchoImage-v0", partial(declared_python_game, "vecbridge.games.echo:EchoImageEnv", name="EchoImage"),
+         max_episode_steps=1000)
+register("vecbridge/Catch-v0", partial(declared_python_game, "vecbridge.games.catch:CatchEnv", name="Catch"),
+         max_episode_steps=1000)
 # 4,500 steps of 4 frames: 5 minutes of play; a random policy's episodes last about 870 steps.
 register("vecbridge/EscapeFromPong-v0", "vecbridge.backends.fceux:escape_from_pong_spec", max_episode_steps=4500)
 register("vecbridge/EscapeFromPongJS-v0", "vecbridge.backends.node:escape_from_pong_js_spec", max_episode_steps=4500)

@@ -21,7 +21,6 @@ env are sent back as ``error`` replies with their traceback; the game keeps serv
 from __future__ import annotations
 
 import difflib
-import inspect
 import json
 import os
 import socket
@@ -31,6 +30,7 @@ from typing import Any, Callable
 import numpy as np
 
 from vecbridge.errors import ConnectionClosed, ProtocolError
+from vecbridge.launch.options import keyword_options
 from vecbridge.protocol.masks import check_mask, mask_size
 from vecbridge.protocol.messages import RawFrame
 from vecbridge.protocol.pixels import check_wire, format_of
@@ -57,13 +57,8 @@ def game_config() -> dict[str, Any]:
 def construct(factory: Callable[..., Any], config: dict[str, Any]) -> Any:
     """``factory(**config)``; options it does not take are a TypeError naming them and what it
     does take (Python's own says "unexpected keyword argument" and stops at the first)."""
-    try:
-        signature = inspect.signature(factory)
-    except (TypeError, ValueError):  # a builtin without one: Python's own error, if any
-        return factory(**config)
-    params = signature.parameters.values()
-    if not any(p.kind is p.VAR_KEYWORD for p in params):
-        names = [p.name for p in params if p.kind in (p.POSITIONAL_OR_KEYWORD, p.KEYWORD_ONLY)]
+    names = keyword_options(factory)  # None (no signature, or **kwargs): Python's own error, if any
+    if names is not None:
         unknown = [k for k in config if k not in names]
         if unknown:
             hints = [f"{k!r} (did you mean {close[0]!r}?)" if (close := difflib.get_close_matches(k, names, 1)) else repr(k)

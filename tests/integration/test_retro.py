@@ -16,7 +16,7 @@ import stable_retro  # the retro extra, which scripts/setup.sh installs
 
 import vecbridge
 from vecbridge.backends.retro import AIRSTRIKER, retro_spec
-from vecbridge.errors import LaunchError
+from vecbridge.errors import GameOptionError, LaunchError
 
 AIRSTRIKER_ID = "vecbridge/Airstriker-Genesis-v0"
 PLAIN = {"frameskip": 1, "sticky_action_prob": 0.0}  # exactly retro.make: one frame per step, no sticky actions
@@ -198,7 +198,6 @@ def test_gymnasium_make_applies_the_registered_time_limit():
         # retro.make would go on without them: no reward, no episode end
         ({"game": AIRSTRIKER, "scenario": "nope"}, "has no scenario 'nope'; its JSON files: data, metadata, scenario"),
         ({"game": AIRSTRIKER, "info": "nope"}, "has no info 'nope'"),
-        ({"game": AIRSTRIKER, "frame_skip": 4}, "takes no option 'frame_skip' (did you mean 'frameskip'?); its options: game,"),
         ({"game": AIRSTRIKER, "frameskip": "abc"}, "frameskip must be an integer, got 'abc'"),
     ],
 )
@@ -209,6 +208,15 @@ def test_a_bad_game_option_fails_the_launch_with_a_clear_message(options, messag
     assert message in str(caught.value)
     if game == "Airstriker-Genesis":
         assert "Airstriker-Genesis-v0" in str(caught.value)
+
+
+def test_a_misspelt_option_is_refused_before_anything_launches():
+    """make_env's parameters are the spec's known options (it launched, then failed with a LaunchError)."""
+    with pytest.raises(GameOptionError, match=r"has no game option\(s\) frame_skip \(did you mean frameskip\?\); "
+                                              r"its options: frameskip, game,"):  # fmt: skip
+        retro_spec(AIRSTRIKER, frame_skip=4)
+    with pytest.raises(GameOptionError, match=r"has no game option\(s\) foo"):
+        vecbridge.make("vecbridge/Airstriker-Genesis-v0", num_envs=2, foo=1)
 
 
 def test_a_custom_integration_and_a_state_file(tmp_path):

@@ -20,7 +20,7 @@ import os
 from pathlib import Path
 from typing import Any
 
-from vecbridge.launch.spec import LaunchSpec, python_game
+from vecbridge.launch.spec import LaunchSpec, declared_python_game
 
 __all__ = ["AIRSTRIKER", "retro_spec", "airstriker_spec"]
 
@@ -73,7 +73,7 @@ def retro_spec(
         config["info"] = _absolute(info, ".json")
     if integration_paths:
         config["integration_paths"] = [str(Path(p).resolve()) for p in integration_paths]
-    return python_game(
+    return declared_python_game(  # make_env's parameters are the options: a misspelt one fails here
         "vecbridge.games.retro_game:make_env",
         config=config,
         name=name or game,

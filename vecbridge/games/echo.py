@@ -22,6 +22,7 @@ whose options list the instance in ``refuse_instances`` raises (an error reply).
 
 from __future__ import annotations
 
+import inspect
 import os
 import signal
 import time
@@ -174,6 +175,9 @@ class EchoImageEnv(EchoEnv):
         super().__init__(**options)
         self.observation_space = spaces.Box(0, 255, shape=(84, 84, 3), dtype=np.uint8)
         self._frame = np.zeros((84, 84, 3), dtype=np.uint8)
+
+    # the options are Echo's: say so in the signature, which names the game's options (launch.options)
+    __init__.__signature__ = inspect.signature(EchoEnv.__init__)
 
     def _observation(self, action: int) -> np.ndarray:
         frame = self._frame

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import importlib
 import json
 import os
 import reprlib
@@ -13,7 +14,7 @@ from importlib import resources
 from pathlib import Path
 from typing import Any, Mapping, Sequence
 
-from vecbridge.launch.options import check_options
+from vecbridge.launch.options import check_options, keyword_options
 from vecbridge.protocol.limits import DEFAULT_MAX_FRAME, HANDSHAKE_TIMEOUT
 
 Command = Sequence[str] | str
@@ -161,3 +162,15 @@ def python_game(target: Any, **settings: Any) -> LaunchSpec:
     settings.setdefault("name", getattr(target, "__qualname__", "") or type(target).__name__)
     settings["env"] = {**environment(target), **settings.get("env", {})}
     return LaunchSpec(command=["{python}", "-m", "vecbridge.game", "--pickled"], **settings)
+
+
+def declared_python_game(target: str, **settings: Any) -> LaunchSpec:
+    """:func:`python_game` for an importable ``"package.module:EnvClass"`` whose options are declared:
+    its constructor's keyword parameters become the spec's ``known_options``, so a misspelt option is
+    a ``GameOptionError`` here, before any launch (not a failed launch with the cause in its log).
+
+    It imports ``target`` in this process (the built-in games; a user's module may be importable only
+    where the game runs). A constructor taking ``**kwargs`` declares nothing: every option is sent."""
+    module, _, attr = target.partition(":")
+    names = keyword_options(getattr(importlib.import_module(module), attr))
+    return python_game(target, known_options=dict.fromkeys(names or ()), **settings)
