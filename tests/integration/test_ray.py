@@ -428,3 +428,21 @@ def test_an_actor_whose_raylet_dies_ends_its_games_and_removes_its_run_folder(ra
             envs.close()
     finally:
         ray_session.remove_node(node)
+
+
+def test_final_obs_and_render_frames_from_the_actors_are_writeable(ray_session):
+    """ray.get returns read-only arrays; Gymnasium's vector envs, and vecbridge's other drivers, writeable ones."""
+    envs = vecbridge.make("vecbridge/Echo-v0", num_envs=2, backend="ray", episode_length=1, autoreset_mode="SameStep",
+                          render_mode="rgb_array")  # fmt: skip
+    try:
+        envs.reset(seed=0)
+        _, _, term, _, info = envs.step(np.zeros(2, dtype=np.int64))
+        assert term.all()
+        for i, final in enumerate(info["final_obs"]):
+            assert final.flags.writeable, f"final_obs[{i}] is read-only"
+            final[0] = -1.0
+        for how, frames in (("render()", envs.render()), ("call('render')", envs.call("render"))):
+            for i, frame in enumerate(frames):
+                assert frame.shape == (16, 16, 3) and frame.flags.writeable, f"{how}[{i}] is read-only"
+    finally:
+        envs.close()

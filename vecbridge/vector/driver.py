@@ -28,6 +28,7 @@ from vecbridge.launch.process import GameProcess, launch_error
 from vecbridge.launch.run import RunContext
 from vecbridge.launch.spec import LaunchSpec
 from vecbridge.protocol.spaces import space_to_json
+from vecbridge.protocol.values import writeable
 from vecbridge.transforms.pipeline import Pipeline
 from vecbridge.vector.budget import RestartBudget
 from vecbridge.vector.buffers import Buffers
@@ -94,6 +95,19 @@ class Completion:
     ids: list[int] = field(default_factory=list)
     infos: dict[int, Info] = field(default_factory=dict)  # only instances with a non-empty info
     results: dict[int, Any] = field(default_factory=dict)  # call results, or the exception each raised
+
+
+def writeable_results(completion: Completion) -> Completion:
+    """``completion`` with the arrays it hands the user besides the shared buffers (``final_obs``, render
+    frames, call results) writeable: in-process they are still views of the received frames, and
+    Ray's object store returns read-only arrays too (a worker's pipe copies them). Only read-only
+    arrays are copied, and only those: never a step's observations (they are in the shared buffers)."""
+    for info in completion.infos.values():
+        if "final_obs" in info:
+            info["final_obs"] = writeable(info["final_obs"])
+    if completion.results:
+        completion.results = {i: writeable(r) for i, r in completion.results.items()}
+    return completion
 
 
 @dataclass(frozen=True)

@@ -10,9 +10,15 @@ from __future__ import annotations
 import time
 from typing import Any, Iterable
 
-from vecbridge.protocol.values import writeable
 from vecbridge.vector.buffers import Buffers
-from vecbridge.vector.driver import CallRequest, Completion, Driver, DriverSettings, GameSummary
+from vecbridge.vector.driver import (
+    CallRequest,
+    Completion,
+    Driver,
+    DriverSettings,
+    GameSummary,
+    writeable_results,
+)
 from vecbridge.vector.group import InstanceGroup
 
 
@@ -57,7 +63,7 @@ class InProcessDriver(Driver):
                 break
         else:
             self._together = False
-        return _writeable(group.take_completion())
+        return writeable_results(group.take_completion())
 
     def close(self) -> None:
         self.group.close()
@@ -65,14 +71,3 @@ class InProcessDriver(Driver):
     def __repr__(self) -> str:
         return "InProcessDriver()"
 
-
-def _writeable(completion: Completion) -> Completion:
-    """The arrays a completion hands the user besides the shared buffers (``final_obs``, render frames,
-    call results) as writeable arrays: here they are still views of the received frames (read-only),
-    which a worker's pipe or Ray would have copied. Only those are copied: no step's observations."""
-    for info in completion.infos.values():
-        if "final_obs" in info:
-            info["final_obs"] = writeable(info["final_obs"])
-    if completion.results:
-        completion.results = {i: writeable(r) for i, r in completion.results.items()}
-    return completion

@@ -36,7 +36,15 @@ import numpy as np
 from vecbridge.errors import LaunchError, RestartBudgetExceeded, VecBridgeError, WorkerError
 from vecbridge.vector.budget import RestartLedger
 from vecbridge.vector.buffers import Buffers
-from vecbridge.vector.driver import CallRequest, Completion, Driver, DriverSettings, GameSummary, check_same_spaces
+from vecbridge.vector.driver import (
+    CallRequest,
+    Completion,
+    Driver,
+    DriverSettings,
+    GameSummary,
+    check_same_spaces,
+    writeable_results,
+)
 from vecbridge.vector.ray_actor import Fatal, GroupActor, Rows, Started
 from vecbridge.vector.ray_cluster import actor_needs, fits, join_cluster
 
@@ -226,7 +234,7 @@ class RayDriver(Driver):
                 break
         if not self._inflight:
             self._together = False
-        return done
+        return writeable_results(done)  # ray.get gives read-only arrays
 
     def _settle(self, ref: Any, req: _Request, done: Completion) -> None:
         try:
