@@ -70,4 +70,3 @@ class InProcessDriver(Driver):
 
     def __repr__(self) -> str:
         return "InProcessDriver()"
-

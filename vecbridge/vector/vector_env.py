@@ -221,10 +221,8 @@ class BridgeVectorEnv(GameCalls, VectorEnv):
             remaining = None if deadline is None else max(0.0, deadline - time.monotonic())
             done = self._wait(remaining)
             in_flight.difference_update(done.ids)
-            if done.infos:
-                infos.update(done.infos)
-            if done.results:
-                results.update(done.results)
+            infos.update(done.infos)
+            results.update(done.results)
             if in_flight and remaining == 0.0:
                 raise InstanceTimeout(f"{what}: instances {sorted(in_flight)} did not answer within {timeout:g} s")
         self._got = ({}, {})
@@ -282,13 +280,8 @@ class BridgeVectorEnv(GameCalls, VectorEnv):
     def step_wait(self, timeout: float | None = None):
         infos, _ = self._waited(State.WAITING_STEP, "step_wait", timeout)
         b = self._buffers
-        return (
-            b.batch_obs(self.copy),
-            b.rewards.copy(),
-            b.terminations.copy(),
-            b.truncations.copy(),
-            merge_infos(infos, self.num_envs) if infos else {},
-        )
+        return (b.batch_obs(self.copy), b.rewards.copy(), b.terminations.copy(), b.truncations.copy(),
+                merge_infos(infos, self.num_envs) if infos else {})  # fmt: skip
 
     def step(self, actions: Any):
         self.step_async(actions)
