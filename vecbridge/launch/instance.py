@@ -8,7 +8,7 @@ from dataclasses import dataclass
 from typing import Any, Iterable
 
 from vecbridge.errors import VecBridgeError
-from vecbridge.launch.process import GameProcess, describe_log
+from vecbridge.launch.process import GameProcess, describe_log, kill_trees
 from vecbridge.protocol.connection import Hello, HostConnection
 from vecbridge.transport import deadline_after, read_event, send_all
 
@@ -67,7 +67,6 @@ def close_instances(instances: Iterable[Instance], grace: float) -> None:
     deadline = time.monotonic() + grace
     for inst in instances:
         inst.process.wait_exit(max(0.0, deadline - time.monotonic()))
-    for inst, family in zip(instances, families):
-        inst.process.kill_tree(grace=0.5, family=family)
+    kill_trees([(inst.process, family) for inst, family in zip(instances, families)], grace=0.5)
 
 

@@ -165,6 +165,9 @@ class GameProcess:
     def kill_tree(self, grace: float = 2.0, family: Iterable[psutil.Process] = ()) -> None:
         """SIGTERM the whole tree (group and descendants, and ``family`` from before), SIGKILL what is
         left after ``grace`` s."""
+        kill_trees([(self, family)], grace)
+
+    def _tree(self, family: Iterable[psutil.Process]) -> dict[int, psutil.Process]:
         found: dict[int, psutil.Process] = {}
         roots = [p for p in family if p.is_running()]  # is_running: the same process, not a reused pid
         try:
@@ -176,19 +179,7 @@ class GameProcess:
                 found.update((p.pid, p) for p in (root, *root.children(recursive=True)))
             except psutil.Error:
                 continue
-        procs = list(found.values())
-        if self.popen.poll() is None or procs:
-            self._signal_all(procs, signal.SIGTERM)
-            _, alive = psutil.wait_procs(procs, timeout=grace) if procs else ([], [])
-            if alive or self.popen.poll() is None:
-                self._signal_all(alive, signal.SIGKILL)
-                psutil.wait_procs(alive, timeout=2.0)
-        try:
-            self.popen.wait(timeout=2.0)
-        except subprocess.TimeoutExpired:
-            pass
-        if self.reaper is not None:
-            self.reaper.forget_group(self.pid)
+        return found
 
     def wait_exit(self, timeout: float) -> bool:
         """Wait up to ``timeout`` s for the process to exit by itself."""
@@ -209,3 +200,28 @@ class GameProcess:
                 proc.send_signal(sig)
             except psutil.Error:
                 pass
+
+
+def kill_trees(targets: Sequence[tuple[GameProcess, Iterable[psutil.Process]]], grace: float) -> None:
+    """:meth:`GameProcess.kill_tree` for many games at once: one shared grace period and one wait
+    for the killed, not one each (8 games ignoring SIGTERM took 6 s to close, 18 s with children
+    that left their group: a trial)."""
+    trees = [(game, game._tree(family)) for game, family in targets]
+    procs = [p for _, tree in trees for p in tree.values()]
+    signalled = [(game, tree) for game, tree in trees if game.popen.poll() is None or tree]
+    for game, tree in signalled:
+        game._signal_all(list(tree.values()), signal.SIGTERM)
+    if signalled:
+        _, alive = psutil.wait_procs(procs, timeout=grace) if procs else ([], [])
+        left = {p.pid for p in alive}
+        for game, tree in signalled:
+            if game.popen.poll() is None or left.intersection(tree):
+                game._signal_all([p for p in alive if p.pid in tree], signal.SIGKILL)
+        psutil.wait_procs(alive, timeout=2.0)
+    for game, _ in trees:
+        try:
+            game.popen.wait(timeout=2.0)
+        except subprocess.TimeoutExpired:
+            pass
+        if game.reaper is not None:
+            game.reaper.forget_group(game.pid)
