@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import inspect
 from typing import Any
 
@@ -10,6 +11,8 @@ from vecbridge.registry import resolve_spec
 
 #: make() options of backend="ray" beyond the vector env's own
 RAY_OPTIONS = {"ray_address", "num_actors", "ray_actor_options"}
+#: LaunchSpec fields make() takes as keywords (they were sent to the game as game options)
+SPEC_TIMEOUTS = ("step_timeout", "startup_timeout")
 
 
 def _vector_options() -> set[str]:
@@ -25,7 +28,8 @@ def make(spec: LaunchSpec | str, num_envs: int = 1, *, backend: str = "vecbridge
     Keyword arguments that :class:`~vecbridge.vector.BridgeVectorEnv` accepts
     (``num_workers``, ``autoreset_mode``, ``restart_budget``, ``timeout``,
     ``batch_size``, ``render_mode``, ``run_dir``, ...) configure the vector env;
-    all others are game options, sent to every instance.
+    ``step_timeout=`` and ``startup_timeout=`` (seconds) replace the spec's, as ``--step-timeout``
+    does on the command line; all others are game options, sent to every instance.
 
     ``backend="gymnasium"`` builds a plain ``gymnasium.vector.AsyncVectorEnv``
     (shared memory) over single-instance :class:`~vecbridge.GameEnv` s instead.
@@ -40,10 +44,13 @@ def make(spec: LaunchSpec | str, num_envs: int = 1, *, backend: str = "vecbridge
     stray = sorted(RAY_OPTIONS & kwargs.keys()) if backend != "ray" else []
     if stray:  # else they would go to the game as game options, which crashes it
         raise ValueError(f"{', '.join(stray)} is an option of backend='ray': add backend='ray' (backend is {backend!r})")
+    timeouts = {k: kwargs.pop(k) for k in SPEC_TIMEOUTS if k in kwargs}  # the spec's, even for a registered id
     options = _vector_options() | (RAY_OPTIONS if backend == "ray" else set())
     vector_kwargs = {k: v for k, v in kwargs.items() if k in options}
     config = {k: v for k, v in kwargs.items() if k not in options}
     launch = resolve_spec(spec, config)
+    if timeouts:
+        launch = dataclasses.replace(launch, **timeouts)
     if backend == "vecbridge":
         from vecbridge.vector.vector_env import BridgeVectorEnv
 

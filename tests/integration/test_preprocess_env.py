@@ -71,6 +71,13 @@ def test_gymnasium_make_vec_takes_preprocess():
         envs.close()
 
 
+def test_the_gymnasium_backend_with_preprocessing_is_a_context_manager():
+    with vecbridge.make("vecbridge/EchoImage-v0", 2, backend="gymnasium", preprocess="resize=21") as envs:
+        obs, _ = envs.reset(seed=1)
+        assert obs.shape == (2, 21, 21, 3)
+    assert envs.env.closed  # (it raised TypeError before anything ran, after the instances had started)
+
+
 def test_preprocessing_a_vector_observation_is_refused_and_leaves_nothing_behind():
     with pytest.raises(PreprocessError, match=r"image observation: Box uint8 of shape \(height, width, channels\)"):
         vecbridge.make("vecbridge/Echo-v0", num_envs=2, preprocess="gray")

@@ -459,6 +459,19 @@ def test_a_run_folder_in_use_by_another_env_is_refused_and_free_again_after_its_
     vecbridge.make("vecbridge/Echo-v0", 1, run_dir=str(tmp_path / "run")).close()
 
 
+def test_make_takes_the_specs_step_timeout_for_a_registered_id():
+    envs = vecbridge.make("vecbridge/Echo-v0", 1, step_timeout=0.3, startup_timeout=20, hang_instances=[0], hang_at_step=2)
+    try:
+        assert (envs.spec_launch.step_timeout, envs.spec_launch.startup_timeout) == (0.3, 20)
+        assert "step_timeout" not in envs.spec_launch.config  # not sent to the game as a game option
+        envs.reset(seed=0)
+        envs.step(np.array([0]))
+        _, _, _, truncated, info = envs.step(np.array([0]))
+        assert truncated[0] and "no reply to step within 0.3 s (hung)" in info["vecbridge_error"][0], info
+    finally:
+        envs.close()
+
+
 def test_gymnasium_backend_gives_a_plain_async_vector_env():
     import gymnasium as gym
 

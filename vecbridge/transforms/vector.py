@@ -85,6 +85,12 @@ class PreprocessObservations(VectorWrapper):
         self.pipeline.write(np.asarray(obs), self._ids, starts, self._obs)
         return self._obs.copy(), rewards, terminations, truncations, infos
 
+    def __enter__(self) -> "PreprocessObservations":  # `with vecbridge.make(..., backend="gymnasium", preprocess=...)`
+        return self
+
+    def __exit__(self, *exc: Any) -> None:
+        self.close()
+
     def __getattr__(self, name: str) -> Any:
         if name.startswith("_"):
             raise AttributeError(name)
