@@ -472,6 +472,17 @@ def test_make_takes_the_specs_step_timeout_for_a_registered_id():
         envs.close()
 
 
+def test_a_relative_command_that_is_not_found_says_where_it_was_looked_for(tmp_path, monkeypatch):
+    (tmp_path / "game.sh").write_text("#!/bin/sh\n")
+    (tmp_path / "game.sh").chmod(0o755)
+    monkeypatch.chdir(tmp_path)  # it is here, but an instance starts in its own folder
+    with pytest.raises(vecbridge.LaunchError, match=r"could not start './game.sh': .*No such file or directory.* \(a relative "
+                       r"path is taken from the instance's own folder, .*instance-0: give an absolute one, e\.g\. "
+                       r"\"\$PWD/game\.sh\"\)") as err:  # fmt: skip
+        vecbridge.make(vecbridge.LaunchSpec(["./game.sh"]), 2)
+    assert err.value.stage == "spawned"
+
+
 def test_gymnasium_backend_gives_a_plain_async_vector_env():
     import gymnasium as gym
 

@@ -25,7 +25,7 @@ from vecbridge.launch.folders import private_folder
 from vecbridge.launch.gate import Gate
 from vecbridge.launch.gate_stats import STATS_FOLDER, GateStats, run_tag
 from vecbridge.launch.instance import Instance
-from vecbridge.launch.process import GameProcess
+from vecbridge.launch.process import GameProcess, kill_trees
 from vecbridge.launch.reaper import Reaper
 from vecbridge.launch.spec import LaunchSpec
 
@@ -154,8 +154,7 @@ class Listener:
                 gate.forget(i)
             for inst in done.values():
                 inst.sock.close()
-            for proc in processes.values():
-                proc.kill_tree(grace=0.5)
+            kill_trees([(proc, ()) for proc in processes.values()], grace=0.5)
             raise
 
     def _await_hellos(self, gate: Gate, spec: LaunchSpec, done: dict[int, Instance]) -> None:

@@ -76,7 +76,11 @@ class GameProcess:
                     close_fds=True,
                 )
             except OSError as exc:
-                raise launch_error("spawned", f"could not start {self.argv[0]!r}: {exc}", process=self) from None
+                program = self.argv[0]
+                hint = (f" (a relative path is taken from the instance's own folder, {cwd or workdir}: give an absolute "
+                        f"one, e.g. \"$PWD/{program.removeprefix('./')}\")"
+                        if isinstance(exc, FileNotFoundError) and "/" in program and not os.path.isabs(program) else "")  # fmt: skip
+                raise launch_error("spawned", f"could not start {program!r}: {exc}{hint}", process=self) from None
         self.pid = self.popen.pid
         if reaper is not None:
             reaper.watch_group(self.pid)
