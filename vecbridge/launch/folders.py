@@ -2,12 +2,14 @@
 
 A run folder is ``tempfile.mkdtemp``'s (mode 0700) unless the user names one (``run_dir=``,
 ``--run-dir``). A named one may already exist, and on a shared machine it may be someone
-else's, or another run's (two runs in one folder mixed their logs: a trial): a stranger who created ``/tmp/run1`` first could plant ``instance-0/vecbridge/__init__.py``
+else's: a stranger who created ``/tmp/run1`` first could plant ``instance-0/vecbridge/__init__.py``
 (run by the Python game client, whose working folder that is), bind the Unix socket in
 ``.sockets`` first and read the token from the hellos, or put a symbolic link where a log is
 appended (a review, 2026-12-01, did all three). So every folder vecbridge launches into is
 checked to be a real folder owned by this user; the run folder must be writable by no one
-else, and vecbridge's own folders in it are made 0700, as the temporary one is.
+else, and vecbridge's own folders in it are made 0700, as the temporary one is. A run folder
+also holds one run at a time (:func:`hold`): two runs in one mixed their logs, instance
+folders, progress rows and models (a trial).
 """
 
 from __future__ import annotations

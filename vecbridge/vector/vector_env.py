@@ -95,8 +95,9 @@ class BridgeVectorEnv(GameCalls, VectorEnv):
         self._pipeline: Pipeline | None = None
         if num_envs < 1:
             raise ValueError(f"num_envs must be at least 1, got {num_envs}")
-        if max_episode_steps is not None and (not isinstance(max_episode_steps, (int, np.integer)) or max_episode_steps < 1):
-            raise ValueError(f"max_episode_steps must be a whole number of steps, 1 or more (or None), got {max_episode_steps!r}")
+        limit = max_episode_steps
+        if limit is not None and (not isinstance(limit, (int, np.integer)) or isinstance(limit, bool) or limit < 1):
+            raise ValueError(f"max_episode_steps must be a whole number of steps, 1 or more (or None), got {limit!r}")
         self.spec_launch = spec
         self.num_envs = num_envs
         self.autoreset_mode = AutoresetMode(autoreset_mode)
@@ -131,7 +132,7 @@ class BridgeVectorEnv(GameCalls, VectorEnv):
             same_step = self.autoreset_mode == AutoresetMode.SAME_STEP
             self._pipeline = (Pipeline.of(preprocess) if preprocess is not None else None) or None  # "none": None
             settings = DriverSettings(spec, num_envs, self._run, restart_budget or RestartBudget(), same_step,
-                                      self._pipeline, None if max_episode_steps is None else int(max_episode_steps))  # fmt: skip
+                                      self._pipeline, None if limit is None else int(limit))  # fmt: skip
             if driver is not None:
                 self._driver = driver(settings)
             elif num_workers == 0:
