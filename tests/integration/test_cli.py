@@ -342,7 +342,9 @@ def test_sigterm_or_sighup_stops_train_and_saves_the_model_as_ctrl_c_does(tmp_pa
     proc = subprocess.Popen([VECBRIDGE, "train", "vecbridge/Catch-v0", "-n", "2", "--timesteps", "10000000",
                              "--run-dir", str(run), "--checkpoint-freq", "0", "--no-progress", "--no-tensorboard"],
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
-                            preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_IGN))  # fmt: skip
+                            preexec_fn=lambda: (signal.signal(signal.SIGINT, signal.SIG_IGN),
+                                                # as a terminal's session has it, even if this suite runs under nohup
+                                                signal.signal(signal.SIGHUP, signal.SIG_DFL)))  # fmt: skip
     try:
         deadline = time.monotonic() + 180
         progress = run / "progress.csv"
